@@ -1,0 +1,1 @@
+"""ZeroMQ distribution. Empty until the distribution issue lands."""
