@@ -1,0 +1,95 @@
+"""Which process is running on this thread, and which node a plain thread talks to.
+
+Rules of this module:
+- A worker thread is bound to the process it runs (`bind_process`).
+- A plain thread talks to the node it bound with `Node.bound()`, else to the default node,
+  and gets a "shell" process on that node on first use, as the Erlang shell has one.
+- Nothing here is shared between nodes: the thread-local holds per-thread facts only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from . import _terms
+
+if TYPE_CHECKING:
+    from ._process import Process
+    from .node import Node
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.process: Process | None = None
+        self.nodes: list[Node] = []  # the stack of nodes bound with `Node.bound()`
+        self.shells: dict[int, Process] = {}  # id(node) -> this thread's shell on it
+
+
+_state = _ThreadState()
+
+
+def current_process() -> Process | None:
+    """The process running on this thread, or None on a plain thread."""
+    return _state.process
+
+
+@contextmanager
+def bind_process(proc: Process) -> Iterator[None]:
+    previous = _state.process
+    _state.process = proc
+    try:
+        yield
+    finally:
+        _state.process = previous
+
+
+def current_node() -> Node:
+    """The node of the running process, else the node bound to this thread, else the default."""
+    proc = _state.process
+    if proc is not None:
+        return proc.node
+    if _state.nodes:
+        return _state.nodes[-1]
+    from .node import default_node
+
+    return default_node()
+
+
+def push_node(node: Node) -> None:
+    _state.nodes.append(node)
+
+
+def pop_node(node: Node) -> None:
+    if _state.nodes and _state.nodes[-1] is node:
+        _state.nodes.pop()
+
+
+def self_process() -> Process:
+    """The calling process; a plain thread gets (or renews) its shell process."""
+    proc = _state.process
+    if proc is not None:
+        return proc
+    node = current_node()
+    shell = _state.shells.get(id(node))
+    if shell is None or not shell.alive or shell.node is not node:
+        shell = node.new_shell()
+        _state.shells[id(node)] = shell
+    return shell
+
+
+def _local_node_name() -> str | None:
+    proc = _state.process
+    if proc is not None:
+        return proc.node.name
+    if _state.nodes:
+        return _state.nodes[-1].name
+    from .node import existing_default_node
+
+    default = existing_default_node()
+    return default.name if default is not None else None
+
+
+_terms._local_node_name = _local_node_name

@@ -1,0 +1,148 @@
+"""What gen_server, sys and supervisor share: synchronous calls, replies and starts.
+
+Rules of this module:
+- A call monitors the server, sends ("$gen_call", (caller, alias), request) and waits for
+  (alias, reply) or the DOWN. The alias is withdrawn when the call ends, so a reply that
+  comes after a timeout is dropped, as with OTP's aliases.
+- Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
+  `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
+- A start runs the new process's init synchronously: the starter waits for its ack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _context
+from ._process import Process
+from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
+
+From = tuple[Pid, Ref]
+
+
+def check_timeout(timeout: Any) -> None:
+    if timeout != "infinity" and (type(timeout) is not int or timeout < 0):
+        raise Exit(("badarg", ("timeout", timeout)))
+
+
+def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> Any:
+    """Send `(tag, from, request)` and wait for the reply; raise OTP's exits."""
+    me = _context.self_process()
+    node = me.node
+    check_timeout(timeout)
+    target = node.resolve(server_ref)
+    if target is None or not target.alive:
+        raise Exit(("noproc", where))
+    if target is me:
+        raise Exit(("calling_self", where))
+    ref = node.monitor(me, target.pid)
+    me.aliases.add(ref)
+    target.deliver((tag, (me.pid, ref), request))
+    msg = me.receive(
+        lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
+        timeout,
+    )
+    if msg is TIMEOUT:
+        with me.cond:
+            me.aliases.discard(ref)
+        node.demonitor(me, ref)
+        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
+        _flush_down(me, ref)
+        if late is None:
+            raise Exit(("timeout", where))
+        return late[1]
+    me.aliases.discard(ref)
+    if msg[0] == "DOWN":
+        reason = msg[4]
+        raise Exit((reason, where))
+    node.demonitor(me, ref)
+    return msg[1]
+
+
+def _flush_down(me: Process, ref: Ref) -> None:
+    me.take_nowait(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref)
+
+
+def reply(from_: From, msg: Any) -> None:
+    """Reply to a caller. Dropped if the caller gave up or died, or if we are dead."""
+    sender = _context.current_process()
+    if sender is not None and not sender.alive:
+        return
+    pid, alias = from_
+    node = sender.node if sender is not None else _context.current_node()
+    target = node.lookup(pid)
+    if target is not None:
+        target.deliver_to_alias(alias, (alias, msg))
+
+
+def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_call: Any,
+          *, link: bool, timeout: Any) -> Any:
+    """Spawn a handler process, run `init_it(proc, ack)` in it, and return what it acks.
+
+    If the process dies before acking, returns ("error", reason). If it acks an error, the
+    start returns only once the process is dead (OTP 26's synchronous init failure). On a
+    timeout the process is killed and ("error", "timeout") is returned.
+    """
+    me = _context.self_process()
+    node = me.node
+    check_timeout(timeout)
+    tag = node.make_ref()
+
+    def ack(result: Any) -> None:
+        proc = _context.current_process()
+        if proc is not None and proc.alive:
+            me.deliver(("$ack", tag, result))
+
+    proc, mref = node.spawn_handler(lambda p: init_it(p, ack), initial_call, parent=me,
+                                    link=link, monitor=True)
+    assert mref is not None
+    msg = me.receive(lambda m: type(m) is tuple and (
+        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout)
+    if msg is TIMEOUT:
+        node.demonitor(me, mref)
+        node.unlink(me, proc.pid)
+        node.exit_signal(proc.pid, me.pid, "kill")
+        _flush_down(me, mref)
+        me.take_nowait(lambda m: type(m) is tuple and m[:2] == ("EXIT", proc.pid))
+        return ("error", "timeout")
+    if msg[0] == "DOWN":
+        return ("error", msg[4])
+    result = msg[2]
+    if type(result) is tuple and result[0] == "ok":
+        node.demonitor(me, mref)
+        _flush_down(me, mref)
+        return result
+    # init failed or was ignored: wait for the process to be gone before returning
+    down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, 5000)
+    if down is TIMEOUT:
+        node.demonitor(me, mref)
+    return result
+
+
+def init_failed(proc: Process, reason: Any) -> None:
+    """End the current process from inside its init (after the ack went out)."""
+    proc.node.exit_process(proc, reason)
+    raise ProcessKilled()
+
+
+def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
+    """proc_lib:stop: ask the server to terminate with `reason`, wait until it is gone."""
+    me = _context.self_process()
+    node = me.node
+    check_timeout(timeout)
+    target = node.resolve(server_ref)
+    if target is None or not target.alive:
+        raise Exit("noproc")
+    mref = node.monitor(me, target.pid)
+    target.deliver(("$system", None, ("terminate", reason)))
+    down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
+    if down is TIMEOUT:
+        node.demonitor(me, mref)
+        _flush_down(me, mref)
+        raise Exit("timeout")
+    if down[4] == "noproc":
+        raise Exit("noproc")
+    if down[4] != reason:
+        raise Exit(down[4])
+    return "ok"

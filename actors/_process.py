@@ -1,0 +1,217 @@
+"""One process: its mailbox, its flags, and the bookkeeping its node keeps for it.
+
+Rules of this module:
+- Only the process's own thread takes messages out (`take`, `receive`). Any thread may
+  `deliver`. The mailbox lock (`cond`) guards the queue, `alive`, `waiting` and `thread`.
+- A process is one of three kinds:
+  * "thread": `spawn(fun)`; the function runs on a borrowed worker until it returns.
+  * "handler": gen_server-like; a worker is borrowed only while there are messages to handle.
+  * "shell": a plain Python thread that called into the runtime, as the Erlang shell.
+- Once `alive` is False the mailbox is closed: deliveries are dropped, and a thread still
+  running the process unwinds with `ProcessKilled` at its next runtime call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
+
+if TYPE_CHECKING:
+    from .node import Node
+
+Predicate = Callable[[Any], bool]
+Handler = Callable[[Any], None]
+
+_NOTHING = object()
+
+
+def deadline_of(timeout: int | str) -> float | None:
+    """Milliseconds or "infinity" to an absolute monotonic deadline (None = never)."""
+    if timeout == "infinity":
+        return None
+    if not isinstance(timeout, int | float) or timeout < 0:
+        raise Exit(("badarg", ("timeout", timeout)))
+    return time.monotonic() + timeout / 1000.0
+
+
+class Process:
+    """The runtime's record of one process. User code sees only its `Pid`."""
+
+    __slots__ = (
+        "__weakref__",
+        "aliases",
+        "alive",
+        "cond",
+        "dictionary",
+        "exit_reason",
+        "global_names",
+        "handler",
+        "initial_call",
+        "interrupted",
+        "kind",
+        "links",
+        "mailbox",
+        "monitored_by",
+        "monitors",
+        "name",
+        "node",
+        "pid",
+        "scheduled",
+        "selector",
+        "status",
+        "thread",
+        "trap_exit",
+        "waiting",
+    )
+
+    def __init__(self, node: Node, pid: Pid, kind: str, initial_call: Any = None) -> None:
+        self.node = node
+        self.pid = pid
+        self.kind = kind
+        self.initial_call = initial_call
+        self.mailbox: deque[Any] = deque()
+        self.cond = threading.Condition(threading.Lock())
+        self.alive = True
+        self.exit_reason: Any = None
+        self.waiting = False
+        self.scheduled = False
+        self.thread: int | None = None
+        self.handler: Handler | None = None
+        self.selector: Predicate | None = None
+        self.trap_exit = False
+        self.links: set[Pid] = set()
+        self.monitors: dict[Ref, Pid] = {}  # monitors this process holds: ref -> target
+        self.monitored_by: dict[Ref, tuple[Pid, Any]] = {}  # ref -> (watcher, DOWN object)
+        self.aliases: set[Ref] = set()
+        self.name: str | None = None
+        self.global_names: set[Any] = set()
+        self.dictionary: dict[Any, Any] = {}
+        self.status = "runnable"
+        self.interrupted = False
+
+    def __repr__(self) -> str:
+        return f"Process({self.pid!r}, {self.kind}, alive={self.alive})"
+
+    # -- delivery: any thread --------------------------------------------------------------
+
+    def deliver(self, msg: Any) -> None:
+        """Append `msg` and wake or schedule the process. Dropped if it is dead."""
+        with self.cond:
+            if not self.alive:
+                return
+            self.mailbox.append(msg)
+            if self.waiting:
+                self.cond.notify()
+                return
+            if self.handler is None or self.scheduled:
+                return
+            self.scheduled = True
+        self.node.pool.submit(self.run_handler)
+
+    def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
+        """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
+        with self.cond:
+            if not self.alive or alias not in self.aliases:
+                return
+            self.mailbox.append(msg)
+            if self.waiting:
+                self.cond.notify()
+                return
+            if self.handler is None or self.scheduled:
+                return
+            self.scheduled = True
+        self.node.pool.submit(self.run_handler)
+
+    def wake(self) -> None:
+        """Reschedule a handler whose selector changed (e.g. after `sys.resume`)."""
+        with self.cond:
+            if not self.alive or self.handler is None or self.scheduled or not self.mailbox:
+                return
+            self.scheduled = True
+        self.node.pool.submit(self.run_handler)
+
+    # -- taking messages: the process's own thread ------------------------------------------
+
+    def _take(self, pred: Predicate | None, start: int) -> Any:
+        """Pop the first message from index `start` on that matches; `_NOTHING` if none."""
+        mailbox = self.mailbox
+        if pred is None:
+            return mailbox.popleft() if len(mailbox) > start else _NOTHING
+        for index, msg in enumerate(islice(mailbox, start, None), start):
+            if pred(msg):
+                del mailbox[index]
+                return msg
+        return _NOTHING
+
+    def receive(self, pred: Predicate | None, timeout: int | str) -> Any:
+        """Selective receive: the first message matching `pred`, or TIMEOUT."""
+        deadline = deadline_of(timeout)
+        scanned = 0
+        with self.cond:
+            while True:
+                if not self.alive:
+                    self._unwind()
+                msg = self._take(pred, scanned if pred is not None else 0)
+                if msg is not _NOTHING:
+                    return msg
+                scanned = len(self.mailbox)
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return TIMEOUT
+                self.waiting = True
+                self.status = "waiting"
+                try:
+                    self.cond.wait(remaining)
+                finally:
+                    self.waiting = False
+                    self.status = "running"
+
+    def _unwind(self) -> None:
+        """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""
+        if self.kind == "shell":
+            raise Exit(self.exit_reason)
+        raise ProcessKilled()
+
+    def take_nowait(self, pred: Predicate) -> Any:
+        """Remove and return the first matching message, or None (used by flushes)."""
+        with self.cond:
+            msg = self._take(pred, 0)
+        return None if msg is _NOTHING else msg
+
+    # -- the handler loop: runs on a borrowed worker ----------------------------------------
+
+    def run_handler(self, budget: int = 200) -> None:
+        """Handle queued messages, then give the worker back. Requeues after `budget`."""
+        from ._context import bind_process
+
+        with bind_process(self):
+            for _ in range(budget):
+                with self.cond:
+                    if not self.alive:
+                        return
+                    msg = self._take(self.selector, 0)
+                    if msg is _NOTHING:
+                        self.scheduled = False
+                        self.status = "waiting"
+                        return
+                    self.status = "running"
+                    self.thread = threading.get_ident()
+                try:
+                    self.handler(msg)  # type: ignore[misc]
+                except ProcessKilled:
+                    raise
+                except BaseException as exc:  # the process ends; the worker carries on
+                    self.node.exit_process(self, self.node.reason_of(exc))
+                    return
+                finally:
+                    self.node.settle(self)
+        self.node.pool.submit(self.run_handler)

@@ -1,0 +1,119 @@
+"""Erlang terms that have no Python twin: pids, references, the exit exceptions.
+
+Rules of this module:
+- `Pid` and `Ref` are immutable, hashable and picklable. Each carries its node's name.
+- They print like Erlang's: `<0.85.0>` and `#Ref<0.0.0.7>`. The first number is 0 on the
+  node the printing thread is bound to, and a stable small number for any other node.
+- `Exit` is how an exit reaches Python code; `.reason` is the Erlang reason term.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+#: Set by the context module so that printing knows which node is "local" (0).
+_local_node_name: Callable[[], str | None] = lambda: None  # noqa: E731
+
+
+def _node_number(node: str) -> int:
+    if node == _local_node_name():
+        return 0
+    return zlib.crc32(node.encode()) % 65521 + 1
+
+
+class Pid:
+    """A process identifier: the node's name and a serial number on that node."""
+
+    __slots__ = ("_hash", "id", "node")
+
+    def __init__(self, node: str, id: int) -> None:
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "_hash", hash(("pid", node, id)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Pid is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            type(other) is Pid and self.id == other.id and self.node == other.node
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pid, (self.node, self.id))
+
+    def __repr__(self) -> str:
+        return f"<{_node_number(self.node)}.{self.id}.0>"
+
+    def __lt__(self, other: Pid) -> bool:
+        return (self.node, self.id) < (other.node, other.id)
+
+
+class Ref:
+    """A unique reference, as made by `make_ref()`, `monitor` and timers."""
+
+    __slots__ = ("_hash", "id", "node")
+
+    def __init__(self, node: str, id: int) -> None:
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "_hash", hash(("ref", node, id)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Ref is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            type(other) is Ref and self.id == other.id and self.node == other.node
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ref, (self.node, self.id))
+
+    def __repr__(self) -> str:
+        return f"#Ref<{_node_number(self.node)}.0.0.{self.id}>"
+
+
+class _Timeout:
+    """The value `receive` returns when its timeout passes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TIMEOUT"
+
+    def __reduce__(self) -> str:
+        return "TIMEOUT"
+
+
+TIMEOUT = _Timeout()
+
+
+class Exit(Exception):  # noqa: N818 - named after Erlang's exit class
+    """An exit seen by Python code. `.reason` is the Erlang reason term.
+
+    Raised by `erlang.exit(reason)`; left uncaught in a process, it ends the process
+    with exactly `reason`. Raised to callers by `gen_server.call` and friends.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Error(Exit):
+    """An Erlang `error` (e.g. `badarg` from a BIF). Uncaught, the process exits with
+    `(reason, stacktrace)`, as Erlang's `{Reason, Stack}`."""
+
+
+class ProcessKilled(BaseException):  # noqa: N818
+    """Internal: unwinds the thread of a process that is already dead. Never caught by
+    user code that catches `Exception`."""

@@ -1,0 +1,305 @@
+"""The `erlang` module: processes, messages, links, monitors, names, timers and time.
+
+Every function works from a process and from a plain thread (which gets a shell process).
+Timeouts are milliseconds or "infinity". Errors raise `Error` ("badarg"); exits raise `Exit`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _context
+from ._process import Predicate
+from ._terms import TIMEOUT, Error, Exit, Pid, Ref
+from .node import Node
+
+__all__ = [
+    "TIMEOUT", "Error", "Exit", "Pid", "Ref",
+    "cancel_timer", "demonitor", "exit", "get", "is_process_alive", "link", "make_ref",
+    "monitor", "monotonic_time", "node", "process_flag", "process_info", "processes",
+    "put", "read_timer", "receive", "register", "registered", "self", "send",
+    "send_after", "spawn", "spawn_link", "spawn_monitor", "start_timer", "system_time",
+    "unique_integer", "unlink", "unregister", "whereis",
+]
+
+def _node() -> Node:
+    return _context.current_node()
+
+
+def self() -> Pid:
+    """The calling process's pid; a plain thread gets its shell process's pid."""
+    return _context.self_process().pid
+
+
+def node(arg: Pid | Ref | None = None) -> str:
+    """The local node's name, or the node a pid or ref lives on."""
+    if arg is not None:
+        return arg.node
+    return _node().name
+
+
+# -- spawning ---------------------------------------------------------------------------------
+
+def spawn(fun: Callable[..., Any], *args: Any) -> Pid:
+    """Start `fun(*args)` as a new process."""
+    proc = _context.self_process()
+    pid, _ = proc.node.spawn(fun, args, parent=proc)
+    return pid
+
+
+def spawn_link(fun: Callable[..., Any], *args: Any) -> Pid:
+    """Start `fun(*args)` linked to the caller (atomically)."""
+    proc = _context.self_process()
+    pid, _ = proc.node.spawn(fun, args, parent=proc, link=True)
+    return pid
+
+
+def spawn_monitor(fun: Callable[..., Any], *args: Any) -> tuple[Pid, Ref]:
+    """Start `fun(*args)` monitored by the caller (atomically): returns (pid, ref)."""
+    proc = _context.self_process()
+    pid, ref = proc.node.spawn(fun, args, parent=proc, monitor=True)
+    assert ref is not None
+    return pid, ref
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+def send(dest: Any, msg: Any) -> Any:
+    """`dest ! msg`: dest is a pid, a registered name or (name, node). Returns msg.
+
+    Sending to an unregistered bare name raises badarg; sends to dead pids are dropped,
+    and so is anything a killed process's abandoned thread still sends.
+    """
+    sender = _context.current_process()
+    if sender is not None and not sender.alive:
+        return msg
+    node_ = sender.node if sender is not None else _node()
+    target = node_.resolve(dest)
+    if target is not None:
+        target.deliver(msg)
+    elif type(dest) is str:
+        raise Error("badarg")
+    return msg
+
+
+def receive(pred: Predicate | None = None, timeout: int | str = "infinity") -> Any:
+    """Selective receive: the first message for which `pred(msg)` is true (any, if None).
+
+    Skipped messages stay in the mailbox in order. Returns `TIMEOUT` when time runs out.
+    """
+    return _context.self_process().receive(pred, timeout)
+
+
+# -- links, monitors, exits -------------------------------------------------------------------
+
+def link(pid: Pid) -> bool:
+    """Link to `pid`. Linking to a dead pid sends the caller an exit signal "noproc"."""
+    proc = _context.self_process()
+    _check_pid(pid)
+    proc.node.link(proc, pid)
+    if not proc.alive:
+        proc._unwind()
+    return True
+
+
+def unlink(pid: Pid) -> bool:
+    proc = _context.self_process()
+    _check_pid(pid)
+    proc.node.unlink(proc, pid)
+    return True
+
+
+def monitor(kind: str, target: Pid | str | tuple[str, str]) -> Ref:
+    """Monitor a process by pid or by name: one ("DOWN", ref, "process", obj, reason)."""
+    if kind != "process":
+        raise Error("badarg")
+    proc = _context.self_process()
+    return proc.node.monitor(proc, target)
+
+
+def demonitor(ref: Ref, options: list[str] | None = None) -> bool:
+    """Remove a monitor. "flush" also drops its DOWN if queued; "info" returns whether
+    the monitor was still there."""
+    options = options or []
+    proc = _context.self_process()
+    found = proc.node.demonitor(proc, ref)
+    if "flush" in options:
+        proc.take_nowait(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
+                         and m[1] == ref)
+    return found if "info" in options else True
+
+
+def exit(*args: Any) -> Any:
+    """`exit(reason)` ends the caller with `reason`; `exit(pid, reason)` sends an exit signal."""
+    if len(args) == 1:
+        raise Exit(args[0])
+    if len(args) != 2:
+        raise TypeError("exit(reason) or exit(pid, reason)")
+    pid, reason = args
+    proc = _context.self_process()
+    _check_pid(pid)
+    proc.node.exit_signal(pid, proc.pid, reason)
+    if not proc.alive:
+        proc._unwind()
+    return True
+
+
+def process_flag(flag: str, value: Any) -> Any:
+    """Only "trap_exit" is supported. Returns the old value."""
+    if flag != "trap_exit" or type(value) is not bool:
+        raise Error("badarg")
+    proc = _context.self_process()
+    old, proc.trap_exit = proc.trap_exit, value
+    return old
+
+
+def is_process_alive(pid: Pid) -> bool:
+    _check_pid(pid)
+    proc = _node().lookup(pid)
+    return proc is not None and proc.alive
+
+
+def processes() -> list[Pid]:
+    return _node().processes()
+
+
+def process_info(pid: Pid, item: str | None = None) -> Any:
+    """A dict about a live process, or "undefined". With `item`, (item, value)."""
+    _check_pid(pid)
+    proc = _node().lookup(pid)
+    if proc is None or not proc.alive:
+        return "undefined"
+    with proc.cond:
+        queue_len = len(proc.mailbox)
+        status = "suspended" if proc.selector is not None else proc.status
+    info = {
+        "registered_name": proc.name if proc.name is not None else [],
+        "status": status,
+        "message_queue_len": queue_len,
+        "links": sorted(proc.links),
+        "monitors": [("process", p) for p in proc.monitors.values()],
+        "monitored_by": [w for w, _ in proc.monitored_by.values()],
+        "trap_exit": proc.trap_exit,
+        "initial_call": proc.initial_call,
+        "dictionary": list(proc.dictionary.items()),
+    }
+    if item is None:
+        return info
+    if item not in info:
+        raise Error("badarg")
+    return (item, info[item])
+
+
+def put(key: Any, value: Any) -> Any:
+    """The process dictionary: returns the old value or "undefined"."""
+    d = _context.self_process().dictionary
+    old = d.get(key, "undefined")
+    d[key] = value
+    return old
+
+
+def get(key: Any) -> Any:
+    return _context.self_process().dictionary.get(key, "undefined")
+
+
+# -- names ------------------------------------------------------------------------------------
+
+def register(name: str, pid: Pid) -> bool:
+    """Register a local name. badarg if the name is taken, the pid dead or already named."""
+    _check_pid(pid)
+    _node().register(name, pid)
+    return True
+
+
+def unregister(name: str) -> bool:
+    _node().unregister(name)
+    return True
+
+
+def whereis(name: str) -> Pid | str:
+    """The pid registered under `name`, or "undefined"."""
+    proc = _node().whereis(name)
+    return proc.pid if proc is not None and proc.alive else "undefined"
+
+
+def registered() -> list[str]:
+    return _node().registered()
+
+
+# -- references, integers, time ---------------------------------------------------------------
+
+def make_ref() -> Ref:
+    return _node().make_ref()
+
+
+def unique_integer(modifiers: list[str] | None = None) -> int:
+    """Unique on this node. Always monotonic and positive here (a permitted strengthening)."""
+    for modifier in modifiers or []:
+        if modifier not in ("monotonic", "positive"):
+            raise Error("badarg")
+    return _node().unique_integer()
+
+
+_UNITS = {"second": 10**9, "millisecond": 10**6, "microsecond": 10**3,
+          "nanosecond": 1, "native": 1, "seconds": 10**9, "milli_seconds": 10**6}
+
+
+def _convert(ns: int, unit: str) -> int:
+    if unit not in _UNITS:
+        raise Error("badarg")
+    return ns // _UNITS[unit]
+
+
+def system_time(unit: str = "native") -> int:
+    """OS system time; the native unit is the nanosecond."""
+    return _convert(time.time_ns(), unit)
+
+
+def monotonic_time(unit: str = "native") -> int:
+    """Monotonic time; only differences are meaningful, as in Erlang."""
+    return _convert(time.monotonic_ns(), unit)
+
+
+# -- timers -----------------------------------------------------------------------------------
+
+def _check_time(ms: Any) -> None:
+    if type(ms) is not int or ms < 0:
+        raise Error("badarg")
+
+
+def send_after(ms: int, dest: Pid | str, msg: Any) -> Ref:
+    """Send `msg` to `dest` after `ms` milliseconds. Returns the timer's ref."""
+    _check_time(ms)
+    node_ = _node()
+    ref = node_.make_ref()
+    node_.timers.add(ref, ms, (dest, msg))
+    return ref
+
+
+def start_timer(ms: int, dest: Pid | str, msg: Any) -> Ref:
+    """Send ("timeout", ref, msg) to `dest` after `ms` milliseconds."""
+    _check_time(ms)
+    node_ = _node()
+    ref = node_.make_ref()
+    node_.timers.add(ref, ms, (dest, ("timeout", ref, msg)))
+    return ref
+
+
+def cancel_timer(ref: Ref) -> int | bool:
+    """Milliseconds that were left, or False if the timer already fired or never was."""
+    if type(ref) is not Ref:
+        raise Error("badarg")
+    return _node().timers.cancel(ref)
+
+
+def read_timer(ref: Ref) -> int | bool:
+    if type(ref) is not Ref:
+        raise Error("badarg")
+    return _node().timers.read(ref)
+
+
+def _check_pid(pid: Any) -> None:
+    if type(pid) is not Pid:
+        raise Error("badarg")

@@ -1,0 +1,136 @@
+"""gen_server: a generic server process driven by callbacks, as OTP's.
+
+The callback module is a `GenServer` subclass (or any object or Python module with the
+callbacks). Callbacks return OTP-shaped tuples:
+
+- init(args): ("ok", s) | ("ok", s, timeout | "hibernate" | ("continue", c))
+  | ("stop", reason) | ("error", reason) | "ignore"
+- handle_call(request, from_, s): ("reply", r, s[, x]) | ("noreply", s[, x])
+  | ("stop", reason, r, s) | ("stop", reason, s)
+- handle_cast(msg, s), handle_info(msg, s), handle_continue(c, s):
+  ("noreply", s[, x]) | ("stop", reason, s)
+- terminate(reason, s), code_change(old_vsn, s, extra) -> ("ok", s)
+
+where x is a timeout in ms, "infinity", "hibernate" or ("continue", c). Any other return
+ends the server with ("bad_return_value", value). A timeout with no message in between
+delivers "timeout" to handle_info.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _context, _gen
+from ._gen import From
+from ._terms import Exit, Pid
+from ._server_loop import ServerLoop
+
+__all__ = [
+    "GenServer", "call", "cast", "reply", "start", "start_link", "stop",
+]
+
+
+class GenServer:
+    """Base class with OTP's default callbacks. Override what you need."""
+
+    def init(self, args: Any) -> Any:
+        return ("ok", args)
+
+    def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        raise Exit(("bad_call", request))
+
+    def handle_cast(self, msg: Any, state: Any) -> Any:
+        raise Exit(("bad_cast", msg))
+
+    def handle_info(self, msg: Any, state: Any) -> Any:
+        ServerLoop.log_unexpected(self, msg)
+        return ("noreply", state)
+
+    def handle_continue(self, continue_: Any, state: Any) -> Any:
+        raise Exit(("bad_continue", continue_))
+
+    def terminate(self, reason: Any, state: Any) -> Any:
+        return "ok"
+
+    def code_change(self, old_vsn: Any, state: Any, extra: Any) -> Any:
+        return ("ok", state)
+
+
+def _split_start_args(args: tuple[Any, ...]) -> tuple[Any, Any, Any, list[Any]]:
+    """(name?, module, args, options?) as OTP's start/3 and start/4."""
+    if args and type(args[0]) is tuple and args[0] and args[0][0] in ("local", "global", "via"):
+        name, rest = args[0], args[1:]
+    else:
+        name, rest = None, args
+    if len(rest) == 2:
+        return name, rest[0], rest[1], []
+    if len(rest) == 3:
+        return name, rest[0], rest[1], list(rest[2])
+    raise TypeError("start([name,] module, args[, options])")
+
+
+def start(*args: Any) -> Any:
+    """start([name,] module, args, options=[]) -> ("ok", pid) | ("error", r) | "ignore"."""
+    return _start(args, link=False)
+
+
+def start_link(*args: Any) -> Any:
+    """As `start`, and the new server is linked to the caller."""
+    return _start(args, link=True)
+
+
+def _start(args: tuple[Any, ...], *, link: bool) -> Any:
+    name, module, init_args, options = _split_start_args(args)
+    callbacks = module() if isinstance(module, type) else module
+    timeout = "infinity"
+    for option in options:
+        if type(option) is tuple and option[0] == "timeout":
+            timeout = option[1]
+    me = _context.self_process()
+    loop = ServerLoop(callbacks, name, parent=me.pid if link else None)
+    return _gen.start(lambda proc, ack: loop.init_it(proc, ack, init_args),
+                      (getattr(module, "__name__", repr(module)), "init", 1),
+                      link=link, timeout=timeout)
+
+
+def call(server_ref: Any, request: Any, timeout: int | str = 5000) -> Any:
+    """Make a synchronous call and return the reply.
+
+    Raises Exit(("noproc", where)) if the server is not there, Exit(("timeout", where)) if
+    no reply comes in time, and Exit((reason, where)) if the server dies during the call,
+    where `where` is ("gen_server", "call", [server_ref, request, timeout]).
+    """
+    return _gen.call(server_ref, "$gen_call", request, timeout,
+                     ("gen_server", "call", [server_ref, request, timeout]))
+
+
+def cast(server_ref: Any, request: Any) -> str:
+    """Send an asynchronous request. Always returns "ok", even if the server is gone."""
+    sender = _context.current_process()
+    if sender is not None and not sender.alive:
+        return "ok"
+    node = sender.node if sender is not None else _context.current_node()
+    target = node.resolve(server_ref)
+    if target is not None:
+        target.deliver(("$gen_cast", request))
+    return "ok"
+
+
+def reply(from_: From, reply_: Any) -> str:
+    """Reply to a caller from anywhere (e.g. after ("noreply", s))."""
+    _gen.reply(from_, reply_)
+    return "ok"
+
+
+def stop(server_ref: Any, reason: Any = "normal", timeout: int | str = "infinity") -> str:
+    """Stop the server: it runs terminate(reason) and exits with `reason`.
+
+    Raises Exit("noproc") if there is no server, Exit("timeout") if it does not stop in
+    time, and Exit(other) if it exits with another reason.
+    """
+    return _gen.stop(server_ref, reason, timeout)
+
+
+def whereis_pid(server_ref: Any) -> Pid | None:
+    proc = _context.current_node().resolve(server_ref)
+    return proc.pid if proc is not None else None

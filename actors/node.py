@@ -1,0 +1,420 @@
+"""A node: one runtime with its own process table, name registry, timers and workers.
+
+Rules of this module:
+- Nothing is module-global except the lazily made default node. Several nodes can live in
+  one Python process; each has its own tables and threads.
+- `self._lock` guards the process table, the registries, links and monitors. A mailbox lock
+  may be taken while holding it, never the other way round.
+- A process dies in `exit_process`, wherever the death comes from (its own return, a crash,
+  an exit signal, a kill). Death is immediate for every observer: the name is freed, the
+  mailbox closed, monitors fire once and link signals go out, even if the process's thread
+  is still stuck in Python code (that thread is interrupted and everything it does is dropped).
+- Exit signals follow Erlang: "kill" via `exit/2` cannot be trapped and kills with "killed";
+  a trapping process gets ("EXIT", from, reason); "normal" is ignored unless trapping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import _context, _interrupt
+from ._process import Process
+from ._scheduler import WorkerPool
+from ._terms import Error, Exit, Pid, ProcessKilled, Ref
+from ._timers import TimerService
+
+log = logging.getLogger("actors.proc_lib")
+
+QUIET_REASONS = ("normal", "shutdown")
+
+
+def is_quiet(reason: Any) -> bool:
+    """Reasons that are not errors: normal, shutdown and ("shutdown", _)."""
+    return reason in QUIET_REASONS or (
+        type(reason) is tuple and len(reason) == 2 and reason[0] == "shutdown"
+    )
+
+
+def stacktrace(exc: BaseException) -> list[tuple[str, str, int | None]]:
+    return [(f.filename, f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
+
+
+class Node:
+    """One runtime. Use `with node.bound():` to make plain threads talk to it."""
+
+    def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0) -> None:
+        self.name = name
+        self._lock = threading.RLock()
+        self._procs: dict[int, Process] = {}
+        self._names: dict[str, Process] = {}
+        self._globals: dict[Any, Process] = {}
+        self._pid_ids = itertools.count(1)
+        self._ref_ids = itertools.count(1)
+        self._unique = itertools.count(1)
+        self.pool = WorkerPool(name, idle_seconds)
+        self.timers = TimerService(name, self._fire_timer)
+        self.started_at = time.monotonic_ns()
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r})"
+
+    # -- context ------------------------------------------------------------------------------
+
+    @contextmanager
+    def bound(self) -> Iterator[Node]:
+        """Within the block, plain threads' `erlang.*` calls talk to this node."""
+        _context.push_node(self)
+        try:
+            yield self
+        finally:
+            _context.pop_node(self)
+
+    def stop(self) -> None:
+        """Kill every process and stop the node's threads."""
+        for proc in list(self._procs.values()):
+            self.exit_process(proc, "killed")
+        self.timers.stop()
+        self.pool.stop()
+
+    # -- identities ---------------------------------------------------------------------------
+
+    def make_ref(self) -> Ref:
+        return Ref(self.name, next(self._ref_ids))
+
+    def unique_integer(self) -> int:
+        return next(self._unique)
+
+    def lookup(self, pid: Pid) -> Process | None:
+        """The live process behind a local pid, or None."""
+        if pid.node != self.name:
+            return None
+        return self._procs.get(pid.id)
+
+    def whereis(self, name: str) -> Process | None:
+        return self._names.get(name)
+
+    def resolve(self, dest: Any) -> Process | None:
+        """A pid, a registered name, (name, node) or ("global", name) to a live process."""
+        if type(dest) is Pid:
+            return self._procs.get(dest.id) if dest.node == self.name else None
+        if type(dest) is str:
+            return self._names.get(dest)
+        if type(dest) is tuple and len(dest) == 2:
+            first, second = dest
+            if first == "global":
+                return self._globals.get(second)
+            if first == "local" and type(second) is str:
+                return self._names.get(second)
+            if type(first) is str and second == self.name:
+                return self._names.get(first)
+        if type(dest) is tuple and len(dest) == 3 and dest[0] == "via":
+            pid = dest[1].whereis_name(dest[2])
+            return self.lookup(pid) if type(pid) is Pid else None
+        return None
+
+    # -- spawning -----------------------------------------------------------------------------
+
+    def _new_process(self, kind: str, initial_call: Any, parent: Process | None,
+                     link: bool, monitor: bool) -> tuple[Process, Ref | None]:
+        proc = Process(self, Pid(self.name, next(self._pid_ids)), kind, initial_call)
+        ref = None
+        with self._lock:
+            self._procs[proc.pid.id] = proc
+            if parent is not None and link:
+                proc.links.add(parent.pid)
+                parent.links.add(proc.pid)
+            if parent is not None and monitor:
+                ref = self.make_ref()
+                parent.monitors[ref] = proc.pid
+                proc.monitored_by[ref] = (parent.pid, proc.pid)
+        return proc, ref
+
+    def new_shell(self) -> Process:
+        proc, _ = self._new_process("shell", ("erlang", "shell"), None, False, False)
+        proc.thread = threading.get_ident()
+        proc.status = "running"
+        return proc
+
+    def spawn(self, fun: Callable[..., Any], args: tuple[Any, ...] = (), *,
+              parent: Process | None = None, link: bool = False,
+              monitor: bool = False) -> tuple[Pid, Ref | None]:
+        """Run `fun(*args)` as a new process on a borrowed worker thread."""
+        if not callable(fun):
+            raise Error("badarg")
+        proc, ref = self._new_process("thread", fun, parent, link, monitor)
+        proc.scheduled = True
+        self.pool.submit(lambda: self._run_function(proc, fun, args))
+        return proc.pid, ref
+
+    def spawn_handler(self, init: Callable[[Process], None], initial_call: Any, *,
+                      parent: Process | None = None, link: bool = False,
+                      monitor: bool = False) -> tuple[Process, Ref | None]:
+        """A handler process: `init(proc)` runs first and must set `proc.handler`."""
+        proc, ref = self._new_process("handler", initial_call, parent, link, monitor)
+        proc.scheduled = True
+        self.pool.submit(lambda: self._run_init(proc, init))
+        return proc, ref
+
+    def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        with _context.bind_process(proc):
+            reason: Any = "normal"
+            try:
+                with proc.cond:
+                    if not proc.alive:
+                        return
+                    proc.thread = threading.get_ident()
+                    proc.status = "running"
+                fun(*args)
+            except ProcessKilled:
+                reason = None
+            except BaseException as exc:
+                reason = self.reason_of(exc)
+                if not isinstance(exc, Exit) or isinstance(exc, Error):
+                    log.error("Error in process %r on node %s with exit value:\n%r",
+                              proc.pid, self.name, reason)
+            finally:
+                self.settle(proc)
+            if reason is not None:
+                self.exit_process(proc, reason)
+
+    def _run_init(self, proc: Process, init: Callable[[Process], None]) -> None:
+        with _context.bind_process(proc):
+            try:
+                with proc.cond:
+                    if not proc.alive:
+                        return
+                    proc.thread = threading.get_ident()
+                    proc.status = "running"
+                init(proc)
+            except ProcessKilled:
+                return
+            except BaseException as exc:
+                self.settle(proc)
+                self.exit_process(proc, self.reason_of(exc))
+                return
+            self.settle(proc)
+        proc.run_handler()
+
+    def settle(self, proc: Process) -> None:
+        """The thread leaves the process: withdraw an interrupt that it outran."""
+        with proc.cond:
+            me = threading.get_ident()
+            if proc.thread == me:
+                proc.thread = None
+                if proc.interrupted:
+                    _interrupt.clear(me)
+
+    @staticmethod
+    def reason_of(exc: BaseException) -> Any:
+        """The exit reason a process gets from an uncaught exception."""
+        if isinstance(exc, Error):
+            return (exc.reason, stacktrace(exc))
+        if isinstance(exc, Exit):
+            return exc.reason
+        return (exc, stacktrace(exc))
+
+    # -- death ----------------------------------------------------------------------------
+
+    def exit_process(self, proc: Process, reason: Any) -> None:
+        """End `proc` with `reason` now, and send its link signals and DOWNs."""
+        work: deque[tuple[Pid, Pid, Any]] = deque(self._terminate(proc, reason))
+        self._run_exit_signals(work)
+
+    def _terminate(self, proc: Process, reason: Any) -> list[tuple[Pid, Pid, Any]]:
+        with proc.cond:
+            if not proc.alive:
+                return []
+            proc.alive = False
+            proc.exit_reason = reason
+            proc.mailbox.clear()
+            proc.aliases.clear()
+            thread = proc.thread
+            if proc.waiting:
+                proc.cond.notify()
+            elif (thread is not None and thread != threading.get_ident()
+                  and proc.kind != "shell"):
+                proc.interrupted = True
+                _interrupt.interrupt(thread)
+            proc.status = "exiting"
+        with self._lock:
+            self._procs.pop(proc.pid.id, None)
+            if proc.name is not None and self._names.get(proc.name) is proc:
+                del self._names[proc.name]
+            for gname in proc.global_names:
+                if self._globals.get(gname) is proc:
+                    del self._globals[gname]
+            links, proc.links = proc.links, set()
+            for other_pid in links:
+                other = self.lookup(other_pid)
+                if other is not None:
+                    other.links.discard(proc.pid)
+            for ref, target_pid in proc.monitors.items():
+                target = self.lookup(target_pid)
+                if target is not None:
+                    target.monitored_by.pop(ref, None)
+            proc.monitors = {}
+            watchers, proc.monitored_by = proc.monitored_by, {}
+        for ref, (watcher, obj) in watchers.items():
+            self.send(watcher, ("DOWN", ref, "process", obj, reason))
+        return [(other_pid, proc.pid, reason) for other_pid in links]
+
+    def _run_exit_signals(self, work: deque[tuple[Pid, Pid, Any]]) -> None:
+        while work:
+            target_pid, from_pid, reason = work.popleft()
+            target = self.lookup(target_pid)
+            if target is None:
+                continue
+            if target.trap_exit:
+                target.deliver(("EXIT", from_pid, reason))
+            elif reason != "normal":
+                work.extend(self._terminate(target, reason))
+
+    def exit_signal(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
+        """`exit(Pid, Reason)`: an exit signal that does not come from a link."""
+        target = self.lookup(target_pid)
+        if target is None:
+            return
+        if reason == "kill":
+            work = deque(self._terminate(target, "killed"))
+        elif target.trap_exit:
+            target.deliver(("EXIT", from_pid, reason))
+            return
+        elif reason == "normal" and target_pid != from_pid:
+            return
+        else:
+            work = deque(self._terminate(target, reason))
+        self._run_exit_signals(work)
+
+    # -- links and monitors ----------------------------------------------------------------
+
+    def link(self, proc: Process, pid: Pid) -> None:
+        if pid == proc.pid:
+            return
+        with self._lock:
+            other = self.lookup(pid)
+            if other is not None:
+                other.links.add(proc.pid)
+                proc.links.add(pid)
+                return
+        self._run_exit_signals(deque([(proc.pid, pid, "noproc")]))
+
+    def unlink(self, proc: Process, pid: Pid) -> None:
+        with self._lock:
+            proc.links.discard(pid)
+            other = self.lookup(pid)
+            if other is not None:
+                other.links.discard(proc.pid)
+
+    def monitor(self, proc: Process, target: Any, ref: Ref | None = None) -> Ref:
+        """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive."""
+        ref = ref or self.make_ref()
+        by_name = type(target) is not Pid
+        obj = target
+        if by_name:
+            name = target[0] if type(target) is tuple else target
+            obj = (name, self.name)
+        with self._lock:
+            found = self.resolve(target)
+            if found is not None and found.alive:
+                proc.monitors[ref] = found.pid
+                found.monitored_by[ref] = (proc.pid, obj)
+                return ref
+        proc.deliver(("DOWN", ref, "process", obj, "noproc"))
+        return ref
+
+    def demonitor(self, proc: Process, ref: Ref) -> bool:
+        with self._lock:
+            target_pid = proc.monitors.pop(ref, None)
+            if target_pid is None:
+                return False
+            target = self.lookup(target_pid)
+            if target is not None:
+                target.monitored_by.pop(ref, None)
+            return True
+
+    # -- names ------------------------------------------------------------------------------
+
+    def register(self, name: str, pid: Pid) -> None:
+        if type(name) is not str or name == "undefined":
+            raise Error("badarg")
+        with self._lock:
+            proc = self.lookup(pid)
+            if proc is None or name in self._names or proc.name is not None:
+                raise Error("badarg")
+            self._names[name] = proc
+            proc.name = name
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            proc = self._names.pop(name, None)
+            if proc is None:
+                raise Error("badarg")
+            proc.name = None
+
+    def registered(self) -> list[str]:
+        with self._lock:
+            return list(self._names)
+
+    def register_global(self, name: Any, pid: Pid) -> bool:
+        with self._lock:
+            proc = self.lookup(pid)
+            if proc is None or name in self._globals:
+                return False
+            self._globals[name] = proc
+            proc.global_names.add(name)
+            return True
+
+    def unregister_global(self, name: Any) -> None:
+        with self._lock:
+            proc = self._globals.pop(name, None)
+            if proc is not None:
+                proc.global_names.discard(name)
+
+    def global_names(self) -> list[Any]:
+        with self._lock:
+            return list(self._globals)
+
+    # -- messages and timers ----------------------------------------------------------------
+
+    def send(self, dest: Any, msg: Any) -> None:
+        """Deliver `msg`; silently dropped when the destination is gone."""
+        proc = self.resolve(dest)
+        if proc is not None:
+            proc.deliver(msg)
+
+    def _fire_timer(self, entry: tuple[Any, Any]) -> None:
+        dest, msg = entry
+        self.send(dest, msg)
+
+    def process_count(self) -> int:
+        return len(self._procs)
+
+    def processes(self) -> list[Pid]:
+        with self._lock:
+            return [p.pid for p in self._procs.values()]
+
+
+_default: Node | None = None
+_default_lock = threading.Lock()
+
+
+def default_node() -> Node:
+    """The node plain threads talk to when they bound none: "nonode@nohost", as in Erlang."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Node()
+    return _default
+
+
+def existing_default_node() -> Node | None:
+    return _default
