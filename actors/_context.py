@@ -31,6 +31,14 @@ class _ThreadState(threading.local):
 _state = _ThreadState()
 
 
+def _default_node() -> Node:
+    global _default_node
+    from .node import default_node
+
+    _default_node = default_node  # later calls skip the import
+    return default_node()
+
+
 def current_process() -> Process | None:
     """The process running on this thread, or None on a plain thread."""
     return _state.process
@@ -53,9 +61,7 @@ def current_node() -> Node:
         return proc.node
     if _state.nodes:
         return _state.nodes[-1]
-    from .node import default_node
-
-    return default_node()
+    return _default_node()
 
 
 def push_node(node: Node) -> None:

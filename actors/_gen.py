@@ -44,7 +44,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         timeout,
     )
     if msg is TIMEOUT:
-        with me.cond:
+        with me.lock:
             me.aliases.discard(ref)
         node.demonitor(me, ref)
         late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)

@@ -2,7 +2,7 @@
 
 Rules of this module:
 - Only the process's own thread takes messages out (`take`, `receive`). Any thread may
-  `deliver`. The mailbox lock (`cond`) guards the queue, `alive`, `waiting` and `thread`.
+  `deliver`. The mailbox lock (`lock`) guards the queue, `alive`, `waiting` and `thread`.
 - A process is one of three kinds:
   * "thread": `spawn(fun)`; the function runs on a borrowed worker until it returns.
   * "handler": gen_server-like; a worker is borrowed only while there are messages to handle.
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from . import _context
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ class Process:
         "__weakref__",
         "aliases",
         "alive",
-        "cond",
+        "lock",
+        "wakeup",
         "dictionary",
         "exit_reason",
         "global_names",
@@ -76,7 +78,9 @@ class Process:
         self.kind = kind
         self.initial_call = initial_call
         self.mailbox: deque[Any] = deque()
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.wakeup = threading.Lock()  # held while nobody is to be woken; see `_wait`
+        self.wakeup.acquire()
         self.alive = True
         self.exit_reason: Any = None
         self.waiting = False
@@ -102,12 +106,13 @@ class Process:
 
     def deliver(self, msg: Any) -> None:
         """Append `msg` and wake or schedule the process. Dropped if it is dead."""
-        with self.cond:
+        with self.lock:
             if not self.alive:
                 return
             self.mailbox.append(msg)
             if self.waiting:
-                self.cond.notify()
+                self.waiting = False
+                self.wakeup.release()
                 return
             if self.handler is None or self.scheduled:
                 return
@@ -116,12 +121,13 @@ class Process:
 
     def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
         """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
-        with self.cond:
+        with self.lock:
             if not self.alive or alias not in self.aliases:
                 return
             self.mailbox.append(msg)
             if self.waiting:
-                self.cond.notify()
+                self.waiting = False
+                self.wakeup.release()
                 return
             if self.handler is None or self.scheduled:
                 return
@@ -130,7 +136,7 @@ class Process:
 
     def wake(self) -> None:
         """Reschedule a handler whose selector changed (e.g. after `sys.resume`)."""
-        with self.cond:
+        with self.lock:
             if not self.alive or self.handler is None or self.scheduled or not self.mailbox:
                 return
             self.scheduled = True
@@ -153,7 +159,7 @@ class Process:
         """Selective receive: the first message matching `pred`, or TIMEOUT."""
         deadline = deadline_of(timeout)
         scanned = 0
-        with self.cond:
+        with self.lock:
             while True:
                 if not self.alive:
                     self._unwind()
@@ -167,13 +173,28 @@ class Process:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return TIMEOUT
-                self.waiting = True
-                self.status = "waiting"
-                try:
-                    self.cond.wait(remaining)
-                finally:
-                    self.waiting = False
-                    self.status = "running"
+                self._wait(remaining)
+
+    def _wait(self, seconds: float | None) -> None:
+        """Called with `lock` held: release it, sleep until `notify` or timeout, retake it."""
+        self.waiting = True
+        self.status = "waiting"
+        self.lock.release()
+        try:
+            woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+        finally:
+            self.lock.acquire()
+            if self.waiting:  # nobody released `wakeup` for us
+                self.waiting = False
+            elif not woken:  # released after our timeout: consume it to rearm
+                self.wakeup.acquire(False)
+            self.status = "running"
+
+    def notify(self) -> None:
+        """Called with `lock` held: wake the process's thread if it is waiting."""
+        if self.waiting:
+            self.waiting = False
+            self.wakeup.release()
 
     def _unwind(self) -> None:
         """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""
@@ -183,7 +204,7 @@ class Process:
 
     def take_nowait(self, pred: Predicate) -> Any:
         """Remove and return the first matching message, or None (used by flushes)."""
-        with self.cond:
+        with self.lock:
             msg = self._take(pred, 0)
         return None if msg is _NOTHING else msg
 
@@ -191,11 +212,14 @@ class Process:
 
     def run_handler(self, budget: int = 200) -> None:
         """Handle queued messages, then give the worker back. Requeues after `budget`."""
-        from ._context import bind_process
-
-        with bind_process(self):
+        state = _context._state
+        previous, state.process = state.process, self
+        lock, handler = self.lock, self.handler
+        try:
+            with lock:
+                self.thread = threading.get_ident()
             for _ in range(budget):
-                with self.cond:
+                with lock:
                     if not self.alive:
                         return
                     msg = self._take(self.selector, 0)
@@ -204,14 +228,14 @@ class Process:
                         self.status = "waiting"
                         return
                     self.status = "running"
-                    self.thread = threading.get_ident()
                 try:
-                    self.handler(msg)  # type: ignore[misc]
+                    handler(msg)  # type: ignore[misc]
                 except ProcessKilled:
                     raise
                 except BaseException as exc:  # the process ends; the worker carries on
                     self.node.exit_process(self, self.node.reason_of(exc))
                     return
-                finally:
-                    self.node.settle(self)
+        finally:
+            self.node.settle(self)
+            state.process = previous
         self.node.pool.submit(self.run_handler)

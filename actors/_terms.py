@@ -26,12 +26,11 @@ def _node_number(node: str) -> int:
 class Pid:
     """A process identifier: the node's name and a serial number on that node."""
 
-    __slots__ = ("_hash", "id", "node")
+    __slots__ = ("id", "node")
 
     def __init__(self, node: str, id: int) -> None:
-        object.__setattr__(self, "node", node)
-        object.__setattr__(self, "id", id)
-        object.__setattr__(self, "_hash", hash(("pid", node, id)))
+        _set_pid_node(self, node)
+        _set_pid_id(self, id)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Pid is immutable")
@@ -42,7 +41,7 @@ class Pid:
         )
 
     def __hash__(self) -> int:
-        return self._hash
+        return hash((self.id, self.node))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Pid, (self.node, self.id))
@@ -57,12 +56,11 @@ class Pid:
 class Ref:
     """A unique reference, as made by `make_ref()`, `monitor` and timers."""
 
-    __slots__ = ("_hash", "id", "node")
+    __slots__ = ("id", "node")
 
     def __init__(self, node: str, id: int) -> None:
-        object.__setattr__(self, "node", node)
-        object.__setattr__(self, "id", id)
-        object.__setattr__(self, "_hash", hash(("ref", node, id)))
+        _set_ref_node(self, node)
+        _set_ref_id(self, id)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Ref is immutable")
@@ -73,13 +71,20 @@ class Ref:
         )
 
     def __hash__(self) -> int:
-        return self._hash
+        return hash((self.node, self.id))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Ref, (self.node, self.id))
 
     def __repr__(self) -> str:
         return f"#Ref<{_node_number(self.node)}.0.0.{self.id}>"
+
+
+# Slot setters: fast construction, while __setattr__ keeps instances immutable.
+_set_pid_node = Pid.node.__set__  # type: ignore[attr-defined]
+_set_pid_id = Pid.id.__set__  # type: ignore[attr-defined]
+_set_ref_node = Ref.node.__set__  # type: ignore[attr-defined]
+_set_ref_id = Ref.id.__set__  # type: ignore[attr-defined]
 
 
 class _Timeout:

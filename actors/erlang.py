@@ -171,7 +171,7 @@ def process_info(pid: Pid, item: str | None = None) -> Any:
     proc = _node().lookup(pid)
     if proc is None or not proc.alive:
         return "undefined"
-    with proc.cond:
+    with proc.lock:
         queue_len = len(proc.mailbox)
         status = "suspended" if proc.selector is not None else proc.status
     info = {

@@ -167,7 +167,7 @@ class Node:
         with _context.bind_process(proc):
             reason: Any = "normal"
             try:
-                with proc.cond:
+                with proc.lock:
                     if not proc.alive:
                         return
                     proc.thread = threading.get_ident()
@@ -188,7 +188,7 @@ class Node:
     def _run_init(self, proc: Process, init: Callable[[Process], None]) -> None:
         with _context.bind_process(proc):
             try:
-                with proc.cond:
+                with proc.lock:
                     if not proc.alive:
                         return
                     proc.thread = threading.get_ident()
@@ -205,7 +205,7 @@ class Node:
 
     def settle(self, proc: Process) -> None:
         """The thread leaves the process: withdraw an interrupt that it outran."""
-        with proc.cond:
+        with proc.lock:
             me = threading.get_ident()
             if proc.thread == me:
                 proc.thread = None
@@ -229,7 +229,7 @@ class Node:
         self._run_exit_signals(work)
 
     def _terminate(self, proc: Process, reason: Any) -> list[tuple[Pid, Pid, Any]]:
-        with proc.cond:
+        with proc.lock:
             if not proc.alive:
                 return []
             proc.alive = False
@@ -237,8 +237,8 @@ class Node:
             proc.mailbox.clear()
             proc.aliases.clear()
             thread = proc.thread
-            if proc.waiting:
-                proc.cond.notify()
+            if proc.status == "waiting":
+                proc.notify()
             elif (thread is not None and thread != threading.get_ident()
                   and proc.kind != "shell"):
                 proc.interrupted = True
