@@ -48,8 +48,6 @@ class Process:
         "__weakref__",
         "aliases",
         "alive",
-        "lock",
-        "wakeup",
         "dictionary",
         "exit_reason",
         "global_names",
@@ -58,6 +56,7 @@ class Process:
         "interrupted",
         "kind",
         "links",
+        "lock",
         "mailbox",
         "monitored_by",
         "monitors",
@@ -70,6 +69,7 @@ class Process:
         "thread",
         "trap_exit",
         "waiting",
+        "wakeup",
     )
 
     def __init__(self, node: Node, pid: Pid, kind: str, initial_call: Any = None) -> None:

@@ -102,7 +102,7 @@ class _Timeout:
 TIMEOUT = _Timeout()
 
 
-class Exit(Exception):  # noqa: N818 - named after Erlang's exit class
+class Exit(Exception):
     """An exit seen by Python code. `.reason` is the Erlang reason term.
 
     Raised by `erlang.exit(reason)`; left uncaught in a process, it ends the process
@@ -119,6 +119,6 @@ class Error(Exit):
     `(reason, stacktrace)`, as Erlang's `{Reason, Stack}`."""
 
 
-class ProcessKilled(BaseException):  # noqa: N818
+class ProcessKilled(BaseException):
     """Internal: unwinds the thread of a process that is already dead. Never caught by
     user code that catches `Exception`."""

@@ -22,8 +22,8 @@ from typing import Any
 
 from . import _context, _gen
 from ._gen import From
-from ._terms import Exit, Pid
 from ._server_loop import ServerLoop
+from ._terms import Exit, Pid
 
 __all__ = [
     "GenServer", "call", "cast", "reply", "start", "start_link", "stop",
