@@ -1,0 +1,5 @@
+"""OTP supervision: `from supervision import supervisor`."""
+
+from . import supervisor
+
+__all__ = ["supervisor"]

@@ -1,0 +1,139 @@
+"""Child specs and supervisor flags: normalising and checking them, as OTP's supervisor does.
+
+Rules of this module:
+- A spec is a dict (`id`, `start`, `restart`, `shutdown`, `type`, `modules`, `significant`)
+  or OTP's old tuple form (id, start, restart, shutdown, type, modules).
+- `start` is (module_or_class, "function", [args]) or (callable, [args]).
+- Defaults are OTP's: restart "permanent", type "worker", shutdown 5000 for a worker and
+  "infinity" for a supervisor, modules [the start module].
+- Errors are OTP's terms, e.g. ("invalid_restart_type", x), "missing_id", ("invalid_mfa", s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+RESTART_TYPES = ("permanent", "transient", "temporary")
+CHILD_TYPES = ("worker", "supervisor")
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
+
+
+class SpecError(Exception):
+    """A spec or flag is invalid; `.reason` is the OTP error term."""
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Child:
+    """One child as the supervisor keeps it. `pid` is a Pid, "undefined" or "restarting"."""
+
+    id: Any
+    start: tuple[Callable[..., Any], list[Any]]
+    start_term: Any
+    restart: str = "permanent"
+    shutdown: Any = 5000
+    type: str = "worker"
+    modules: Any = field(default_factory=list)
+    significant: bool = False
+    pid: Any = "undefined"
+
+    def as_map(self) -> dict[str, Any]:
+        """The spec as get_childspec returns it."""
+        return {"id": self.id, "start": self.start_term, "restart": self.restart,
+                "shutdown": self.shutdown, "type": self.type, "modules": self.modules,
+                "significant": self.significant}
+
+
+@dataclass
+class Flags:
+    strategy: str = "one_for_one"
+    intensity: int = 1
+    period: int | float = 5
+    auto_shutdown: str = "never"
+
+
+def parse_flags(flags: Any) -> Flags:
+    """A flags dict, or (strategy, intensity, period), to `Flags`."""
+    if type(flags) is tuple and len(flags) == 3:
+        flags = {"strategy": flags[0], "intensity": flags[1], "period": flags[2]}
+    if not isinstance(flags, dict):
+        raise SpecError(("invalid_type", flags))
+    parsed = Flags(**{k: v for k, v in flags.items() if k in Flags.__dataclass_fields__})
+    if parsed.strategy not in STRATEGIES:
+        raise SpecError(("invalid_strategy", parsed.strategy))
+    if type(parsed.intensity) is not int or parsed.intensity < 0:
+        raise SpecError(("invalid_intensity", parsed.intensity))
+    if not isinstance(parsed.period, int | float) or isinstance(parsed.period, bool) \
+            or parsed.period <= 0:
+        raise SpecError(("invalid_period", parsed.period))
+    if parsed.auto_shutdown != "never":
+        raise SpecError(("invalid_auto_shutdown", parsed.auto_shutdown))
+    return parsed
+
+
+def _start_fn(start: Any) -> tuple[Callable[..., Any], list[Any]]:
+    if type(start) is tuple and len(start) == 3 and type(start[1]) is str \
+            and isinstance(start[2], list):
+        fn = getattr(start[0], start[1], None)
+        if callable(fn):
+            return fn, list(start[2])
+    if type(start) is tuple and len(start) == 2 and callable(start[0]) \
+            and isinstance(start[1], list):
+        return start[0], list(start[1])
+    raise SpecError(("invalid_mfa", start))
+
+
+def _as_dict(spec: Any) -> dict[str, Any]:
+    if isinstance(spec, dict):
+        if "id" not in spec:
+            raise SpecError("missing_id")
+        if "start" not in spec:
+            raise SpecError("missing_start")
+        return spec
+    if type(spec) is tuple and len(spec) == 6:
+        keys = ("id", "start", "restart", "shutdown", "type", "modules")
+        return dict(zip(keys, spec, strict=True))
+    raise SpecError(("invalid_child_spec", spec))
+
+
+def parse_child(spec: Any) -> Child:
+    """Check one spec and fill in OTP's defaults."""
+    d = _as_dict(spec)
+    start = _start_fn(d["start"])
+    child_type = d.get("type", "worker")
+    if child_type not in CHILD_TYPES:
+        raise SpecError(("invalid_child_type", child_type))
+    restart = d.get("restart", "permanent")
+    if restart not in RESTART_TYPES:
+        raise SpecError(("invalid_restart_type", restart))
+    shutdown = d.get("shutdown", "infinity" if child_type == "supervisor" else 5000)
+    if not (shutdown in ("brutal_kill", "infinity")
+            or (type(shutdown) is int and shutdown >= 0)):
+        raise SpecError(("invalid_shutdown", shutdown))
+    modules = d.get("modules", [d["start"][0]])
+    if not (modules == "dynamic" or isinstance(modules, list)):
+        raise SpecError(("invalid_modules", modules))
+    significant = d.get("significant", False)
+    if type(significant) is not bool:
+        raise SpecError(("invalid_significant", significant))
+    return Child(id=d["id"], start=start, start_term=d["start"], restart=restart,
+                 shutdown=shutdown, type=child_type, modules=modules,
+                 significant=significant)
+
+
+def parse_children(specs: Any) -> list[Child]:
+    """Check a list of specs; ids must be unique."""
+    if not isinstance(specs, list):
+        raise SpecError(("invalid_child_spec_list", specs))
+    children = [parse_child(spec) for spec in specs]
+    seen: set[Any] = set()
+    for child in children:
+        if child.id in seen:
+            raise SpecError(("duplicate_child_name", child.id))
+        seen.add(child.id)
+    return children
