@@ -21,11 +21,22 @@ if TYPE_CHECKING:
     from .node import Node
 
 
+class _Shells(dict[int, "Process"]):
+    """A thread's shell processes, one per node. They exit "normal" when the thread ends."""
+
+    def __del__(self) -> None:
+        for shell in list(self.values()):
+            try:
+                shell.node.exit_process(shell, "normal")
+            except Exception:  # interpreter shutdown: nothing left to tell
+                pass
+
+
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.process: Process | None = None
         self.nodes: list[Node] = []  # the stack of nodes bound with `Node.bound()`
-        self.shells: dict[int, Process] = {}  # id(node) -> this thread's shell on it
+        self.shells: _Shells = _Shells()  # id(node) -> this thread's shell on it
 
 
 _state = _ThreadState()

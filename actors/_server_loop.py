@@ -25,6 +25,15 @@ log = logging.getLogger("actors.gen_server")
 _INFINITY = "infinity"
 
 
+class _SystemError:
+    """A system request that failed: the caller raises Exit(reason) instead of returning."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
 def _is_system(msg: Any) -> bool:
     return type(msg) is tuple and len(msg) == 3 and msg[0] == "$system"
 
@@ -40,6 +49,13 @@ class ServerLoop:
 
     def __init__(self, callbacks: Any, name: Any, parent: Pid | None) -> None:
         self.mod = callbacks
+        self.handle_call = getattr(callbacks, "handle_call", None)
+        self.handle_cast = getattr(callbacks, "handle_cast", None)
+        self.handle_info = getattr(callbacks, "handle_info", None) or self._unexpected
+        self.handle_continue = getattr(callbacks, "handle_continue", None)
+        self.terminate = getattr(callbacks, "terminate", None) or (lambda _r, _s: "ok")
+        self.code_change = getattr(callbacks, "code_change", None) or (
+            lambda _v, s, _e: ("ok", s))
         self.name = name
         self.parent = parent
         self.state: Any = None
@@ -119,33 +135,34 @@ class ServerLoop:
     # -- the loop -----------------------------------------------------------------------------
 
     def handle(self, msg: Any) -> None:
+        tag = msg[0] if type(msg) is tuple and msg else None
+        if tag == "$system" and len(msg) == 3:
+            self._system(msg)  # a system message leaves a pending timeout running
+            return
         if self._timer is not None:
             self.proc.node.timers.cancel(self._timer)  # type: ignore[union-attr]
             self._timer = None
-        tag = msg[0] if type(msg) is tuple and msg else None
         if tag == "$gen_call" and len(msg) == 3:
             self._timeout_token = 0
             self._run_call(msg)
         elif tag == "$gen_cast" and len(msg) == 2:
             self._timeout_token = 0
-            self._run(self.mod.handle_cast, msg[1], msg)
+            self._run(self.handle_cast, msg[1], msg)
         elif tag == "$gen_timeout":
             if msg[1] == self._timeout_token:
                 self._timeout_token = 0
-                self._run(self.mod.handle_info, "timeout", msg)
-        elif tag == "$system" and len(msg) == 3:
-            self._system(msg)
+                self._run(self.handle_info, "timeout", msg)
         elif (tag == "EXIT" and len(msg) == 3 and msg[1] == self.parent
               and self.proc.trap_exit):  # type: ignore[union-attr]
             self._terminate(msg[2], msg)
         else:
             self._timeout_token = 0
-            self._run(self.mod.handle_info, msg, msg)
+            self._run(self.handle_info, msg, msg)
 
     def _run_call(self, msg: tuple[Any, From, Any]) -> None:
         _, from_, request = msg
         try:
-            result = self.mod.handle_call(request, from_, self.state)
+            result = self.handle_call(request, from_, self.state)  # type: ignore[misc]
         except ProcessKilled:
             raise
         except BaseException as exc:
@@ -197,7 +214,7 @@ class ServerLoop:
                 self._timer = proc.node.make_ref()
                 proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg))
         elif type(after) is tuple:
-            self._run(self.mod.handle_continue, after[1], msg)
+            self._run(self.handle_continue, after[1], msg)
 
     # -- system messages ------------------------------------------------------------------
 
@@ -216,13 +233,12 @@ class ServerLoop:
             proc.selector = None
             answer = "ok"
         elif type(request) is tuple and request[0] == "replace_state":
-            self.state = request[1](self.state)
-            answer = self.state
+            answer = self._replace_state(request[1])
         elif type(request) is tuple and request[0] == "terminate":
             self._terminate(request[1], msg)
         elif type(request) is tuple and request[0] == "change_code":
             _, old_vsn, extra = request
-            result = self.mod.code_change(old_vsn, self.state, extra)
+            result = self.code_change(old_vsn, self.state, extra)
             if type(result) is tuple and result[0] == "ok":
                 self.state = result[1]
                 answer = "ok"
@@ -232,6 +248,17 @@ class ServerLoop:
             answer = ("error", ("unknown_system_msg", request))
         if from_ is not None:
             _gen.reply(from_, answer)
+
+    def _replace_state(self, fun: Any) -> Any:
+        """sys:replace_state: a crashing fun leaves the state as it was."""
+        try:
+            self.state = fun(self.state)
+        except ProcessKilled:
+            raise
+        except Exception as exc:
+            return _SystemError(("callback_failed", ("gen_server", "system_replace_state"),
+                                 ("error", exc)))
+        return self.state
 
     def status(self) -> Any:
         proc = self.proc
@@ -250,7 +277,7 @@ class ServerLoop:
         proc = self.proc
         assert proc is not None
         try:
-            self.mod.terminate(reason, self.state)
+            self.terminate(reason, self.state)
         except ProcessKilled:
             raise
         except BaseException as exc:
@@ -266,6 +293,11 @@ class ServerLoop:
     def _report_init_crash(self, reason: Any) -> None:
         if not is_quiet(reason):
             log.error("crash_report: gen_server %r failed in init: %r", self.proc, reason)
+
+    def _unexpected(self, msg: Any, state: Any) -> Any:
+        """OTP's behaviour when the callback module has no handle_info."""
+        self.log_unexpected(self.mod, msg)
+        return ("noreply", state)
 
     @staticmethod
     def log_unexpected(mod: Any, msg: Any) -> None:

@@ -93,15 +93,24 @@ def _start(args: tuple[Any, ...], *, link: bool) -> Any:
                       link=link, timeout=timeout)
 
 
-def call(server_ref: Any, request: Any, timeout: int | str = 5000) -> Any:
-    """Make a synchronous call and return the reply.
+class _DefaultTimeout(int):
+    """5000, but remembers that the caller gave no timeout (for OTP's exit shapes)."""
+
+
+DEFAULT_TIMEOUT = _DefaultTimeout(5000)
+
+
+def call(server_ref: Any, request: Any, timeout: int | str = DEFAULT_TIMEOUT) -> Any:
+    """Make a synchronous call and return the reply. The default timeout is 5000 ms.
 
     Raises Exit(("noproc", where)) if the server is not there, Exit(("timeout", where)) if
     no reply comes in time, and Exit((reason, where)) if the server dies during the call,
-    where `where` is ("gen_server", "call", [server_ref, request, timeout]).
+    where `where` is ("gen_server", "call", [server_ref, request, timeout]), or
+    ("gen_server", "call", [server_ref, request]) when no timeout was given, as call/2's.
     """
-    return _gen.call(server_ref, "$gen_call", request, timeout,
-                     ("gen_server", "call", [server_ref, request, timeout]))
+    args = [server_ref, request] if timeout is DEFAULT_TIMEOUT else [server_ref, request, timeout]
+    return _gen.call(server_ref, "$gen_call", request, int(timeout) if timeout is
+                     DEFAULT_TIMEOUT else timeout, ("gen_server", "call", args))
 
 
 def cast(server_ref: Any, request: Any) -> str:

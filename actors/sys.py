@@ -9,13 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _gen
+from ._server_loop import _SystemError
+from ._terms import Exit
 
 __all__ = ["change_code", "get_state", "get_status", "replace_state", "resume", "suspend",
            "terminate"]
 
 
 def _system_call(name: Any, request: Any, timeout: int | str, fn: str) -> Any:
-    return _gen.call(name, "$system", request, timeout, ("sys", fn, [name, timeout]))
+    answer = _gen.call(name, "$system", request, timeout, ("sys", fn, [name, timeout]))
+    if isinstance(answer, _SystemError):
+        raise Exit(answer.reason)
+    return answer
 
 
 def get_state(name: Any, timeout: int | str = 5000) -> Any:
@@ -50,5 +55,10 @@ def change_code(name: Any, module: Any, old_vsn: Any, extra: Any,
 
 
 def terminate(name: Any, reason: Any, timeout: int | str = "infinity") -> str:
-    """Stop the server with `reason` (as gen_server.stop)."""
-    return _gen.stop(name, reason, timeout)
+    """Stop the server with `reason`. Exits carry ("sys", "terminate", [...]) as OTP's."""
+    try:
+        return _gen.stop(name, reason, timeout)
+    except Exit as exc:
+        if exc.reason in ("noproc", "timeout"):
+            raise Exit((exc.reason, ("sys", "terminate", [name, reason, timeout])))
+        raise
