@@ -91,6 +91,8 @@ def self_process() -> Process:
         return proc
     node = current_node()
     shell = _state.shells.get(id(node))
+    if shell is not None and not shell.alive and not shell.exit_seen:
+        shell._unwind()  # the shell died between calls: say so once, as Erlang's shell does
     if shell is None or not shell.alive or shell.node is not node:
         shell = node.new_shell()
         _state.shells[id(node)] = shell

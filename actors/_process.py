@@ -50,6 +50,7 @@ class Process:
         "alive",
         "dictionary",
         "exit_reason",
+        "exit_seen",
         "global_names",
         "handler",
         "initial_call",
@@ -83,6 +84,7 @@ class Process:
         self.wakeup.acquire()
         self.alive = True
         self.exit_reason: Any = None
+        self.exit_seen = False  # a shell's thread has been told of its exit
         self.waiting = False
         self.scheduled = False
         self.thread: int | None = None
@@ -199,6 +201,7 @@ class Process:
     def _unwind(self) -> None:
         """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""
         if self.kind == "shell":
+            self.exit_seen = True
             raise Exit(self.exit_reason)
         raise ProcessKilled()
 

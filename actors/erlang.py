@@ -95,12 +95,11 @@ def receive(pred: Predicate | None = None, timeout: int | str = "infinity") -> A
 # -- links, monitors, exits -------------------------------------------------------------------
 
 def link(pid: Pid) -> bool:
-    """Link to `pid`. Linking to a dead pid sends the caller an exit signal "noproc"."""
+    """Link to `pid`. To a dead pid: a trapping caller gets ("EXIT", pid, "noproc"),
+    any other caller fails with the error "noproc", as OTP's link/1."""
     proc = _context.self_process()
     _check_pid(pid)
     proc.node.link(proc, pid)
-    if not proc.alive:
-        proc._unwind()
     return True
 
 

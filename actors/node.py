@@ -262,6 +262,10 @@ class Node:
                     target.monitored_by.pop(ref, None)
             proc.monitors = {}
             watchers, proc.monitored_by = proc.monitored_by, {}
+            for ref, (watcher_pid, _) in watchers.items():
+                watcher = self.lookup(watcher_pid)
+                if watcher is not None:
+                    watcher.monitors.pop(ref, None)  # a monitor ends with its DOWN
         for ref, (watcher, obj) in watchers.items():
             self.send(watcher, ("DOWN", ref, "process", obj, reason))
         return [(other_pid, proc.pid, reason) for other_pid in links]
@@ -296,6 +300,7 @@ class Node:
     # -- links and monitors ----------------------------------------------------------------
 
     def link(self, proc: Process, pid: Pid) -> None:
+        """Link; to a dead pid: ("EXIT", pid, "noproc") if trapping, else error noproc."""
         if pid == proc.pid:
             return
         with self._lock:
@@ -304,7 +309,9 @@ class Node:
                 other.links.add(proc.pid)
                 proc.links.add(pid)
                 return
-        self._run_exit_signals(deque([(proc.pid, pid, "noproc")]))
+        if not proc.trap_exit:
+            raise Error("noproc")
+        proc.deliver(("EXIT", pid, "noproc"))
 
     def unlink(self, proc: Process, pid: Pid) -> None:
         with self._lock:
