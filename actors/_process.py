@@ -214,23 +214,29 @@ class Process:
     # -- the handler loop: runs on a borrowed worker ----------------------------------------
 
     def run_handler(self, budget: int = 200) -> None:
-        """Handle queued messages, then give the worker back. Requeues after `budget`."""
+        """Handle queued messages, then give the worker back. Requeues after `budget`.
+
+        Kept short on purpose: after a reply, the caller cannot run until this thread
+        blocks again (the GIL), so the idle path takes the mailbox lock only once.
+        """
         state = _context._state
         previous, state.process = state.process, self
-        lock, handler = self.lock, self.handler
+        lock, handler, me = self.lock, self.handler, threading.get_ident()
+        idle = False
         try:
-            with lock:
-                self.thread = threading.get_ident()
             for _ in range(budget):
                 with lock:
                     if not self.alive:
                         return
                     msg = self._take(self.selector, 0)
-                    if msg is _NOTHING:
+                    if msg is _NOTHING:  # alive, so never interrupted: nothing to settle
                         self.scheduled = False
                         self.status = "waiting"
+                        self.thread = None
+                        idle = True
                         return
                     self.status = "running"
+                    self.thread = me
                 try:
                     handler(msg)  # type: ignore[misc]
                 except ProcessKilled:
@@ -239,6 +245,7 @@ class Process:
                     self.node.exit_process(self, self.node.reason_of(exc))
                     return
         finally:
-            self.node.settle(self)
+            if not idle:
+                self.node.settle(self)
             state.process = previous
         self.node.pool.submit(self.run_handler)

@@ -4,8 +4,8 @@ Rules of this module:
 - `submit(task)` runs `task()` on some worker soon. Tasks never share a worker at once.
 - A worker idle for `idle_seconds` exits; a burst of tasks starts as many workers as it needs,
   so a task that blocks (a process in `receive`) never starves the others.
-- A task may ask for its worker to be retired (`WorkerPool.retire_current`): that is how a
-  thread abandoned by a killed process leaves the pool instead of serving another process.
+- A task that ends with `ProcessKilled` (the interrupt of a killed process) retires its
+  worker, so a thread abandoned mid-callback never serves another process.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class WorkerPool:
         self._idle = 0  # workers blocked in get() that no submitted task has claimed yet
         self._threads = 0
         self._stopped = False
-        self._local = threading.local()
 
     @property
     def thread_count(self) -> int:
@@ -50,10 +49,6 @@ class WorkerPool:
         if start:
             threading.Thread(target=self._work, name=f"{self._name}-worker", daemon=True).start()
 
-    def retire_current(self) -> None:
-        """Called on a worker: after its current task, the worker exits instead of idling."""
-        self._local.retire = True
-
     def stop(self) -> None:
         """Let every idle worker exit; running tasks finish on their own."""
         with self._lock:
@@ -63,31 +58,26 @@ class WorkerPool:
             self._tasks.put(None)
 
     def _work(self) -> None:
-        self._local.retire = False
+        tasks, lock = self._tasks, self._lock
         try:
             while True:
                 try:
-                    task = self._tasks.get(timeout=self._idle_seconds)
+                    task = tasks.get(timeout=self._idle_seconds)
                 except queue.Empty:
-                    with self._lock:
+                    with lock:
                         if self._idle == 0:
                             continue  # every idle worker is claimed: a task is on its way
                         self._idle -= 1
                         return
                 if task is None:
                     return
-                try:
-                    task()
-                except ProcessKilled:
-                    self._local.retire = True
-                if self._local.retire:
-                    return
-                with self._lock:
+                task()
+                with lock:
                     if self._stopped:
                         return
                     self._idle += 1
         except ProcessKilled:
-            return  # a late interrupt aimed at an abandoned process: this thread just ends
+            return  # the interrupt of a killed process: this thread leaves the pool
         finally:
-            with self._lock:
+            with lock:
                 self._threads -= 1

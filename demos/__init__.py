@@ -1,0 +1,1 @@
+"""Demos and benchmarks built on the runtime."""
