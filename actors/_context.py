@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from . import _terms
+from ._terms import ProcessKilled
 
 if TYPE_CHECKING:
     from ._process import Process
@@ -85,9 +86,13 @@ def pop_node(node: Node) -> None:
 
 
 def self_process() -> Process:
-    """The calling process; a plain thread gets (or renews) its shell process."""
+    """The calling process; a plain thread gets (or renews) its shell process.
+
+    A killed process's abandoned thread unwinds here, at its next runtime call."""
     proc = _state.process
     if proc is not None:
+        if not proc.alive:
+            raise ProcessKilled()
         return proc
     node = current_node()
     shell = _state.shells.get(id(node))

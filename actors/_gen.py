@@ -68,7 +68,7 @@ def reply(from_: From, msg: Any) -> None:
     """Reply to a caller. Dropped if the caller gave up or died, or if we are dead."""
     sender = _context.current_process()
     if sender is not None and not sender.alive:
-        return
+        raise ProcessKilled()  # an abandoned thread: its reply is dropped and it unwinds
     pid, alias = from_
     node = sender.node if sender is not None else _context.current_node()
     target = node.lookup(pid)

@@ -2,15 +2,16 @@
 
 Rules of this module:
 - `submit(task)` runs `task()` on some worker soon. Tasks never share a worker at once.
-- A worker idle for `idle_seconds` exits; a burst of tasks starts as many workers as it needs,
-  so a task that blocks (a process in `receive`) never starves the others.
+- Idle workers wait on a stack: the most recently idle worker, whose stack and caches are
+  warm, gets the next task. A burst starts as many workers as it needs, so a task that
+  blocks (a process in `receive`) never starves the others.
+- A worker idle for `idle_seconds` exits.
 - A task that ends with `ProcessKilled` (the interrupt of a killed process) retires its
   worker, so a thread abandoned mid-callback never serves another process.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable
 
@@ -19,15 +20,23 @@ from ._terms import ProcessKilled
 Task = Callable[[], None]
 
 
+class _Worker:
+    __slots__ = ("task", "wake")
+
+    def __init__(self, task: Task | None) -> None:
+        self.task = task
+        self.wake = threading.Lock()  # held while the worker has nothing to do
+        self.wake.acquire()
+
+
 class WorkerPool:
     """A per-node thread pool. Several pools (several nodes) live side by side."""
 
     def __init__(self, name: str, idle_seconds: float = 5.0) -> None:
         self._name = name
         self._idle_seconds = idle_seconds
-        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0  # workers blocked in get() that no submitted task has claimed yet
+        self._idle: list[_Worker] = []  # a stack: the last one in is the warmest
         self._threads = 0
         self._stopped = False
 
@@ -40,42 +49,42 @@ class WorkerPool:
             if self._stopped:
                 return
             if self._idle:
-                self._idle -= 1
-                start = False
+                worker = self._idle.pop()
+                worker.task = task
             else:
+                worker = None
                 self._threads += 1
-                start = True
-        self._tasks.put(task)
-        if start:
-            threading.Thread(target=self._work, name=f"{self._name}-worker", daemon=True).start()
+        if worker is not None:
+            worker.wake.release()
+            return
+        threading.Thread(target=self._work, args=(_Worker(task),),
+                         name=f"{self._name}-worker", daemon=True).start()
 
     def stop(self) -> None:
         """Let every idle worker exit; running tasks finish on their own."""
         with self._lock:
             self._stopped = True
-            idle, self._idle = self._idle, 0
-        for _ in range(idle):
-            self._tasks.put(None)
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.task = None
+            worker.wake.release()
 
-    def _work(self) -> None:
-        tasks, lock = self._tasks, self._lock
+    def _work(self, me: _Worker) -> None:
+        lock = self._lock
         try:
-            while True:
-                try:
-                    task = tasks.get(timeout=self._idle_seconds)
-                except queue.Empty:
-                    with lock:
-                        if self._idle == 0:
-                            continue  # every idle worker is claimed: a task is on its way
-                        self._idle -= 1
-                        return
-                if task is None:
-                    return
+            while (task := me.task) is not None:
+                me.task = None
                 task()
                 with lock:
                     if self._stopped:
                         return
-                    self._idle += 1
+                    self._idle.append(me)
+                if not me.wake.acquire(True, self._idle_seconds):
+                    with lock:
+                        if me in self._idle:  # nobody claimed us: retire
+                            self._idle.remove(me)
+                            return
+                    me.wake.acquire()  # claimed just as we timed out: the task is coming
         except ProcessKilled:
             return  # the interrupt of a killed process: this thread leaves the pool
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _context
 from ._process import Predicate
-from ._terms import TIMEOUT, Error, Exit, Pid, Ref
+from ._terms import TIMEOUT, Error, Exit, Pid, ProcessKilled, Ref
 from .node import Node
 
 __all__ = [
@@ -74,7 +74,7 @@ def send(dest: Any, msg: Any) -> Any:
     """
     sender = _context.current_process()
     if sender is not None and not sender.alive:
-        return msg
+        raise ProcessKilled()  # an abandoned thread: its send is dropped and it unwinds
     node_ = sender.node if sender is not None else _node()
     target = node_.resolve(dest)
     if target is not None:

@@ -23,7 +23,7 @@ from typing import Any
 from . import _context, _gen
 from ._gen import From
 from ._server_loop import ServerLoop
-from ._terms import Exit, Pid
+from ._terms import Exit, Pid, ProcessKilled
 
 __all__ = [
     "GenServer", "call", "cast", "reply", "start", "start_link", "stop",
@@ -117,7 +117,7 @@ def cast(server_ref: Any, request: Any) -> str:
     """Send an asynchronous request. Always returns "ok", even if the server is gone."""
     sender = _context.current_process()
     if sender is not None and not sender.alive:
-        return "ok"
+        raise ProcessKilled()  # an abandoned thread: its cast is dropped and it unwinds
     node = sender.node if sender is not None else _context.current_node()
     target = node.resolve(server_ref)
     if target is not None:

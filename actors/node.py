@@ -8,7 +8,8 @@ Rules of this module:
 - A process dies in `exit_process`, wherever the death comes from (its own return, a crash,
   an exit signal, a kill). Death is immediate for every observer: the name is freed, the
   mailbox closed, monitors fire once and link signals go out, even if the process's thread
-  is still stuck in Python code (that thread is interrupted and everything it does is dropped).
+  is still stuck in Python code. That thread unwinds at its next runtime call; if it makes
+  none within `interrupt_grace_ms`, it is interrupted (see `_interrupt`).
 - Exit signals follow Erlang: "kill" via `exit/2` cannot be trapped and kills with "killed";
   a trapping process gets ("EXIT", from, reason); "normal" is ignored unless trapping.
 """
@@ -50,8 +51,11 @@ def stacktrace(exc: BaseException) -> list[tuple[str, str, int | None]]:
 class Node:
     """One runtime. Use `with node.bound():` to make plain threads talk to it."""
 
-    def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0) -> None:
+    def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0,
+                 interrupt_grace_ms: int = 100) -> None:
         self.name = name
+        self.interrupt_grace_ms = interrupt_grace_ms
+        self._stopping = False
         self._lock = threading.RLock()
         self._procs: dict[int, Process] = {}
         self._names: dict[str, Process] = {}
@@ -78,7 +82,9 @@ class Node:
             _context.pop_node(self)
 
     def stop(self) -> None:
-        """Kill every process and stop the node's threads."""
+        """Kill every process and stop the node's threads. No process gets to react: link
+        signals and DOWNs between dying processes are not delivered."""
+        self._stopping = True
         for proc in list(self._procs.values()):
             self.exit_process(proc, "killed")
         self.timers.stop()
@@ -241,8 +247,7 @@ class Node:
                 proc.notify()
             elif (thread is not None and thread != threading.get_ident()
                   and proc.kind != "shell"):
-                proc.interrupted = True
-                _interrupt.interrupt(thread)
+                _interrupt.interrupt_later(proc, thread, self.interrupt_grace_ms)
             proc.status = "exiting"
         with self._lock:
             self._procs.pop(proc.pid.id, None)
@@ -266,6 +271,8 @@ class Node:
                 watcher = self.lookup(watcher_pid)
                 if watcher is not None:
                     watcher.monitors.pop(ref, None)  # a monitor ends with its DOWN
+        if self._stopping:
+            return []
         for ref, (watcher, obj) in watchers.items():
             self.send(watcher, ("DOWN", ref, "process", obj, reason))
         return [(other_pid, proc.pid, reason) for other_pid in links]

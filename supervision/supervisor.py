@@ -141,16 +141,21 @@ class _SupervisorServer(gen_server.GenServer):
         return self._start_all(state)
 
     def _start_all(self, state: _State) -> Any:
-        for index, child in enumerate(state.children):
+        started: list[Child] = []
+        for child in state.children:
             result = kids.start_child(child)
             if result[0] != "ok":
                 kids.report(state.name, "start_error", result[1], child)
-                for started in reversed(state.children[:index]):
-                    kids.stop_child(started, state.name)
+                for done in reversed(started):
+                    kids.stop_child(done, state.name)
                 return ("stop", ("shutdown", ("failed_to_start_child", child.id, result[1])))
             child.pid = result[1]
+            if child.pid == "undefined" and child.restart == "temporary":
+                continue  # OTP keeps no spec for a temporary child that ignored its start
+            started.append(child)
             if child.pid != "undefined":
                 kids.progress(state.name, child)
+        state.children = started
         return ("ok", state)
 
     # -- calls ------------------------------------------------------------------------------
@@ -190,7 +195,7 @@ class _SupervisorServer(gen_server.GenServer):
                 return ("error", ("already_started", existing.pid))
             return ("error", "already_present")
         result = kids.start_child(child)
-        if result[0] == "ok":
+        if result[0] == "ok" and not (result[1] == "undefined" and child.restart == "temporary"):
             child.pid = result[1]
             state.children.append(child)
         return result
