@@ -111,30 +111,30 @@ class Process:
         with self.lock:
             if not self.alive:
                 return
-            self.mailbox.append(msg)
-            if self.waiting:
-                self.waiting = False
-                self.wakeup.release()
-                return
-            if self.handler is None or self.scheduled:
-                return
-            self.scheduled = True
-        self.node.pool.submit(self.run_handler)
+            schedule = self._push(msg)
+        if schedule:
+            self.node.pool.submit(self.run_handler)
 
     def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
         """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
         with self.lock:
             if not self.alive or alias not in self.aliases:
                 return
-            self.mailbox.append(msg)
-            if self.waiting:
-                self.waiting = False
-                self.wakeup.release()
-                return
-            if self.handler is None or self.scheduled:
-                return
-            self.scheduled = True
-        self.node.pool.submit(self.run_handler)
+            schedule = self._push(msg)
+        if schedule:
+            self.node.pool.submit(self.run_handler)
+
+    def _push(self, msg: Any) -> bool:
+        """With `lock` held: queue `msg`, wake a waiting thread; True if a worker is needed."""
+        self.mailbox.append(msg)
+        if self.waiting:
+            self.waiting = False
+            self.wakeup.release()
+            return False
+        if self.handler is None or self.scheduled:
+            return False
+        self.scheduled = True
+        return True
 
     def wake(self) -> None:
         """Reschedule a handler whose selector changed (e.g. after `sys.resume`)."""

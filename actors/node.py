@@ -170,44 +170,39 @@ class Node:
         return proc, ref
 
     def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        reason = self._run_as(proc, lambda: fun(*args))
+        if reason is not None:
+            self.exit_process(proc, reason)
+
+    def _run_init(self, proc: Process, init: Callable[[Process], None]) -> None:
+        reason = self._run_as(proc, lambda: init(proc))
+        if reason == "normal":
+            proc.run_handler()
+        elif reason is not None:
+            self.exit_process(proc, reason)
+
+    def _run_as(self, proc: Process, body: Callable[[], Any]) -> Any:
+        """Run `body()` on this worker as `proc`. Returns the exit reason it implies:
+        "normal" when it returns, the crash reason when it raises, None if `proc` was killed."""
         with _context.bind_process(proc):
-            reason: Any = "normal"
             try:
                 with proc.lock:
                     if not proc.alive:
-                        return
+                        return None
                     proc.thread = threading.get_ident()
                     proc.status = "running"
-                fun(*args)
+                body()
+                return "normal"
             except ProcessKilled:
-                reason = None
+                return None
             except BaseException as exc:
                 reason = self.reason_of(exc)
                 if not isinstance(exc, Exit) or isinstance(exc, Error):
                     log.error("Error in process %r on node %s with exit value:\n%r",
                               proc.pid, self.name, reason)
+                return reason
             finally:
                 self.settle(proc)
-            if reason is not None:
-                self.exit_process(proc, reason)
-
-    def _run_init(self, proc: Process, init: Callable[[Process], None]) -> None:
-        with _context.bind_process(proc):
-            try:
-                with proc.lock:
-                    if not proc.alive:
-                        return
-                    proc.thread = threading.get_ident()
-                    proc.status = "running"
-                init(proc)
-            except ProcessKilled:
-                return
-            except BaseException as exc:
-                self.settle(proc)
-                self.exit_process(proc, self.reason_of(exc))
-                return
-            self.settle(proc)
-        proc.run_handler()
 
     def settle(self, proc: Process) -> None:
         """The thread leaves the process: withdraw an interrupt that it outran."""

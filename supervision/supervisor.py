@@ -217,21 +217,24 @@ class _SupervisorServer(gen_server.GenServer):
         return "ok"
 
     def _restart_stopped(self, state: _State, key: Any) -> Any:
-        if state.simple:
-            return ("error", "simple_one_for_one")
-        child = state.find(key)
-        if child is None:
-            return ("error", "not_found")
-        if type(child.pid) is Pid:
-            return ("error", "running")
-        if child.pid == "restarting":
-            return ("error", "restarting")
+        child = self._stopped_child(state, key)
+        if not isinstance(child, Child):
+            return child
         result = kids.start_child(child)
         if result[0] == "ok":
             child.pid = result[1]
         return result
 
     def _delete_child(self, state: _State, key: Any) -> Any:
+        child = self._stopped_child(state, key)
+        if not isinstance(child, Child):
+            return child
+        state.children.remove(child)
+        return "ok"
+
+    @staticmethod
+    def _stopped_child(state: _State, key: Any) -> Child | tuple[str, str]:
+        """The stopped static child `key`, or the error restart/delete_child return."""
         if state.simple:
             return ("error", "simple_one_for_one")
         child = state.find(key)
@@ -241,8 +244,7 @@ class _SupervisorServer(gen_server.GenServer):
             return ("error", "running")
         if child.pid == "restarting":
             return ("error", "restarting")
-        state.children.remove(child)
-        return "ok"
+        return child
 
     def _which(self, state: _State) -> list[tuple[Any, Any, str, Any]]:
         if state.simple:

@@ -155,26 +155,6 @@ def kill(pid: Pid) -> None:
     assert recv(down_of(ref))[4] == "killed"
 
 
-@pytest.fixture(autouse=True)
-def orderly_teardown(node: Node) -> Iterator[None]:
-    """Before the node is stopped, shut down (with reason "shutdown") whatever the test
-    process is still linked to: the supervisors it started. Node.stop kills the test process
-    first, and a trapping supervisor that is killed while it logs its "terminating" report
-    can leave a logging lock held by a dead thread, which hangs every later test."""
-    yield
-    me = erlang.self()
-    links = erlang.process_info(me, "links")
-    if links == "undefined":
-        return
-    erlang.process_flag("trap_exit", True)
-    for pid in links[1]:
-        erlang.unlink(pid)
-        try:
-            gen_server.stop(pid, "shutdown", 5000)
-        except erlang.Exit:
-            pass
-
-
 @pytest.fixture
 def trapping(node: Node) -> Iterator[None]:
     erlang.process_flag("trap_exit", True)

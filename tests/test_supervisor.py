@@ -175,26 +175,6 @@ def within(node: Node, seconds: float, fn: Callable[[], Any]) -> tuple[Any, floa
     return box["result"], box["elapsed"]
 
 
-@pytest.fixture(autouse=True)
-def orderly_teardown(node: Node) -> Iterator[None]:
-    """Before the node is stopped, shut down (with reason "shutdown") whatever the test
-    process is still linked to: the supervisors it started. Node.stop kills the test process
-    first, and a trapping supervisor that is killed while it logs its "terminating" report
-    can leave a logging lock held by a dead thread, which hangs every later test."""
-    yield
-    me = erlang.self()
-    links = erlang.process_info(me, "links")
-    if links == "undefined":
-        return
-    erlang.process_flag("trap_exit", True)
-    for pid in links[1]:
-        erlang.unlink(pid)
-        try:
-            gen_server.stop(pid, "shutdown", 5000)
-        except erlang.Exit:
-            pass
-
-
 @pytest.fixture
 def me(node: Node) -> Pid:
     return erlang.self()

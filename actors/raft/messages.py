@@ -1,0 +1,195 @@
+"""Log entries, peer messages and local events: the closed set of inputs to a core.
+
+Everything here is a frozen dataclass so a shell can log, hash, pickle or
+replay it. Members are named by `int` ids; a shell maps them to addresses.
+
+Inputs to `RaftCore.step` are of three kinds:
+
+* peer messages (`RequestVote` ... `TimeoutNow`), received from the network;
+* `Tick`, one unit of logical time (the core never reads a clock);
+* local events: `Written` (storage completion) and the client requests
+  `Propose`, `ReadIndex`, `TransferLeadership`, `ChangeMembership`, `Campaign`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+NodeId = int
+EntryKind = Literal["command", "noop", "config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One log entry. A `config` entry's command is the new voter set (a frozenset)."""
+
+    term: int
+    index: int
+    command: object = None
+    kind: EntryKind = "command"
+
+
+# ---------------------------------------------------------------- peer messages
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote:
+    """Ask for a vote. For a pre-vote, `term` is the term the sender *would* use (§9.6)."""
+
+    term: int
+    frm: NodeId
+    last_index: int
+    last_term: int
+    pre_vote: bool = False
+    transfer: bool = False  # sent because of TimeoutNow: voters ignore their leader lease
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """Answer to `RequestVote`; `term` echoes the request's term when granted."""
+
+    term: int
+    frm: NodeId
+    granted: bool
+    pre_vote: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    """Replicate `entries` after (prev_index, prev_term); carry the leader's commit index."""
+
+    term: int
+    frm: NodeId
+    prev_index: int
+    prev_term: int
+    entries: tuple[Entry, ...]
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Answer to `AppendEntries`.
+
+    On success `index` is the highest index the follower has durably stored and
+    knows to match the leader. On rejection `index` echoes the rejected
+    `prev_index` and (`hint_index`, `hint_term`) let the leader skip a whole
+    conflicting term at once (§5.3, "fast back-off").
+    """
+
+    term: int
+    frm: NodeId
+    success: bool
+    index: int
+    hint_index: int = 0
+    hint_term: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Leader liveness; `commit` is already capped at what this follower matches.
+
+    `read_ctx` is the newest ReadIndex round the leader wants confirmed (§6.4).
+    """
+
+    term: int
+    frm: NodeId
+    commit: int
+    read_ctx: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    """Answer to `Heartbeat`, echoing `read_ctx`."""
+
+    term: int
+    frm: NodeId
+    read_ctx: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leadership transfer: start an election now, skipping pre-vote (§3.10)."""
+
+    term: int
+    frm: NodeId
+
+
+Message = (
+    RequestVote | Vote | AppendEntries | AppendResult | Heartbeat | HeartbeatResult | TimeoutNow
+)
+
+
+# ---------------------------------------------------------------- local events
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One unit of logical time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Storage completion: every entry up to `index` (whose term is `term`) is durable."""
+
+    index: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """Client command. Answered by `Reply(correlation, Accepted | Rejected)`."""
+
+    command: object
+    correlation: object
+
+
+@dataclass(frozen=True, slots=True)
+class ReadIndex:
+    """Linearizable read. Answered by `ReadReady` or `Reply(correlation, Rejected)`."""
+
+    correlation: object
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLeadership:
+    """Ask the leader to hand leadership to `to`."""
+
+    to: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMembership:
+    """Add or remove one voter (single-server change, dissertation §4.1)."""
+
+    op: Literal["add", "remove"]
+    member: NodeId
+    correlation: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """Start an election now (a test or operator hook; same as an election timeout)."""
+
+
+Event = Message | Tick | Written | Propose | ReadIndex | TransferLeadership | ChangeMembership | Campaign
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must survive a crash besides the log: the term and the vote in it."""
+
+    term: int = 0
+    voted_for: NodeId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Tunables, all in ticks or counts."""
+
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    max_batch: int = 16  # entries per AppendEntries
+    max_inflight: int = 8  # unacknowledged AppendEntries per follower
+    pre_vote: bool = True
+    check_quorum: bool = True
