@@ -17,6 +17,7 @@ from typing import Any
 
 RESTART_TYPES = ("permanent", "transient", "temporary")
 CHILD_TYPES = ("worker", "supervisor")
+AUTO_SHUTDOWN = ("never", "any_significant", "all_significant")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
 
 
@@ -71,7 +72,7 @@ def parse_flags(flags: Any) -> Flags:
     if not isinstance(parsed.period, int | float) or isinstance(parsed.period, bool) \
             or parsed.period <= 0:
         raise SpecError(("invalid_period", parsed.period))
-    if parsed.auto_shutdown != "never":
+    if parsed.auto_shutdown not in AUTO_SHUTDOWN:
         raise SpecError(("invalid_auto_shutdown", parsed.auto_shutdown))
     return parsed
 
@@ -119,8 +120,8 @@ def parse_child(spec: Any) -> Child:
     if not (modules == "dynamic" or isinstance(modules, list)):
         raise SpecError(("invalid_modules", modules))
     significant = d.get("significant", False)
-    if type(significant) is not bool:
-        raise SpecError(("invalid_significant", significant))
+    if type(significant) is not bool or (significant and restart == "permanent"):
+        raise SpecError(("invalid_significant", significant))  # OTP: never permanent
     return Child(id=d["id"], start=start, start_term=d["start"], restart=restart,
                  shutdown=shutdown, type=child_type, modules=modules,
                  significant=significant)

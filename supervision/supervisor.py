@@ -3,6 +3,7 @@
 A callback module (a `Supervisor` subclass, an instance, or a Python module) has
 `init(args)` returning ("ok", (sup_flags, [child_spec, ...])) or "ignore". sup_flags is a
 dict with `strategy` (one_for_one, one_for_all, rest_for_one, simple_one_for_one),
+`auto_shutdown` (never, any_significant, all_significant),
 `intensity` (default 1) and `period` (seconds, default 5), or the tuple form.
 
 The supervisor is a gen_server that traps exits. Children start in order and stop in reverse
@@ -198,6 +199,10 @@ class _SupervisorServer(gen_server.GenServer):
         if result[0] == "ok" and not (result[1] == "undefined" and child.restart == "temporary"):
             child.pid = result[1]
             state.children.append(child)
+        elif result[0] == "error":
+            kids.report(state.name, "start_error", result[1], child)
+            if not (type(result[1]) is tuple and result[1][:1] == ("already_started",)):
+                return ("error", (result[1], child.as_map()))  # OTP's {error, {What, Child}}
         return result
 
     def _terminate_child(self, state: _State, key: Any) -> Any:
@@ -286,6 +291,7 @@ class _SupervisorServer(gen_server.GenServer):
         match msg:
             case ("EXIT", pid, reason) if type(pid) is Pid:
                 return self._child_exited(state, pid, reason)
+        kids.log.error("Supervisor %r received unexpected message: %r", state.name, msg)
         return ("noreply", state)
 
     def _child_exited(self, state: _State, pid: Pid, reason: Any) -> Any:
@@ -301,7 +307,21 @@ class _SupervisorServer(gen_server.GenServer):
             return self._restart(state, child)
         if child.restart == "temporary":
             state.children.remove(child)
-        return ("noreply", state)
+        return self._auto_shutdown(state, child)
+
+    @staticmethod
+    def _auto_shutdown(state: _State, child: Child) -> Any:
+        """A significant child ended for good: maybe the supervisor ends too (OTP 24+)."""
+        mode = state.flags.auto_shutdown
+        if mode == "never" or not child.significant:
+            return ("noreply", state)
+        if mode == "all_significant":
+            if state.simple:
+                if state.dynamic:
+                    return ("noreply", state)
+            elif any(c.significant and type(c.pid) is Pid for c in state.children):
+                return ("noreply", state)
+        return ("stop", "shutdown", state)
 
     def _dynamic_exited(self, state: _State, pid: Pid, reason: Any) -> Any:
         args = state.dynamic.pop(pid, None)
@@ -311,7 +331,7 @@ class _SupervisorServer(gen_server.GenServer):
         if kids.exit_reason_reported(template, reason):
             kids.report(state.name, "child_terminated", reason, template)
         if not kids.should_restart(template, reason):
-            return ("noreply", state)
+            return self._auto_shutdown(state, template)
         if not self._add_restart(state):
             return self._give_up(state, template)
         result = kids.start_child(template, args)
@@ -330,6 +350,8 @@ class _SupervisorServer(gen_server.GenServer):
 
     def _give_up(self, state: _State, child: Child) -> Any:
         kids.report(state.name, "shutdown", "reached_max_restart_intensity", child)
+        if child in state.children and child.restart == "temporary":
+            state.children.remove(child)
         return ("stop", "shutdown", state)
 
     def _restart(self, state: _State, child: Child) -> Any:
