@@ -12,6 +12,7 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import _context
@@ -58,6 +59,53 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         raise Exit((reason, where))
     node.demonitor(me, ref)
     return msg[1]
+
+
+@dataclass(frozen=True)
+class RequestId:
+    """An asynchronous call in flight (gen_server.send_request)."""
+
+    ref: Ref
+    server_ref: Any
+
+
+def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
+    """Send a call without waiting. A dead server answers with a DOWN, as OTP's."""
+    me = _context.self_process()
+    node = me.node
+    target = node.resolve(server_ref)
+    ref = node.monitor(me, target.pid if target is not None else server_ref)
+    me.aliases.add(ref)
+    if target is not None:
+        target.deliver((tag, (me.pid, ref), request))
+    return RequestId(ref, server_ref)
+
+
+def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
+    """("reply", r) | ("error", (reason, server_ref)) | "timeout". With `abandon`, a
+    timeout withdraws the request (receive_response); else it stays active (wait_response)."""
+    me = _context.self_process()
+    check_timeout(timeout)
+    ref = req.ref
+    msg = me.receive(
+        lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
+        timeout,
+    )
+    if msg is TIMEOUT:
+        if abandon:
+            with me.lock:
+                me.aliases.discard(ref)
+            me.node.demonitor(me, ref)
+            _flush_down(me, ref)
+            late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
+            if late is not None:
+                return ("reply", late[1])
+        return "timeout"
+    me.aliases.discard(ref)
+    if msg[0] == "DOWN":
+        return ("error", (msg[4], req.server_ref))
+    me.node.demonitor(me, ref)
+    return ("reply", msg[1])
 
 
 def _flush_down(me: Process, ref: Ref) -> None:

@@ -17,7 +17,8 @@ from .node import Node
 
 __all__ = [
     "TIMEOUT", "Error", "Exit", "Pid", "Ref",
-    "cancel_timer", "demonitor", "exit", "get", "is_process_alive", "link", "make_ref",
+    "cancel_timer", "demonitor", "error", "exit", "get", "is_pid", "is_process_alive",
+    "is_reference", "link", "make_ref",
     "monitor", "monotonic_time", "node", "process_flag", "process_info", "processes",
     "put", "read_timer", "receive", "register", "registered", "self", "send",
     "send_after", "spawn", "spawn_link", "spawn_monitor", "start_timer", "system_time",
@@ -143,6 +144,19 @@ def exit(*args: Any) -> Any:
     if not proc.alive:
         proc._unwind()
     return True
+
+
+def error(reason: Any) -> Any:
+    """Raise an Erlang error; uncaught, the process exits with (reason, stacktrace)."""
+    raise Error(reason)
+
+
+def is_pid(term: Any) -> bool:
+    return type(term) is Pid
+
+
+def is_reference(term: Any) -> bool:
+    return type(term) is Ref
 
 
 def process_flag(flag: str, value: Any) -> Any:

@@ -26,7 +26,8 @@ from ._server_loop import ServerLoop
 from ._terms import Exit, Pid, ProcessKilled
 
 __all__ = [
-    "GenServer", "call", "cast", "reply", "start", "start_link", "stop",
+    "GenServer", "call", "cast", "receive_response", "reply", "send_request", "start",
+    "start_link", "stop", "wait_response",
 ]
 
 
@@ -111,6 +112,22 @@ def call(server_ref: Any, request: Any, timeout: int | str = DEFAULT_TIMEOUT) ->
     args = [server_ref, request] if timeout is DEFAULT_TIMEOUT else [server_ref, request, timeout]
     return _gen.call(server_ref, "$gen_call", request, int(timeout) if timeout is
                      DEFAULT_TIMEOUT else timeout, ("gen_server", "call", args))
+
+
+def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
+    """Start a call without waiting for it; collect the answer with wait_response or
+    receive_response. Several requests may be in flight at once."""
+    return _gen.send_request(server_ref, "$gen_call", request)
+
+
+def wait_response(request_id: _gen.RequestId, timeout: int | str = "infinity") -> Any:
+    """("reply", r) | ("error", (reason, server_ref)) | "timeout" (the request stays active)."""
+    return _gen.wait_response(request_id, timeout, abandon=False)
+
+
+def receive_response(request_id: _gen.RequestId, timeout: int | str = "infinity") -> Any:
+    """As wait_response, but a timeout abandons the request: a later reply is dropped."""
+    return _gen.wait_response(request_id, timeout, abandon=True)
 
 
 def cast(server_ref: Any, request: Any) -> str:
