@@ -3,6 +3,7 @@ dictionary, and the Pid and Ref terms, as Erlang/OTP defines them."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 import time
@@ -413,3 +414,18 @@ def test_refs_are_unique(node: Node) -> None:
 
 def test_timeout_is_a_singleton_through_pickle() -> None:
     assert pickle.loads(pickle.dumps(erlang.TIMEOUT)) is erlang.TIMEOUT
+
+
+def test_crash_of_a_function_process_is_reported_on_the_logger(
+        node: Node, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="actors.proc_lib")
+
+    def crash() -> None:
+        raise KeyError("lost")
+
+    _, ref = erlang.spawn_monitor(crash)
+    recv(down_of(ref))
+    _, ref = erlang.spawn_monitor(lambda: erlang.exit("quiet"))  # exits are not errors
+    recv(down_of(ref))
+    texts = [r.getMessage() for r in caplog.records if r.name == "actors.proc_lib"]
+    assert len(texts) == 1 and "Error in process" in texts[0] and "lost" in texts[0]
