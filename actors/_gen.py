@@ -12,7 +12,6 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import _context
@@ -30,54 +29,37 @@ def check_timeout(timeout: Any) -> None:
 def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> Any:
     """Send `(tag, from, request)` and wait for the reply; raise OTP's exits."""
     me = _context.self_process()
-    node = me.node
     check_timeout(timeout)
-    target = node.resolve(server_ref)
+    target = me.node.resolve(server_ref)
     if target is None or not target.alive:
         raise Exit(("noproc", where))
     if target is me:
         raise Exit(("calling_self", where))
-    ref = node.monitor(me, target.pid)
-    me.aliases.add(ref)
-    target.deliver((tag, (me.pid, ref), request))
-    msg = me.receive(
-        lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout,
-    )
-    if msg is TIMEOUT:
-        with me.lock:
-            me.aliases.discard(ref)
-        node.demonitor(me, ref)
-        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-        _flush_down(me, ref)
-        if late is None:
-            raise Exit(("timeout", where))
-        return late[1]
-    me.aliases.discard(ref)
-    if msg[0] == "DOWN":
-        reason = msg[4]
-        raise Exit((reason, where))
-    node.demonitor(me, ref)
-    return msg[1]
+    ref = _request(me, target.pid, target, tag, request)
+    kind, value = _await(me, ref, timeout, abandon=True)
+    if kind == "reply":
+        return value
+    raise Exit(("timeout", where) if kind == "timeout" else (value, where))
 
 
-@dataclass(frozen=True)
 class RequestId:
-    """An asynchronous call in flight (gen_server.send_request)."""
+    """An asynchronous call in flight (gen_server.send_request). Opaque to users."""
 
-    ref: Ref
-    server_ref: Any
+    __slots__ = ("ref", "server_ref")
+
+    def __init__(self, ref: Ref, server_ref: Any) -> None:
+        self.ref = ref
+        self.server_ref = server_ref
+
+    def __repr__(self) -> str:
+        return f"RequestId({self.ref!r}, {self.server_ref!r})"
 
 
 def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     """Send a call without waiting. A dead server answers with a DOWN, as OTP's."""
     me = _context.self_process()
-    node = me.node
-    target = node.resolve(server_ref)
-    ref = node.monitor(me, target.pid if target is not None else server_ref)
-    me.aliases.add(ref)
-    if target is not None:
-        target.deliver((tag, (me.pid, ref), request))
+    target = me.node.resolve(server_ref)
+    ref = _request(me, target.pid if target is not None else server_ref, target, tag, request)
     return RequestId(ref, server_ref)
 
 
@@ -86,24 +68,41 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     timeout withdraws the request (receive_response); else it stays active (wait_response)."""
     me = _context.self_process()
     check_timeout(timeout)
-    ref = req.ref
+    kind, value = _await(me, req.ref, timeout, abandon)
+    if kind == "down":
+        return ("error", (value, req.server_ref))
+    return "timeout" if kind == "timeout" else ("reply", value)
+
+
+def _request(me: Process, monitored: Any, target: Process | None, tag: str,
+             request: Any) -> Ref:
+    """Monitor the server, open an alias (the monitor's ref) and send the request."""
+    ref = me.node.monitor(me, monitored)
+    me.aliases.add(ref)
+    if target is not None:
+        target.deliver((tag, (me.pid, ref), request))
+    return ref
+
+
+def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any]:
+    """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
+    ("timeout", None). An abandoned request closes its alias: a late reply is dropped."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
         timeout,
     )
     if msg is TIMEOUT:
-        if abandon:
-            with me.lock:
-                me.aliases.discard(ref)
-            me.node.demonitor(me, ref)
-            _flush_down(me, ref)
-            late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-            if late is not None:
-                return ("reply", late[1])
-        return "timeout"
+        if not abandon:
+            return ("timeout", None)
+        with me.lock:
+            me.aliases.discard(ref)
+        me.node.demonitor(me, ref)
+        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
+        _flush_down(me, ref)
+        return ("timeout", None) if late is None else ("reply", late[1])
     me.aliases.discard(ref)
     if msg[0] == "DOWN":
-        return ("error", (msg[4], req.server_ref))
+        return ("down", msg[4])
     me.node.demonitor(me, ref)
     return ("reply", msg[1])
 

@@ -128,21 +128,12 @@ class Process:
         """With `lock` held: queue `msg`, wake a waiting thread; True if a worker is needed."""
         self.mailbox.append(msg)
         if self.waiting:
-            self.waiting = False
-            self.wakeup.release()
+            self.notify()
             return False
         if self.handler is None or self.scheduled:
             return False
         self.scheduled = True
         return True
-
-    def wake(self) -> None:
-        """Reschedule a handler whose selector changed (e.g. after `sys.resume`)."""
-        with self.lock:
-            if not self.alive or self.handler is None or self.scheduled or not self.mailbox:
-                return
-            self.scheduled = True
-        self.node.pool.submit(self.run_handler)
 
     # -- taking messages: the process's own thread ------------------------------------------
 
@@ -158,7 +149,9 @@ class Process:
         return _NOTHING
 
     def receive(self, pred: Predicate | None, timeout: int | str) -> Any:
-        """Selective receive: the first message matching `pred`, or TIMEOUT."""
+        """Selective receive: the first message matching `pred`, or TIMEOUT.
+
+        `pred` runs with the mailbox locked: it must be a pure test of the message."""
         deadline = deadline_of(timeout)
         scanned = 0
         with self.lock:

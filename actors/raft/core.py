@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import election, membership, read_index, replication, transfer
-from .effects import Effect, Reply, Rejected, Role
+from .effects import Effect, Rejected, Reply, Role
 from .log import RaftLog
 from .messages import (
     AppendEntries,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import quorum, read_index, replication
-from .effects import Effect, PersistState, Reply, Rejected, RoleChanged, Send
+from .effects import Effect, PersistState, Rejected, Reply, RoleChanged, Send
 from .messages import (
     AppendEntries,
     Entry,

@@ -172,7 +172,16 @@ class Campaign:
     """Start an election now (a test or operator hook; same as an election timeout)."""
 
 
-Event = Message | Tick | Written | Propose | ReadIndex | TransferLeadership | ChangeMembership | Campaign
+Event = (
+    Message
+    | Tick
+    | Written
+    | Propose
+    | ReadIndex
+    | TransferLeadership
+    | ChangeMembership
+    | Campaign
+)
 
 
 @dataclass(frozen=True, slots=True)
