@@ -23,7 +23,7 @@ from typing import Any
 from . import _context, _gen
 from ._gen import From
 from ._server_loop import ServerLoop
-from ._terms import Exit, Pid, ProcessKilled
+from ._terms import Exit, ProcessKilled
 
 __all__ = [
     "GenServer", "call", "cast", "receive_response", "reply", "send_request", "start",
@@ -155,8 +155,3 @@ def stop(server_ref: Any, reason: Any = "normal", timeout: int | str = "infinity
     time, and Exit(other) if it exits with another reason.
     """
     return _gen.stop(server_ref, reason, timeout)
-
-
-def whereis_pid(server_ref: Any) -> Pid | None:
-    proc = _context.current_node().resolve(server_ref)
-    return proc.pid if proc is not None else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -65,7 +64,6 @@ class Node:
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
         self.timers = TimerService(name, self._fire_timer)
-        self.started_at = time.monotonic_ns()
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"

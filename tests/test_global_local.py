@@ -1,0 +1,44 @@
+"""`global_` on a cluster of one: OTP's shapes for register/whereis/unregister/send."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import Node, erlang, gen_server, global_
+
+from .helpers import down_of, recv
+
+
+def test_register_whereis_unregister(node: Node) -> None:
+    pid = erlang.spawn(erlang.receive)
+    assert global_.whereis_name("leader") == "undefined"
+    assert global_.register_name("leader", pid) == "yes"
+    assert global_.register_name("leader", erlang.self()) == "no"  # first to register wins
+    assert global_.whereis_name("leader") == pid
+    assert "leader" in global_.registered_names()
+    assert global_.unregister_name("leader") == "ok"
+    assert global_.whereis_name("leader") == "undefined"
+    erlang.exit(pid, "kill")
+
+
+def test_name_is_freed_when_its_process_dies(node: Node) -> None:
+    pid, ref = erlang.spawn_monitor(erlang.receive)
+    assert global_.register_name(("leader", 1), pid) == "yes"
+    erlang.send(pid, "go")
+    recv(down_of(ref))
+    assert global_.whereis_name(("leader", 1)) == "undefined"
+    assert global_.register_name(("leader", 1), erlang.self()) == "yes"
+
+
+def test_send_and_gen_server_global_names(node: Node) -> None:
+    ok, pid = gen_server.start(("global", "counter"), gen_server.GenServer, 0)
+    assert ok == "ok" and global_.whereis_name("counter") == pid
+    assert gen_server.start(("global", "counter"), gen_server.GenServer, 0) == \
+        ("error", ("already_started", pid))
+    me = erlang.self()
+    assert global_.register_name("me", me) == "yes"
+    assert global_.send("me", "hello") == me
+    assert recv(lambda m: m == "hello") == "hello"
+    with pytest.raises(erlang.Exit) as info:
+        global_.send("nobody", "x")
+    assert info.value.reason == ("badarg", ("nobody", "x"))
