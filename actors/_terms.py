@@ -26,11 +26,12 @@ def _node_number(node: str) -> int:
 class Pid:
     """A process identifier: the node's name and a serial number on that node."""
 
-    __slots__ = ("id", "node")
+    __slots__ = ("_hash", "id", "node")
 
     def __init__(self, node: str, id: int) -> None:
         _set_pid_node(self, node)
         _set_pid_id(self, id)
+        _set_pid_hash(self, hash((id, node)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Pid is immutable")
@@ -41,7 +42,7 @@ class Pid:
         )
 
     def __hash__(self) -> int:
-        return hash((self.id, self.node))
+        return self._hash
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Pid, (self.node, self.id))
@@ -56,11 +57,12 @@ class Pid:
 class Ref:
     """A unique reference, as made by `make_ref()`, `monitor` and timers."""
 
-    __slots__ = ("id", "node")
+    __slots__ = ("_hash", "id", "node")
 
     def __init__(self, node: str, id: int) -> None:
         _set_ref_node(self, node)
         _set_ref_id(self, id)
+        _set_ref_hash(self, hash((id, node)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Ref is immutable")
@@ -71,7 +73,7 @@ class Ref:
         )
 
     def __hash__(self) -> int:
-        return hash((self.node, self.id))
+        return self._hash
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Ref, (self.node, self.id))
@@ -85,6 +87,8 @@ _set_pid_node = Pid.node.__set__  # type: ignore[attr-defined]
 _set_pid_id = Pid.id.__set__  # type: ignore[attr-defined]
 _set_ref_node = Ref.node.__set__  # type: ignore[attr-defined]
 _set_ref_id = Ref.id.__set__  # type: ignore[attr-defined]
+_set_pid_hash = Pid._hash.__set__  # type: ignore[attr-defined]
+_set_ref_hash = Ref._hash.__set__  # type: ignore[attr-defined]
 
 
 class _Timeout:

@@ -8,8 +8,8 @@ Rules of this module:
 * A rejection carries a hint (conflict term and its first index) so the leader
   skips a whole conflicting term per round trip. Stale rejections (at or below
   the known match) are ignored.
-* A peer that acknowledged nothing for two heartbeat rounds while behind is
-  re-sent from its match point (covers lost messages).
+* A peer that acknowledged nothing for half an election timeout while behind
+  is re-sent from its match point (covers lost messages).
 * A follower acknowledges only entries that are durable (`Written` came back)
   and known to match this term's leader. The leader counts itself only up to
   its own durable index.
@@ -50,7 +50,7 @@ class Progress:
         self.probing = True
         self.probe_sent = False
         self.inflight: deque[int] = deque()  # last index of each unacknowledged batch
-        self.silent = 0  # heartbeat rounds without an AppendResult
+        self.silent = 0  # ticks without an AppendResult while behind
 
     def __repr__(self) -> str:
         mode = "probe" if self.probing else "replicate"
@@ -179,6 +179,7 @@ def broadcast_heartbeat(c: RaftCore, out: list[Effect]) -> None:
 def tick_leader(c: RaftCore, out: list[Effect]) -> None:
     c.heartbeat_elapsed += 1
     c.election_elapsed += 1
+    _retransmit(c, out)
     if c.election_elapsed >= c.opts.election_ticks:
         c.election_elapsed = 0
         if c.opts.check_quorum and not quorum.has_quorum(c.voters, c.recent_active | {c.id}):
@@ -188,7 +189,6 @@ def tick_leader(c: RaftCore, out: list[Effect]) -> None:
         transfer.abort(c)
     if c.heartbeat_elapsed >= c.opts.heartbeat_ticks:
         c.heartbeat_elapsed = 0
-        _retransmit(c, out)
         broadcast_heartbeat(c, out)
 
 
@@ -199,7 +199,7 @@ def _retransmit(c: RaftCore, out: list[Effect]) -> None:
             pr.silent = 0
             continue
         pr.silent += 1
-        if pr.silent >= 2:
+        if pr.silent >= max(2, c.opts.election_ticks // 2):
             pr.silent = 0
             pr.probing = True
             pr.probe_sent = False
