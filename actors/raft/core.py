@@ -7,7 +7,8 @@ Rules of this module:
 * The state lives here; the per-concern modules (`election`, `replication`,
   `read_index`, `transfer`, `membership`) are functions over this state.
 * A restart is a new `RaftCore` built from what storage says was synced:
-  the hard state and the entries. Commit and apply positions start at 0.
+  the hard state, the latest snapshot and the entries after it. Commit and
+  apply positions start at the snapshot index (0 without one).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import election, membership, read_index, replication, transfer
-from .effects import Effect, Rejected, Reply, Role
+from . import election, membership, read_index, replication, snapshot, transfer
+from .effects import Effect, PersistState, Rejected, Reply, Role, Send
 from .log import RaftLog
 from .messages import (
     AppendEntries,
@@ -29,11 +30,16 @@ from .messages import (
     HardState,
     Heartbeat,
     HeartbeatResult,
+    InstallSnapshot,
     NodeId,
     Options,
     Propose,
     ReadIndex,
     RequestVote,
+    SnapshotMeta,
+    SnapshotResult,
+    SnapshotTaken,
+    SnapshotWritten,
     Tick,
     TimeoutNow,
     TransferLeadership,
@@ -42,10 +48,17 @@ from .messages import (
 )
 from .read_index import ReadState
 from .replication import Progress
+from .snapshot import Incoming
 
 
 class RaftCore:
-    """One Raft member, as a pure state machine over events."""
+    """One Raft member, as a pure state machine over events.
+
+    `voters` is the initial configuration (ignored when `snapshot` is given:
+    the snapshot carries its own); `rng` is the only source of randomness;
+    `hard_state`, `snapshot` and `entries` are what storage synced before a
+    restart (the entries follow the snapshot). Several cores share nothing.
+    """
 
     def __init__(
         self,
@@ -55,20 +68,24 @@ class RaftCore:
         options: Options | None = None,
         hard_state: HardState | None = None,
         entries: Iterable[Entry] = (),
+        snapshot: tuple[SnapshotMeta, bytes] | None = None,
     ) -> None:
         hs = hard_state or HardState()
+        base = snapshot[0] if snapshot else SnapshotMeta(0, 0, frozenset(voters))
         self.id = node_id
         self.rng = rng
         self.opts = options or Options()
         self.term = hs.term
         self.voted_for = hs.voted_for
-        self.log = RaftLog(entries)
-        self.base_voters: frozenset[NodeId] = frozenset(voters)
+        self.log = RaftLog(entries, base.index, base.term)
+        self.snapshot = snapshot
+        self.incoming: Incoming | None = None
+        self.base_voters: frozenset[NodeId] = base.voters
         self.voters = membership.config_from_log(self.log, self.base_voters)
         self.role: Role = "follower"
         self.leader: NodeId | None = None
-        self.commit = 0
-        self.applied = 0
+        self.commit = base.index
+        self.applied = base.index
         self.stable = self.log.last_index  # entries known durable
         self.known_match = 0  # follower: our log matches the leader's up to here
         self.election_elapsed = 0
@@ -80,7 +97,6 @@ class RaftCore:
         self.reads = ReadState()
         self.recent_active: set[NodeId] = set()
         self.transferee: NodeId | None = None
-        self.transfer_elapsed = 0
         self.config_index = membership.last_config_index(self.log)
         election.reset_election_timer(self)
 
@@ -95,7 +111,7 @@ class RaftCore:
         if hasattr(event, "frm") and not election.observe_term(self, event, out):
             return out
         handler(self, event, out)
-        return out
+        return _coalesce_hard_state(out)
 
     # ------------------------------------------------------------ inspection
 
@@ -133,6 +149,20 @@ def _campaign(c: RaftCore, ev: Campaign, out: list[Effect]) -> None:
     election.campaign(c, out, transfer=False)
 
 
+def _coalesce_hard_state(out: list[Effect]) -> list[Effect]:
+    """Drop a `PersistState` superseded by a later one before any message is sent."""
+    if sum(1 for e in out if isinstance(e, PersistState)) < 2:
+        return out
+    kept: list[Effect] = []
+    for pos, e in enumerate(out):
+        if isinstance(e, PersistState):
+            later = next((x for x in out[pos + 1 :] if isinstance(x, PersistState | Send)), None)
+            if isinstance(later, PersistState):
+                continue
+        kept.append(e)
+    return kept
+
+
 _HANDLERS: dict[type, Callable[[RaftCore, Any, list[Effect]], None]] = {
     RequestVote: election.handle_request_vote,
     Vote: election.handle_vote,
@@ -143,6 +173,10 @@ _HANDLERS: dict[type, Callable[[RaftCore, Any, list[Effect]], None]] = {
     TimeoutNow: transfer.handle_timeout_now,
     Tick: _tick,
     Written: replication.handle_written,
+    InstallSnapshot: snapshot.handle_install_snapshot,
+    SnapshotResult: snapshot.handle_snapshot_result,
+    SnapshotWritten: snapshot.handle_snapshot_written,
+    SnapshotTaken: snapshot.handle_snapshot_taken,
     Propose: _propose,
     ReadIndex: read_index.handle_read_index,
     TransferLeadership: transfer.handle_transfer,

@@ -1,6 +1,14 @@
 """Effects: the closed set of outputs of `RaftCore.step`, and the I/O contract.
 
-A shell executes the effects of one step **in list order**. The contract:
+The rule, as in etcd-io/raft's `Ready`: **persist the hard state and the
+entries before you send the messages that depend on them.** The core honours
+it in two ways: a `PersistState` comes before the `Send`s that depend on it in
+the same list, and a follower's acknowledgement of entries is only emitted
+after their `Written` event has come back. (A leader's own `AppendEntries` may
+go out while its write is in flight, as the dissertation's §10.2.1 allows: it
+counts itself towards a commit only after `Written`.)
+
+A shell executes the effects of one step **in list order**. In detail:
 
 * `PersistState` is a barrier. The shell makes the term and vote durable
   (write + fsync) *before* it executes any later effect of the same list. The
@@ -10,6 +18,14 @@ A shell executes the effects of one step **in list order**. The contract:
   only when the shell feeds back `Written(index, term)`; until then the core
   neither acknowledges them to a leader nor counts them towards its own
   quorum. Writes must reach the disk in the order they were issued.
+* `PersistSnapshot` is asynchronous too, ordered with the entry writes, and
+  reported by `SnapshotWritten(index, term)`. Storing it, the shell applies the
+  same rule as the core's log: keep the entries after the snapshot only if it
+  holds the snapshot's last entry with the same term, otherwise drop them all;
+  entries up to the snapshot index may then be deleted.
+* `RestoreSnapshot` replaces the state machine's state with the snapshot's
+  (a follower that was sent one). After a restart the shell restores its own
+  latest snapshot before replaying entries, and passes it to `RaftCore`.
 * `Send` is fire-and-forget; messages may be lost, duplicated or reordered.
 * `Apply` hands committed entries to the state machine, in index order, each
   exactly once per incarnation of the core (after a restart, application
@@ -25,13 +41,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .messages import Entry, Message, NodeId
+from .messages import Entry, Message, NodeId, SnapshotMeta
 
 Role = Literal["follower", "pre_candidate", "candidate", "leader"]
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
+    """Give `msg` to the transport for member `to` (best effort, no reply expected)."""
+
     to: NodeId
     msg: Message
 
@@ -53,6 +71,25 @@ class PersistEntries:
 
     from_index: int
     entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersistSnapshot:
+    """Store the snapshot durably (then compact the stored log, see module rules).
+
+    Completion is reported by `SnapshotWritten(meta.index, meta.term)`.
+    """
+
+    meta: SnapshotMeta
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSnapshot:
+    """Replace the state machine's state with `data` (state as of `meta.index`)."""
+
+    meta: SnapshotMeta
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +122,8 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """Answer the client request tagged `correlation`."""
+
     correlation: object
     result: Accepted | Rejected
 
@@ -99,9 +138,21 @@ class ReadReady:
 
 @dataclass(frozen=True, slots=True)
 class RoleChanged:
+    """This member's role or known leader changed (informational)."""
+
     role: Role
     term: int
     leader: NodeId | None
 
 
-Effect = Send | PersistState | PersistEntries | Apply | Reply | ReadReady | RoleChanged
+Effect = (
+    Send
+    | PersistState
+    | PersistEntries
+    | PersistSnapshot
+    | RestoreSnapshot
+    | Apply
+    | Reply
+    | ReadReady
+    | RoleChanged
+)

@@ -26,6 +26,7 @@ from .messages import (
     Entry,
     Heartbeat,
     HeartbeatResult,
+    InstallSnapshot,
     Message,
     RequestVote,
     TimeoutNow,
@@ -152,11 +153,12 @@ def observe_term(c: RaftCore, m: Message, out: list[Effect]) -> bool:
                 return True
         elif isinstance(m, Vote) and m.pre_vote and m.granted:
             return True
-        leader = m.frm if isinstance(m, AppendEntries | Heartbeat | TimeoutNow) else None
+        from_leader = isinstance(m, AppendEntries | Heartbeat | TimeoutNow | InstallSnapshot)
+        leader = m.frm if from_leader else None
         become_follower(c, m.term, leader, out)
         return True
     if m.term < c.term:
-        if isinstance(m, AppendEntries | Heartbeat):
+        if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
             out.append(Send(m.frm, HeartbeatResult(c.term, c.id)))  # tells it to step down
         elif isinstance(m, RequestVote):
             out.append(Send(m.frm, Vote(c.term, c.id, False, m.pre_vote)))

@@ -2,6 +2,9 @@
 
 Rules of this module:
 * Indexes start at 1; index 0 is the empty prefix with term 0.
+* After compaction the log starts after a snapshot: `snapshot_index` and
+  `snapshot_term` stand for the dropped prefix, whose terms are no longer
+  known individually (`term_at` returns None below `snapshot_index`).
 * Nothing here does I/O. A change to the log is mirrored to storage by the
   caller through a `PersistEntries` effect.
 * The log never drops an entry at or below `floor` (the commit index), which
@@ -18,37 +21,64 @@ from .messages import Entry
 class RaftLog:
     """Entries 1..last_index, kept in a list."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "snapshot_index", "snapshot_term")
 
-    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+    def __init__(
+        self, entries: Iterable[Entry] = (), snapshot_index: int = 0, snapshot_term: int = 0
+    ) -> None:
         self._entries: list[Entry] = list(entries)
+        self.snapshot_index = snapshot_index
+        self.snapshot_term = snapshot_term
         for pos, e in enumerate(self._entries):
-            if e.index != pos + 1:
-                raise ValueError(f"log entries must be contiguous from 1, got {e.index}")
+            if e.index != snapshot_index + pos + 1:
+                raise ValueError(f"log entries must be contiguous, got {e.index}")
+
+    @property
+    def first_index(self) -> int:
+        return self.snapshot_index + 1
 
     @property
     def last_index(self) -> int:
-        return len(self._entries)
+        return self.snapshot_index + len(self._entries)
 
     @property
     def last_term(self) -> int:
-        return self._entries[-1].term if self._entries else 0
+        return self._entries[-1].term if self._entries else self.snapshot_term
 
     def term_at(self, index: int) -> int | None:
-        """Term of the entry at `index`, 0 for index 0, None when absent."""
-        if index == 0:
-            return 0
-        if 1 <= index <= len(self._entries):
-            return self._entries[index - 1].term
+        """Term at `index`; the snapshot's term at its index; None when unknown."""
+        if index == self.snapshot_index:
+            return self.snapshot_term
+        pos = index - self.snapshot_index - 1
+        if 0 <= pos < len(self._entries):
+            return self._entries[pos].term
         return None
 
     def entry(self, index: int) -> Entry:
-        return self._entries[index - 1]
+        return self._entries[index - self.snapshot_index - 1]
 
     def slice(self, lo: int, hi: int) -> tuple[Entry, ...]:
-        """Entries with lo <= index <= hi (clamped to the log)."""
-        lo = max(lo, 1)
-        return tuple(self._entries[lo - 1 : min(hi, len(self._entries))])
+        """Entries with lo <= index <= hi (clamped to what the log holds)."""
+        lo = max(lo, self.first_index) - self.snapshot_index
+        hi = min(hi, self.last_index) - self.snapshot_index
+        return tuple(self._entries[lo - 1 : hi]) if hi >= lo else ()
+
+    def compact(self, index: int) -> None:
+        """Drop entries up to `index` (which must be held); a snapshot now stands for them."""
+        term = self.term_at(index)
+        if term is None:
+            raise ValueError(f"cannot compact at {index}: not in the log")
+        del self._entries[: index - self.snapshot_index]
+        self.snapshot_index, self.snapshot_term = index, term
+
+    def restore(self, index: int, term: int) -> None:
+        """Start over from a received snapshot (§7): keep the entries after it only
+        if we hold the snapshot's last entry with the same term."""
+        if self.term_at(index) == term and index >= self.snapshot_index:
+            del self._entries[: index - self.snapshot_index]
+        else:
+            self._entries = []
+        self.snapshot_index, self.snapshot_term = index, term
 
     def matches(self, index: int, term: int) -> bool:
         return self.term_at(index) == term
@@ -60,8 +90,8 @@ class RaftLog:
         return last_index >= self.last_index
 
     def append(self, entry: Entry) -> None:
-        if entry.index != len(self._entries) + 1:
-            raise ValueError(f"append at {entry.index}, log ends at {len(self._entries)}")
+        if entry.index != self.last_index + 1:
+            raise ValueError(f"append at {entry.index}, log ends at {self.last_index}")
         self._entries.append(entry)
 
     def merge(self, entries: tuple[Entry, ...], floor: int) -> tuple[int, tuple[Entry, ...]]:
@@ -78,7 +108,7 @@ class RaftLog:
             if mine is not None:
                 if e.index <= floor:
                     raise AssertionError(f"refusing to truncate committed index {e.index}")
-                del self._entries[e.index - 1 :]
+                del self._entries[e.index - self.snapshot_index - 1 :]
             new = entries[pos:]
             self._entries.extend(new)
             return e.index, new
@@ -96,7 +126,7 @@ class RaftLog:
             return self.last_index + 1, 0
         index = prev_index
         for _ in range(prev_index):
-            if index <= 1 or self.term_at(index - 1) != term:
+            if index <= self.first_index or self.term_at(index - 1) != term:
                 break
             index -= 1
         return index, term

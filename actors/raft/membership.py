@@ -25,22 +25,30 @@ if TYPE_CHECKING:
     from .core import RaftCore
 
 
-def last_config_index(log: RaftLog) -> int:
-    index = log.last_index
-    for _ in range(log.last_index):
+def last_config_index(log: RaftLog, at_most: int | None = None) -> int:
+    """Index of the newest config entry held at or below `at_most` (0 if none)."""
+    index = log.last_index if at_most is None else min(at_most, log.last_index)
+    for _ in range(index - log.snapshot_index):
         if log.entry(index).kind == "config":
             return index
         index -= 1
     return 0
 
 
-def config_from_log(log: RaftLog, base: frozenset[NodeId]) -> frozenset[NodeId]:
-    index = last_config_index(log)
+def config_from_log(
+    log: RaftLog, base: frozenset[NodeId], at_most: int | None = None
+) -> frozenset[NodeId]:
+    """The voters in force: the newest config entry, else `base` (initial or snapshot)."""
+    index = last_config_index(log, at_most)
     if index == 0:
         return base
     command = log.entry(index).command
     assert isinstance(command, frozenset)
     return command
+
+
+def config_at(c: RaftCore, index: int) -> frozenset[NodeId]:
+    return config_from_log(c.log, c.base_voters, index)
 
 
 def reload_config(c: RaftCore) -> None:

@@ -7,7 +7,8 @@ Inputs to `RaftCore.step` are of three kinds:
 
 * peer messages (`RequestVote` ... `TimeoutNow`), received from the network;
 * `Tick`, one unit of logical time (the core never reads a clock);
-* local events: `Written` (storage completion) and the client requests
+* local events: `Written`, `SnapshotWritten` (storage completions),
+  `SnapshotTaken` (the state machine made a snapshot), and the client requests
   `Propose`, `ReadIndex`, `TransferLeadership`, `ChangeMembership`, `Campaign`.
 """
 
@@ -115,8 +116,51 @@ class TimeoutNow:
     frm: NodeId
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """What a snapshot stands for: the log up to (index, term), and the config then."""
+
+    index: int
+    term: int
+    voters: frozenset[NodeId]
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """One chunk of the leader's snapshot (§7), starting at byte `offset`."""
+
+    term: int
+    frm: NodeId
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResult:
+    """Answer to a chunk: the follower holds `offset` bytes of the snapshot at `index`.
+
+    The leader sends the chunk at `offset` next. Once the whole snapshot is
+    durable the follower answers with an `AppendResult` instead.
+    """
+
+    term: int
+    frm: NodeId
+    index: int
+    offset: int
+
+
 Message = (
-    RequestVote | Vote | AppendEntries | AppendResult | Heartbeat | HeartbeatResult | TimeoutNow
+    RequestVote
+    | Vote
+    | AppendEntries
+    | AppendResult
+    | Heartbeat
+    | HeartbeatResult
+    | TimeoutNow
+    | InstallSnapshot
+    | SnapshotResult
 )
 
 
@@ -134,6 +178,22 @@ class Written:
 
     index: int
     term: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWritten:
+    """Storage completion of a `PersistSnapshot` for the snapshot at (index, term)."""
+
+    index: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    """The state machine's snapshot `data` at applied index `index`: compact the log."""
+
+    index: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +236,8 @@ Event = (
     Message
     | Tick
     | Written
+    | SnapshotWritten
+    | SnapshotTaken
     | Propose
     | ReadIndex
     | TransferLeadership
@@ -202,3 +264,4 @@ class Options:
     max_inflight: int = 8  # unacknowledged AppendEntries per follower
     pre_vote: bool = True
     check_quorum: bool = True
+    snapshot_chunk: int = 65536  # bytes per InstallSnapshot message

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from . import election, membership, quorum, read_index, transfer
+from . import election, membership, quorum, read_index, snapshot, transfer
 from .effects import Accepted, Apply, Effect, PersistEntries, Reply, Send
 from .messages import (
     AppendEntries,
@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 class Progress:
     """The leader's view of one follower."""
 
-    __slots__ = ("inflight", "match", "next", "probe_sent", "probing", "silent")
+    __slots__ = (
+        "inflight", "match", "next", "probe_sent", "probing", "silent", "snap_index", "snap_offset"
+    )
 
     def __init__(self, next_index: int) -> None:
         self.match = 0
@@ -51,6 +53,8 @@ class Progress:
         self.probe_sent = False
         self.inflight: deque[int] = deque()  # last index of each unacknowledged batch
         self.silent = 0  # ticks without an AppendResult while behind
+        self.snap_index = 0  # snapshot being sent, and the byte offset the peer holds
+        self.snap_offset = 0
 
     def __repr__(self) -> str:
         mode = "probe" if self.probing else "replicate"
@@ -86,9 +90,8 @@ def send_append(c: RaftCore, peer: NodeId, out: list[Effect]) -> bool:
         return False
     prev = pr.next - 1
     prev_term = c.log.term_at(prev)
-    if prev_term is None:  # cannot happen without snapshots; restart probing from our end
-        pr.next = c.log.last_index + 1
-        prev, prev_term = c.log.last_index, c.log.last_term
+    if prev_term is None:  # compacted away: the peer needs our snapshot (§7)
+        return snapshot.send_chunk(c, peer, out)
     entries = c.log.slice(pr.next, pr.next + c.opts.max_batch - 1)
     out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, entries, c.commit)))
     if pr.probing:
@@ -151,10 +154,21 @@ def maybe_commit(c: RaftCore, out: list[Effect]) -> None:
         return
     first_in_term = c.log.term_at(c.commit) != c.term
     c.commit = n
+    _announce_commit(c, out)
     apply_committed(c, out)
     if first_in_term:
         read_index.on_term_committed(c, out)
     membership.on_commit(c, out)
+
+
+def _announce_commit(c: RaftCore, out: list[Effect]) -> None:
+    """Tell idle, caught-up followers the new commit index with an empty append."""
+    for peer in sorted(c.progress):
+        pr = c.progress[peer]
+        if not pr.probing and not pr.inflight and pr.next == pr.match + 1:
+            prev = pr.next - 1
+            prev_term = c.log.term_at(prev) or 0
+            out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit)))
 
 
 def apply_committed(c: RaftCore, out: list[Effect]) -> None:
@@ -205,6 +219,7 @@ def _retransmit(c: RaftCore, out: list[Effect]) -> None:
             pr.probe_sent = False
             pr.inflight.clear()
             pr.next = pr.match + 1
+            pr.snap_offset = 0
             send_append(c, peer, out)
 
 
@@ -213,21 +228,23 @@ def handle_heartbeat_result(c: RaftCore, m: HeartbeatResult, out: list[Effect]) 
         return
     c.recent_active.add(m.frm)
     read_index.on_ack(c, m.frm, m.read_ctx, out)
-    if c.role == "leader" and m.frm in c.progress:
+    pr = c.progress.get(m.frm)
+    if c.role == "leader" and pr is not None and pr.match < c.log.last_index:
+        pr.probe_sent = False  # the peer is reachable: probe again now
         send_append(c, m.frm, out)
 
 
 # ------------------------------------------------------------------ follower side
 
 
-def _heard_from_leader(c: RaftCore, leader: NodeId, out: list[Effect]) -> None:
+def heard_from_leader(c: RaftCore, leader: NodeId, out: list[Effect]) -> None:
     if c.role != "follower" or c.leader != leader:
         election.become_follower(c, c.term, leader, out)
     c.election_elapsed = 0
 
 
 def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> None:
-    _heard_from_leader(c, m.frm, out)
+    heard_from_leader(c, m.frm, out)
     prev, prev_term, entries = m.prev_index, m.prev_term, m.entries
     if prev < c.commit:  # our committed prefix matches any leader's log (§5.4)
         entries = tuple(e for e in entries if e.index > c.commit)
@@ -256,7 +273,7 @@ def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> N
 
 
 def handle_heartbeat(c: RaftCore, m: Heartbeat, out: list[Effect]) -> None:
-    _heard_from_leader(c, m.frm, out)
+    heard_from_leader(c, m.frm, out)
     commit = min(m.commit, c.log.last_index)
     if commit > c.commit:
         c.commit = commit
