@@ -23,72 +23,57 @@ def _node_number(node: str) -> int:
     return zlib.crc32(node.encode()) % 65521 + 1
 
 
-class Pid:
-    """A process identifier: the node's name and a serial number on that node."""
+class _NodeTerm:
+    """What pids and refs share: (node, serial), immutable, hashable, picklable."""
 
     __slots__ = ("_hash", "id", "node")
 
     def __init__(self, node: str, id: int) -> None:
-        _set_pid_node(self, node)
-        _set_pid_id(self, id)
-        _set_pid_hash(self, hash((id, node)))
+        _set_node(self, node)
+        _set_id(self, id)
+        _set_hash(self, hash((id, node)))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Pid is immutable")
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other: object) -> bool:
         return self is other or (
-            type(other) is Pid and self.id == other.id and self.node == other.node
+            type(other) is type(self) and self.id == other.id  # type: ignore[attr-defined]
+            and self.node == other.node  # type: ignore[attr-defined]
         )
 
     def __hash__(self) -> int:
         return self._hash
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Pid, (self.node, self.id))
+        return (type(self), (self.node, self.id))
+
+    def __lt__(self, other: _NodeTerm) -> bool:
+        return (self.node, self.id) < (other.node, other.id)
+
+
+# Slot setters: fast construction, while __setattr__ keeps instances immutable.
+_set_node = _NodeTerm.node.__set__  # type: ignore[attr-defined]
+_set_id = _NodeTerm.id.__set__  # type: ignore[attr-defined]
+_set_hash = _NodeTerm._hash.__set__  # type: ignore[attr-defined]
+
+
+class Pid(_NodeTerm):
+    """A process identifier: the node's name and a serial number on that node."""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<{_node_number(self.node)}.{self.id}.0>"
 
-    def __lt__(self, other: Pid) -> bool:
-        return (self.node, self.id) < (other.node, other.id)
 
-
-class Ref:
+class Ref(_NodeTerm):
     """A unique reference, as made by `make_ref()`, `monitor` and timers."""
 
-    __slots__ = ("_hash", "id", "node")
-
-    def __init__(self, node: str, id: int) -> None:
-        _set_ref_node(self, node)
-        _set_ref_id(self, id)
-        _set_ref_hash(self, hash((id, node)))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Ref is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (
-            type(other) is Ref and self.id == other.id and self.node == other.node
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Ref, (self.node, self.id))
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"#Ref<{_node_number(self.node)}.0.0.{self.id}>"
-
-
-# Slot setters: fast construction, while __setattr__ keeps instances immutable.
-_set_pid_node = Pid.node.__set__  # type: ignore[attr-defined]
-_set_pid_id = Pid.id.__set__  # type: ignore[attr-defined]
-_set_ref_node = Ref.node.__set__  # type: ignore[attr-defined]
-_set_ref_id = Ref.id.__set__  # type: ignore[attr-defined]
-_set_pid_hash = Pid._hash.__set__  # type: ignore[attr-defined]
-_set_ref_hash = Ref._hash.__set__  # type: ignore[attr-defined]
 
 
 class _Timeout:
