@@ -1,7 +1,7 @@
 """The simulated world around the cores: fault knobs, disks, members, client requests.
 
-Everything here is plain data plus the disk's crash model; `tests.sim.Sim`
-drives it from one seed.
+Everything here is plain data plus the disk's crash model;
+`tests.raft.sim_run.Sim` drives it from one seed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from actors.raft import (
     RaftCore,
     SnapshotMeta,
 )
+
+TICK = 10  # simulated time units per logical tick
 
 
 @dataclass(frozen=True)

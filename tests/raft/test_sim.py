@@ -7,7 +7,7 @@ import time
 import pytest
 
 from actors.raft import RaftLog
-from tests.sim import Sim, SimFailure, run_seed
+from tests.raft.sim_run import Sim, SimFailure, run_seed
 
 CI_SEEDS = range(300)
 
