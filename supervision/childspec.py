@@ -54,7 +54,7 @@ class Child:
 class Flags:
     strategy: str = "one_for_one"
     intensity: int = 1
-    period: int | float = 5
+    period: int = 5
     auto_shutdown: str = "never"
 
 
@@ -69,8 +69,7 @@ def parse_flags(flags: Any) -> Flags:
         raise SpecError(("invalid_strategy", parsed.strategy))
     if type(parsed.intensity) is not int or parsed.intensity < 0:
         raise SpecError(("invalid_intensity", parsed.intensity))
-    if not isinstance(parsed.period, int | float) or isinstance(parsed.period, bool) \
-            or parsed.period <= 0:
+    if type(parsed.period) is not int or parsed.period <= 0:  # whole seconds, as OTP's
         raise SpecError(("invalid_period", parsed.period))
     if parsed.auto_shutdown not in AUTO_SHUTDOWN:
         raise SpecError(("invalid_auto_shutdown", parsed.auto_shutdown))
@@ -130,7 +129,7 @@ def parse_child(spec: Any) -> Child:
 def parse_children(specs: Any) -> list[Child]:
     """Check a list of specs; ids must be unique."""
     if not isinstance(specs, list):
-        raise SpecError(("invalid_child_spec_list", specs))
+        raise SpecError(("badarg", specs))  # OTP's check_childspecs of a non-list
     children = [parse_child(spec) for spec in specs]
     seen: set[Any] = set()
     for child in children:

@@ -110,3 +110,9 @@ def test_a_stray_message_is_reported_and_ignored(caplog: pytest.LogCaptureFixtur
         assert supervisor.count_children(sup)[0] == ("specs", 1)  # the stray was handled
     assert any("unexpected message" in r.getMessage() for r in caplog.records)
     assert erlang.is_process_alive(sup)
+
+
+def test_period_is_whole_seconds_and_specs_must_be_a_list() -> None:
+    assert supervisor.start_link(Sup, ({"period": 0.5}, [])) == \
+        ("error", ("supervisor_data", ("invalid_period", 0.5)))
+    assert supervisor.check_childspecs("not a list") == ("error", ("badarg", "not a list"))
