@@ -98,17 +98,13 @@ def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any
             me.aliases.discard(ref)
         me.node.demonitor(me, ref)
         late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-        _flush_down(me, ref)
+        me.flush_down(ref)
         return ("timeout", None) if late is None else ("reply", late[1])
     me.aliases.discard(ref)
     if msg[0] == "DOWN":
         return ("down", msg[4])
     me.node.demonitor(me, ref)
     return ("reply", msg[1])
-
-
-def _flush_down(me: Process, ref: Ref) -> None:
-    me.take_nowait(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref)
 
 
 def reply(from_: From, msg: Any) -> None:
@@ -150,7 +146,7 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         node.demonitor(me, mref)
         node.unlink(me, proc.pid)
         node.exit_signal(proc.pid, me.pid, "kill")
-        _flush_down(me, mref)
+        me.flush_down(mref)
         me.take_nowait(lambda m: type(m) is tuple and m[:2] == ("EXIT", proc.pid))
         return ("error", "timeout")
     if msg[0] == "DOWN":
@@ -158,7 +154,7 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
     result = msg[2]
     if type(result) is tuple and result[0] == "ok":
         node.demonitor(me, mref)
-        _flush_down(me, mref)
+        me.flush_down(mref)
         return result
     # init failed or was ignored: wait for the process to be gone before returning
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, 5000)
@@ -186,7 +182,7 @@ def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
     if down is TIMEOUT:
         node.demonitor(me, mref)
-        _flush_down(me, mref)
+        me.flush_down(mref)
         raise Exit("timeout")
     if down[4] == "noproc":
         raise Exit("noproc")

@@ -25,9 +25,9 @@ _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
 
-_clear_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-_clear_async_exc_proto = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)
-_clear = _clear_async_exc_proto(("PyThreadState_SetAsyncExc", ctypes.pythonapi))
+# The same C function, typed to take NULL (None) as "clear the pending exception".
+_clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
 
 
 def interrupt(thread_id: int) -> None:

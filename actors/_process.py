@@ -198,6 +198,11 @@ class Process:
             raise Exit(self.exit_reason)
         raise ProcessKilled()
 
+    def flush_down(self, ref: Ref) -> None:
+        """Drop the queued DOWN of monitor `ref`, if any (demonitor's "flush")."""
+        self.take_nowait(
+            lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref)
+
     def take_nowait(self, pred: Predicate) -> Any:
         """Remove and return the first matching message, or None (used by flushes)."""
         with self.lock:

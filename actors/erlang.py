@@ -126,8 +126,7 @@ def demonitor(ref: Ref, options: list[str] | None = None) -> bool:
     proc = _context.self_process()
     found = proc.node.demonitor(proc, ref)
     if "flush" in options:
-        proc.take_nowait(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
-                         and m[1] == ref)
+        proc.flush_down(ref)
     return found if "info" in options else True
 
 
