@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _context
 from ._process import Process
+from ._remote import node_of
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 From = tuple[Pid, Ref]
@@ -30,15 +31,17 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
     """Send `(tag, from, request)` and wait for the reply; raise OTP's exits."""
     me = _context.self_process()
     check_timeout(timeout)
-    target = me.node.resolve(server_ref)
-    if target is None or not target.alive:
+    target = me.node.locate(server_ref)
+    if target is None or (type(target) is Process and not target.alive):
         raise Exit(("noproc", where))
     if target is me:
         raise Exit(("calling_self", where))
-    ref = _request(me, target.pid, target, tag, request)
+    ref = _request(me, target, tag, request)
     kind, value = _await(me, ref, timeout, abandon=True)
     if kind == "reply":
         return value
+    if kind == "down" and value == "noconnection":
+        raise Exit((("nodedown", node_of(target)), where))  # type: ignore[arg-type]
     raise Exit(("timeout", where) if kind == "timeout" else (value, where))
 
 
@@ -58,8 +61,8 @@ class RequestId:
 def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     """Send a call without waiting. A dead server answers with a DOWN, as OTP's."""
     me = _context.self_process()
-    target = me.node.resolve(server_ref)
-    ref = _request(me, target.pid if target is not None else server_ref, target, tag, request)
+    target = me.node.locate(server_ref)
+    ref = _request(me, target if target is not None else server_ref, tag, request)
     return RequestId(ref, server_ref)
 
 
@@ -74,13 +77,16 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     return "timeout" if kind == "timeout" else ("reply", value)
 
 
-def _request(me: Process, monitored: Any, target: Process | None, tag: str,
-             request: Any) -> Ref:
-    """Monitor the server, open an alias (the monitor's ref) and send the request."""
-    ref = me.node.monitor(me, monitored)
+def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
+    """Monitor the server, open an alias (the monitor's ref) and send the request.
+    `target` is a local Process, a remote pid or (name, node), or an unknown name."""
+    local = type(target) is Process
+    ref = me.node.monitor(me, target.pid if local else target)
     me.aliases.add(ref)
-    if target is not None:
+    if local:
         target.deliver((tag, (me.pid, ref), request))
+    elif type(target) is Pid or type(target) is tuple:
+        me.node.route(target, (tag, (me.pid, ref), request))
     return ref
 
 
@@ -114,6 +120,9 @@ def reply(from_: From, msg: Any) -> None:
         raise ProcessKilled()  # an abandoned thread: its reply is dropped and it unwinds
     pid, alias = from_
     node = sender.node if sender is not None else _context.current_node()
+    if pid.node != node.name:
+        node.remote.send(pid.node, ("alias", pid, alias, (alias, msg)), autoconnect=False)
+        return
     target = node.lookup(pid)
     if target is not None:
         target.deliver_to_alias(alias, (alias, msg))
@@ -174,11 +183,12 @@ def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
     me = _context.self_process()
     node = me.node
     check_timeout(timeout)
-    target = node.resolve(server_ref)
-    if target is None or not target.alive:
+    target = node.locate(server_ref)
+    if target is None or (type(target) is Process and not target.alive):
         raise Exit("noproc")
-    mref = node.monitor(me, target.pid)
-    target.deliver(("$system", None, ("terminate", reason)))
+    local = type(target) is Process
+    mref = node.monitor(me, target.pid if local else target)  # type: ignore[union-attr]
+    node.route(target.pid if local else target, ("$system", None, ("terminate", reason)))  # type: ignore[union-attr]
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
     if down is TIMEOUT:
         node.demonitor(me, mref)

@@ -123,10 +123,12 @@ class ServerLoop:
                     holder = node.whereis(self.name[1])
             return holder.pid if holder is not None else proc.pid
         if kind == "global":
-            if node.register_global(self.name[1], proc.pid):
+            from . import global_
+
+            if global_.register_name(self.name[1], proc.pid) == "yes":
                 return None
-            holder = node.resolve(("global", self.name[1]))
-            return holder.pid if holder is not None else proc.pid
+            found = global_.whereis_name(self.name[1])
+            return found if type(found) is Pid else proc.pid
         module, key = self.name[1], self.name[2]
         if module.register_name(key, proc.pid) == "yes":
             return None

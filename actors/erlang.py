@@ -7,7 +7,7 @@ Timeouts are milliseconds or "infinity". Errors raise `Error` ("badarg"); exits 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
 from . import _context
@@ -16,13 +16,47 @@ from ._terms import TIMEOUT, Error, Exit, Pid, ProcessKilled, Ref
 from .node import Node
 
 __all__ = [
-    "TIMEOUT", "Error", "Exit", "Pid", "Ref",
-    "cancel_timer", "demonitor", "error", "exit", "get", "is_pid", "is_process_alive",
-    "is_reference", "link", "make_ref",
-    "monitor", "monotonic_time", "node", "process_flag", "process_info", "processes",
-    "put", "read_timer", "receive", "register", "registered", "self", "send",
-    "send_after", "spawn", "spawn_link", "spawn_monitor", "start_timer", "system_time",
-    "unique_integer", "unlink", "unregister", "whereis",
+    "TIMEOUT",
+    "Error",
+    "Exit",
+    "Pid",
+    "Ref",
+    "cancel_timer",
+    "demonitor",
+    "disconnect_node",
+    "error",
+    "exit",
+    "get",
+    "is_pid",
+    "is_process_alive",
+    "is_reference",
+    "link",
+    "make_ref",
+    "monitor",
+    "monitor_node",
+    "monotonic_time",
+    "node",
+    "nodes",
+    "process_flag",
+    "process_info",
+    "processes",
+    "put",
+    "read_timer",
+    "receive",
+    "register",
+    "registered",
+    "self",
+    "send",
+    "send_after",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "start_timer",
+    "system_time",
+    "unique_integer",
+    "unlink",
+    "unregister",
+    "whereis",
 ]
 
 def _node() -> Node:
@@ -41,28 +75,91 @@ def node(arg: Pid | Ref | None = None) -> str:
     return _node().name
 
 
+def nodes() -> list[str]:
+    """The nodes this node is connected to (not itself)."""
+    return _node().nodes()
+
+
+def monitor_node(name: str, flag: bool) -> bool:
+    """With True: ("nodedown", name) arrives when the connection to `name` is lost, or at
+    once if it cannot be made. Each call adds one such monitor; False removes one."""
+    if type(name) is not str or type(flag) is not bool:
+        raise Error("badarg")
+    proc = _context.self_process()
+    proc.node.remote.monitor_node(proc.pid, name, flag)
+    return True
+
+
+def disconnect_node(name: str) -> bool:
+    """Drop the connection to `name`; both sides see nodedown."""
+    dist = _node().dist
+    return dist is not None and dist.disconnect(name)
+
+
 # -- spawning ---------------------------------------------------------------------------------
 
-def spawn(fun: Callable[..., Any], *args: Any) -> Pid:
-    """Start `fun(*args)` as a new process."""
-    proc = _context.self_process()
-    pid, _ = proc.node.spawn(fun, args, parent=proc)
+def spawn(*args: Any) -> Pid:
+    """`spawn(fun, *args)` starts `fun(*args)` as a new process; `spawn(node, fun, *args)`
+    starts it on `node` (functions and closures travel with cloudpickle)."""
+    pid, _ = _spawn(args, link=False, monitor=False)
     return pid
 
 
-def spawn_link(fun: Callable[..., Any], *args: Any) -> Pid:
-    """Start `fun(*args)` linked to the caller (atomically)."""
-    proc = _context.self_process()
-    pid, _ = proc.node.spawn(fun, args, parent=proc, link=True)
+def spawn_link(*args: Any) -> Pid:
+    """As `spawn`, linked to the caller (atomically)."""
+    pid, _ = _spawn(args, link=True, monitor=False)
     return pid
 
 
-def spawn_monitor(fun: Callable[..., Any], *args: Any) -> tuple[Pid, Ref]:
-    """Start `fun(*args)` monitored by the caller (atomically): returns (pid, ref)."""
-    proc = _context.self_process()
-    pid, ref = proc.node.spawn(fun, args, parent=proc, monitor=True)
+def spawn_monitor(*args: Any) -> tuple[Pid, Ref]:
+    """As `spawn`, monitored by the caller (atomically): returns (pid, ref)."""
+    pid, ref = _spawn(args, link=False, monitor=True)
     assert ref is not None
     return pid, ref
+
+
+_SPAWN_REPLY_MS = 30_000  # a connected node answers at once; a lost one answers nodedown
+
+
+def _spawn(args: tuple[Any, ...], *, link: bool, monitor: bool) -> tuple[Pid, Ref | None]:
+    proc = _context.self_process()
+    node_ = proc.node
+    if args and type(args[0]) is str:
+        where, fun, fun_args = args[0], args[1] if len(args) > 1 else None, args[2:]
+        if where != node_.name:
+            return _spawn_remote(proc, where, fun, fun_args, link, monitor)
+    elif args:
+        fun, fun_args = args[0], args[1:]
+    else:
+        raise Error("badarg")
+    return node_.spawn(fun, fun_args, parent=proc, link=link, monitor=monitor)
+
+
+def _spawn_remote(proc: Any, where: str, fun: Any, args: tuple[Any, ...], link: bool,
+                  monitor: bool) -> tuple[Pid, Ref | None]:
+    """A spawn on another node. If it cannot be reached, the pid is a dead one and the
+    link or monitor fires at once with noconnection, as Erlang's."""
+    if not callable(fun):
+        raise Error("badarg")
+    node_ = proc.node
+    mref = node_.make_ref() if monitor else None
+    req = node_.remote.spawn_request(proc.pid, where, fun, tuple(args), link, mref)
+    reply = proc.receive(lambda m: type(m) is tuple and len(m) == 3 and m[0] == "$spawn_reply"
+                         and m[1] == req, _SPAWN_REPLY_MS)
+    child = None if reply is TIMEOUT else reply[2]
+    if child is None:
+        child = Pid(where, 0)
+        if mref is not None:
+            proc.deliver(("DOWN", mref, "process", child, "noconnection"))
+        if link:
+            node_.run_exit_signals(deque([(proc.pid, child, "noconnection")]))
+        return child, mref
+    with node_._lock:
+        if link:
+            proc.links.add(child)
+        if mref is not None:
+            proc.monitors[mref] = child
+    return child, mref
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -77,10 +174,7 @@ def send(dest: Any, msg: Any) -> Any:
     if sender is not None and not sender.alive:
         raise ProcessKilled()  # an abandoned thread: its send is dropped and it unwinds
     node_ = sender.node if sender is not None else _node()
-    target = node_.resolve(dest)
-    if target is not None:
-        target.deliver(msg)
-    elif type(dest) is str:
+    if not node_.route(dest, msg):
         raise Error("badarg")
     return msg
 
@@ -168,8 +262,12 @@ def process_flag(flag: str, value: Any) -> Any:
 
 
 def is_process_alive(pid: Pid) -> bool:
+    """Whether a local process is alive; badarg for a pid of another node, as Erlang's."""
     _check_pid(pid)
-    proc = _node().lookup(pid)
+    node_ = _node()
+    if pid.node != node_.name:
+        raise Error("badarg")
+    proc = node_.lookup(pid)
     return proc is not None and proc.alive
 
 

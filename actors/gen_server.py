@@ -136,9 +136,8 @@ def cast(server_ref: Any, request: Any) -> str:
     if sender is not None and not sender.alive:
         raise ProcessKilled()  # an abandoned thread: its cast is dropped and it unwinds
     node = sender.node if sender is not None else _context.current_node()
-    target = node.resolve(server_ref)
-    if target is not None:
-        target.deliver(("$gen_cast", request))
+    if node.locate(server_ref) is not None:
+        node.route(server_ref, ("$gen_cast", request))
     return "ok"
 
 

@@ -78,12 +78,16 @@ def test_pid_of_one_node_is_not_alive_on_the_other(two_nodes: tuple[Node, Node])
     assert not set(pids_a) & set(pids_b)
     with a.bound():
         assert all(erlang.is_process_alive(p) for p in pids_a)
-        assert not any(erlang.is_process_alive(p) for p in pids_b)
+        for p in pids_b:  # a pid of another node: badarg, as erlang:is_process_alive/1
+            with pytest.raises(erlang.Error):
+                erlang.is_process_alive(p)
         assert all(erlang.process_info(p) == "undefined" for p in pids_b)
         assert not set(erlang.processes()) & set(pids_b)
     with b.bound():
         assert all(erlang.is_process_alive(p) for p in pids_b)
-        assert not any(erlang.is_process_alive(p) for p in pids_a)
+        for p in pids_a:
+            with pytest.raises(erlang.Error):
+                erlang.is_process_alive(p)
         assert not set(erlang.processes()) & set(pids_a)
 
 

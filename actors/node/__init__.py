@@ -23,13 +23,17 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _context, _interrupt
-from ._process import Process
-from ._scheduler import WorkerPool
-from ._terms import Error, Exit, Pid, ProcessKilled, Ref
-from ._timers import TimerService
+from .. import _context, _interrupt
+from .._process import Process
+from .._remote import Remote, node_of
+from .._scheduler import WorkerPool
+from .._terms import Error, Exit, Pid, ProcessKilled, Ref
+from .._timers import TimerService
+
+if TYPE_CHECKING:
+    from .._dist import DistConfig, Distribution
 
 log = logging.getLogger("actors.proc_lib")
 
@@ -58,12 +62,15 @@ class Node:
         self._lock = threading.RLock()
         self._procs: dict[int, Process] = {}
         self._names: dict[str, Process] = {}
-        self._globals: dict[Any, Process] = {}
+        self._globals: dict[Any, Pid] = {}
         self._pid_ids = itertools.count(1)
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
         self.timers = TimerService(name, self._fire_timer)
+        self._exit_hooks: dict[int, list[Callable[[Any], None]]] = {}
+        self.dist: Distribution | None = None
+        self.remote = Remote(self)
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
@@ -85,8 +92,24 @@ class Node:
         self._stopping = True
         for proc in list(self._procs.values()):
             self.exit_process(proc, "killed")
+        if self.dist is not None:
+            self.dist.stop()
         self.timers.stop()
         self.pool.stop()
+
+    def start_distribution(self, config: DistConfig) -> Distribution:
+        """Make this node reachable from other nodes (see `net_kernel.start`)."""
+        from .._dist import Distribution
+
+        if "@" not in self.name:
+            raise Error(("badarg", self.name))
+        dist = Distribution(self, config)
+        dist.start()
+        self.dist = dist
+        return dist
+
+    def nodes(self) -> list[str]:
+        return self.dist.nodes() if self.dist is not None else []
 
     # -- identities ---------------------------------------------------------------------------
 
@@ -114,7 +137,8 @@ class Node:
         if type(dest) is tuple and len(dest) == 2:
             first, second = dest
             if first == "global":
-                return self._globals.get(second)
+                pid = self._globals.get(second)
+                return self.lookup(pid) if pid is not None else None
             if first == "local" and type(second) is str:
                 return self._names.get(second)
             if type(first) is str and second == self.name:
@@ -123,6 +147,37 @@ class Node:
             pid = dest[1].whereis_name(dest[2])
             return self.lookup(pid) if type(pid) is Pid else None
         return None
+
+    def locate(self, dest: Any) -> Process | Pid | tuple[str, str] | None:
+        """Like `resolve`, but a destination on another node comes back as itself: a remote
+        pid, or (name, node). None if it is local and not there."""
+        if type(dest) is Pid:
+            return self._procs.get(dest.id) if dest.node == self.name else dest
+        if type(dest) is tuple and len(dest) == 2:
+            first, second = dest
+            if first == "global":
+                pid = self._globals.get(second)
+                if pid is None:
+                    return None
+                return self._procs.get(pid.id) if pid.node == self.name else pid
+            if (type(first) is str and type(second) is str and first != "local"
+                    and second != self.name):
+                return (first, second)
+        return self.resolve(dest)
+
+    def route(self, dest: Any, msg: Any) -> bool:
+        """Send `msg` to a local or remote destination. False only for a name that is not
+        registered here (a bare name, or (name, this node)): the caller's badarg."""
+        found = self.locate(dest)
+        if found is None:
+            return type(dest) is not str
+        if type(found) is Pid:
+            self.remote.send(found.node, ("send", found, msg))
+        elif type(found) is tuple:
+            self.remote.send(found[1], ("reg_send", found[0], msg))
+        else:
+            found.deliver(msg)  # type: ignore[union-attr]
+        return True
 
     # -- spawning -----------------------------------------------------------------------------
 
@@ -166,6 +221,22 @@ class Node:
         proc.scheduled = True
         self.pool.submit(lambda: self._run_init(proc, init))
         return proc, ref
+
+    def spawn_for_remote(self, fun: Callable[..., Any], args: tuple[Any, ...], parent: Pid,
+                         link: bool, mref: Ref | None, announce: Callable[[Pid], None]) -> None:
+        """A spawn asked by a process on another node: the link or monitor to `parent` is in
+        place, and `announce(pid)` has gone out, before the new process runs."""
+        if not callable(fun):
+            raise Error("badarg")
+        proc, _ = self._new_process("thread", fun, None, False, False)
+        with self._lock:
+            if link:
+                proc.links.add(parent)
+            if mref is not None:
+                proc.monitored_by[mref] = (parent, proc.pid)
+        announce(proc.pid)
+        proc.scheduled = True
+        self.pool.submit(lambda: self._run_function(proc, fun, args))
 
     def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
         reason = self._run_as(proc, lambda: fun(*args))
@@ -225,7 +296,7 @@ class Node:
     def exit_process(self, proc: Process, reason: Any) -> None:
         """End `proc` with `reason` now, and send its link signals and DOWNs."""
         work: deque[tuple[Pid, Pid, Any]] = deque(self._terminate(proc, reason))
-        self._run_exit_signals(work)
+        self.run_exit_signals(work)
 
     def _terminate(self, proc: Process, reason: Any) -> list[tuple[Pid, Pid, Any]]:
         with proc.lock:
@@ -247,30 +318,51 @@ class Node:
             if proc.name is not None and self._names.get(proc.name) is proc:
                 del self._names[proc.name]
             for gname in proc.global_names:
-                if self._globals.get(gname) is proc:
+                if self._globals.get(gname) == proc.pid:
                     del self._globals[gname]
             links, proc.links = proc.links, set()
+            remote_links = [p for p in links if p.node != self.name]
             for other_pid in links:
                 other = self.lookup(other_pid)
                 if other is not None:
                     other.links.discard(proc.pid)
-            for ref, target_pid in proc.monitors.items():
-                target = self.lookup(target_pid)
-                if target is not None:
-                    target.monitored_by.pop(ref, None)
+            remote_monitors = []
+            for ref, target in proc.monitors.items():
+                if node_of(target) != self.name:
+                    remote_monitors.append((ref, target))
+                    continue
+                found = self.lookup(target)
+                if found is not None:
+                    found.monitored_by.pop(ref, None)
             proc.monitors = {}
             watchers, proc.monitored_by = proc.monitored_by, {}
             for ref, (watcher_pid, _) in watchers.items():
                 watcher = self.lookup(watcher_pid)
                 if watcher is not None:
                     watcher.monitors.pop(ref, None)  # a monitor ends with its DOWN
+            hooks = self._exit_hooks.pop(proc.pid.id, [])
+        for hook in hooks:
+            try:
+                hook(reason)
+            except Exception:
+                log.exception("an exit hook of %r failed", proc.pid)
         if self._stopping:
             return []
+        for ref, target in remote_monitors:
+            self.remote.send(node_of(target), ("demonitor", target, ref), autoconnect=False)
         for ref, (watcher, obj) in watchers.items():
-            self.send(watcher, ("DOWN", ref, "process", obj, reason))
-        return [(other_pid, proc.pid, reason) for other_pid in links]
+            if watcher.node == self.name:
+                self.send(watcher, ("DOWN", ref, "process", obj, reason))
+            else:
+                self.remote.send(watcher.node, ("down", ref, watcher, obj, reason),
+                                 autoconnect=False)
+        for other_pid in remote_links:
+            self.remote.send(other_pid.node, ("exit", proc.pid, other_pid, reason),
+                             autoconnect=False)
+        return [(other_pid, proc.pid, reason) for other_pid in links
+                if other_pid.node == self.name]
 
-    def _run_exit_signals(self, work: deque[tuple[Pid, Pid, Any]]) -> None:
+    def run_exit_signals(self, work: deque[tuple[Pid, Pid, Any]]) -> None:
         while work:
             target_pid, from_pid, reason = work.popleft()
             target = self.lookup(target_pid)
@@ -283,6 +375,9 @@ class Node:
 
     def exit_signal(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
         """`exit(Pid, Reason)`: an exit signal that does not come from a link."""
+        if target_pid.node != self.name:
+            self.remote.send(target_pid.node, ("exit2", from_pid, target_pid, reason))
+            return
         target = self.lookup(target_pid)
         if target is None:
             return
@@ -295,13 +390,26 @@ class Node:
             return
         else:
             work = deque(self._terminate(target, reason))
-        self._run_exit_signals(work)
+        self.run_exit_signals(work)
+
+    def at_exit(self, pid: Pid, hook: Callable[[Any], None]) -> None:
+        """Run `hook(reason)` when local process `pid` dies, however it dies (even killed).
+        For resources a process owns outside the runtime, such as an OS child process."""
+        with self._lock:
+            if self.lookup(pid) is None:
+                raise Error("noproc")
+            self._exit_hooks.setdefault(pid.id, []).append(hook)
 
     # -- links and monitors ----------------------------------------------------------------
 
     def link(self, proc: Process, pid: Pid) -> None:
         """Link; to a dead pid: ("EXIT", pid, "noproc") if trapping, else error noproc."""
         if pid == proc.pid:
+            return
+        if pid.node != self.name:
+            with self._lock:
+                proc.links.add(pid)
+            self.remote.send(pid.node, ("link", proc.pid, pid))
             return
         with self._lock:
             other = self.lookup(pid)
@@ -319,10 +427,19 @@ class Node:
             other = self.lookup(pid)
             if other is not None:
                 other.links.discard(proc.pid)
+        if pid.node != self.name:
+            self.remote.send(pid.node, ("unlink", proc.pid, pid), autoconnect=False)
 
     def monitor(self, proc: Process, target: Any, ref: Ref | None = None) -> Ref:
         """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive."""
         ref = ref or self.make_ref()
+        where = self.locate(target) if type(target) is not str else None
+        if type(where) is Pid or type(where) is tuple:
+            with self._lock:
+                proc.monitors[ref] = where  # type: ignore[assignment]
+            wire = where if type(where) is Pid else where[0]  # type: ignore[index]
+            self.remote.send(node_of(where), ("monitor", proc.pid, wire, ref))
+            return ref
         by_name = type(target) is not Pid
         obj = target
         if by_name:
@@ -342,10 +459,84 @@ class Node:
             target_pid = proc.monitors.pop(ref, None)
             if target_pid is None:
                 return False
-            target = self.lookup(target_pid)
-            if target is not None:
-                target.monitored_by.pop(ref, None)
+            if node_of(target_pid) == self.name:
+                target = self.lookup(target_pid)
+                if target is not None:
+                    target.monitored_by.pop(ref, None)
+                return True
+        self.remote.send(node_of(target_pid), ("demonitor", target_pid, ref), autoconnect=False)
+        return True
+
+    # -- the other end of remote links and monitors (see `_remote`) -------------------------
+
+    def add_remote_link(self, local: Pid, remote: Pid) -> bool:
+        """A remote process links to `local`. False if `local` is not alive."""
+        with self._lock:
+            proc = self.lookup(local)
+            if proc is None:
+                return False
+            proc.links.add(remote)
             return True
+
+    def remove_remote_link(self, local: Pid, remote: Pid) -> None:
+        with self._lock:
+            proc = self.lookup(local)
+            if proc is not None:
+                proc.links.discard(remote)
+
+    def link_exit(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
+        """A remote process died with `reason`: a signal to `target_pid` if they are linked."""
+        with self._lock:
+            target = self.lookup(target_pid)
+            if target is None or from_pid not in target.links:
+                return
+            target.links.discard(from_pid)
+        self.run_exit_signals(deque([(target_pid, from_pid, reason)]))
+
+    def add_remote_monitor(self, watcher: Pid, target: Any, ref: Ref) -> Any:
+        """A remote process monitors a local pid or name. Returns None if set, else the
+        DOWN object to answer "noproc" with."""
+        obj = target if type(target) is Pid else (target, self.name)
+        with self._lock:
+            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
+            if found is None or not found.alive:
+                return obj
+            found.monitored_by[ref] = (watcher, obj)
+            return None
+
+    def remove_remote_monitor(self, target: Any, ref: Ref) -> None:
+        with self._lock:
+            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
+            if found is not None:
+                found.monitored_by.pop(ref, None)
+
+    def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
+        """A remote DOWN: delivered once, only while the monitor is still held."""
+        with self._lock:
+            watcher = self.lookup(watcher_pid)
+            if watcher is None or watcher.monitors.pop(ref, None) is None:
+                return
+        watcher.deliver(("DOWN", ref, "process", obj, reason))
+
+    def sever(self, name: str) -> tuple[list[tuple[Pid, Pid, Any]],
+                                        list[tuple[Process, Ref, Any]]]:
+        """Node `name` is gone: drop every link and monitor with it. Returns the exit
+        signals (target, from, "noconnection") and the DOWNs (watcher, ref, obj) due."""
+        signals: list[tuple[Pid, Pid, Any]] = []
+        downs: list[tuple[Process, Ref, Any]] = []
+        with self._lock:
+            for proc in self._procs.values():
+                for other in [p for p in proc.links if p.node == name]:
+                    proc.links.discard(other)
+                    signals.append((proc.pid, other, "noconnection"))
+                for ref, target in list(proc.monitors.items()):
+                    if node_of(target) == name:
+                        del proc.monitors[ref]
+                        downs.append((proc, ref, target))
+                for ref, (watcher, _) in list(proc.monitored_by.items()):
+                    if watcher.node == name:
+                        del proc.monitored_by[ref]
+        return signals, downs
 
     # -- names ------------------------------------------------------------------------------
 
@@ -375,15 +566,25 @@ class Node:
             proc = self.lookup(pid)
             if proc is None or name in self._globals:
                 return False
-            self._globals[name] = proc
+            self._globals[name] = proc.pid
             proc.global_names.add(name)
             return True
 
     def unregister_global(self, name: Any) -> None:
         with self._lock:
-            proc = self._globals.pop(name, None)
+            pid = self._globals.pop(name, None)
+            proc = self.lookup(pid) if pid is not None else None
             if proc is not None:
                 proc.global_names.discard(name)
+
+    def set_global(self, name: Any, pid: Pid | None) -> None:
+        """The distributed registry's replica on this node: `name` now means `pid` (or
+        nothing). The registry itself frees names of dead processes."""
+        with self._lock:
+            if pid is None:
+                self._globals.pop(name, None)
+            else:
+                self._globals[name] = pid
 
     def global_names(self) -> list[Any]:
         with self._lock:
@@ -392,10 +593,8 @@ class Node:
     # -- messages and timers ----------------------------------------------------------------
 
     def send(self, dest: Any, msg: Any) -> None:
-        """Deliver `msg`; silently dropped when the destination is gone."""
-        proc = self.resolve(dest)
-        if proc is not None:
-            proc.deliver(msg)
+        """Deliver `msg`, here or on another node; dropped when the destination is gone."""
+        self.route(dest, msg)
 
     def _fire_timer(self, entry: tuple[Any, Any]) -> None:
         dest, msg = entry
@@ -425,3 +624,10 @@ def default_node() -> Node:
 
 def existing_default_node() -> Node | None:
     return _default
+
+
+def set_default_node(node: Node | None) -> None:
+    """Make `node` the one plain threads talk to (net_kernel.start distributes it)."""
+    global _default
+    with _default_lock:
+        _default = node

@@ -1,0 +1,464 @@
+"""Distribution: one node's authenticated connections to other nodes.
+
+Rules of this module:
+- A connection to a peer is two halves, one per direction. Our half is our DEALER to the
+  peer's ROUTER; theirs is the reverse. Each half has its own handshake and session key, so
+  each direction has its own sequence numbers and a frame replayed into another session
+  fails authentication.
+- Handshake of one half (we are A, the peer B), every step authenticated before parsing:
+    A -> B  HELLO(A, B, nonce_a, A's address, creation)      keyed by the cookie
+    B -> A  CHALLENGE(B, A, nonce_a, nonce_b, creation)      keyed by the cookie
+    A -> B  ACK(nonce_b), then DATA and TICK frames          keyed by the session key
+  A peer that fails the cookie gets an unauthenticated REJECT carrying only a reason to
+  log. B dials back to A's address if it has no half of its own yet.
+- We may send once our half is up (frames sent before wait in `pending`). The peer is in
+  `nodes()`, and "nodeup" is told, once both halves are up.
+- A peer goes down exactly once (`_down`): when our DEALER loses its connection (a killed
+  peer, detected by the socket at once), when nothing at all is heard from it for
+  `net_ticktime` ms (a hung or cut-off peer; ticks go out every net_ticktime/4), when the
+  setup takes longer than `setup_time`, or on `disconnect`. The node then turns the loss into
+  noconnection exits and DOWNs (`_remote.nodedown`).
+- Payloads are pickled control tuples (see `_remote`). Nothing is unpickled before its
+  frame has been authenticated. Rejected frames are dropped and counted in `rejected`.
+- All handshake and receive work runs on the link's I/O thread. `send` runs on any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from transport import codec, epmd
+from transport.codec import Frame, FrameError, Kind
+from transport.zmq_link import CurveKeys, ZmqLink
+
+from ._terms import Error
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("actors.dist")
+
+
+@dataclass
+class DistConfig:
+    """How a node joins a cluster. Times are milliseconds."""
+
+    cookie: str
+    listen: str = "tcp://127.0.0.1:0"
+    advertise: str | None = None  # the address peers dial; defaults to `listen`'s real one
+    net_ticktime: int = 800  # a peer silent this long is down
+    setup_time: int = 3000  # a connection not up within this is given up
+    max_frame: int = codec.DEFAULT_MAX_FRAME
+    epmd: bool = True  # register with (and start) the host's port mapper
+    epmd_port: int | None = None
+    seeds: dict[str, str] = field(default_factory=dict)  # node name -> address, no lookup
+    curve: CurveKeys | None = None
+
+
+@dataclass
+class _Inbound:
+    """The peer's half: frames it sends to our ROUTER from one connection identity."""
+
+    identity: bytes
+    peer: str
+    nonce_a: bytes
+    nonce_b: bytes
+    created: float
+    opener: codec.Opener | None = None
+
+
+@dataclass
+class _Peer:
+    name: str
+    address: str | None = None
+    channel: int | None = None
+    nonce: bytes = b""
+    sealer: codec.Sealer | None = None
+    out_up: bool = False
+    inbound: _Inbound | None = None
+    up: bool = False  # both halves: the peer is in nodes()
+    down: bool = False
+    started: float = 0.0
+    last_heard: float = 0.0
+    creation: int = 0
+    pending: list[bytes] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def dumps(control: Any) -> bytes:
+    """Pickle a control tuple. A spawn's function always travels by value (cloudpickle), so
+    functions of the sender's `__main__` work; other controls use plain pickle, falling back
+    to cloudpickle for what plain pickle refuses (lambdas, closures)."""
+    try:
+        if control[0] == "spawn":
+            return cloudpickle.dumps(control, 5)
+        return pickle.dumps(control, 5)
+    except Exception:
+        try:
+            return cloudpickle.dumps(control, 5)
+        except Exception as exc:
+            raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
+
+
+class Distribution:
+    """The distribution of one node. `start()` binds, registers with epmd and starts I/O."""
+
+    def __init__(self, node: Node, config: DistConfig) -> None:
+        self.node = node
+        self.config = config
+        self.name = node.name
+        self.creation = int(time.time()) & 0xFFFFFFFF
+        self._hs_key = codec.handshake_key(config.cookie)
+        self._lock = threading.Lock()
+        self._peers: dict[str, _Peer] = {}
+        self._inbound: dict[bytes, _Inbound] = {}
+        self._by_channel: dict[int, _Peer] = {}
+        self._blocked: set[str] = set()
+        self.rejected: Counter[str] = Counter()
+        self._link = ZmqLink(self, bind=config.listen, max_frame=config.max_frame,
+                             timer_ms=max(10, config.net_ticktime // 4),
+                             curve=config.curve, name=node.name)
+        self.address = config.advertise or self._advertised(self._link.address)
+        self._registration: epmd.Registration | None = None
+
+    def _advertised(self, bound: str) -> str:
+        host = self.name.split("@", 1)[1]
+        if "://0.0.0.0:" in bound or "://*:" in bound:
+            return f"tcp://{host}:{bound.rsplit(':', 1)[1]}"
+        return bound
+
+    def start(self) -> None:
+        if self.config.epmd:
+            host = self.name.split("@", 1)[1]
+            port = epmd.ensure_running(self.config.epmd_port)
+            try:
+                self._registration = epmd.register(self.name, self.address, port)
+            except epmd.EpmdError as exc:
+                self._link.close()
+                raise Error(("name_in_use" if exc.reason == "taken" else "epmd", self.name,
+                             host)) from None
+        self._link.start()
+
+    def stop(self) -> None:
+        for peer in list(self._peers.values()):
+            self._link.call_soon(lambda p=peer: self._down(p, "disconnect"))
+        self._link.close()
+        if self._registration is not None:
+            self._registration.close()
+
+    # -- what the node asks -----------------------------------------------------------------
+
+    def nodes(self) -> list[str]:
+        with self._lock:
+            return sorted(name for name, peer in self._peers.items() if peer.up)
+
+    def is_up(self, name: str) -> bool:
+        peer = self._peers.get(name)
+        return peer is not None and peer.up
+
+    def send(self, name: str, control: Any, *, autoconnect: bool = True) -> None:
+        """Send one control tuple to node `name`, in order with every other send to it.
+
+        Connects first if needed (frames wait until the connection is up). If the peer is or
+        becomes unreachable, the frames are dropped and the node's nodedown sweep turns its
+        links and monitors into noconnection signals."""
+        payload = dumps(control)
+        if name in self._blocked:
+            return  # a cut cable: the frame is lost
+        peer = self._peers.get(name)
+        if peer is None or peer.down:
+            if not autoconnect:
+                return
+            peer = self.connect(name)
+        with peer.lock:
+            if peer.out_up:
+                frame = peer.sealer.seal(Kind.DATA, payload)  # type: ignore[union-attr]
+                self._link.send(peer.channel, frame)  # type: ignore[arg-type]
+            elif not peer.down:
+                peer.pending.append(payload)
+
+    def connect(self, name: str) -> _Peer:
+        """Start connecting to `name` unless a connection exists. Returns its peer record;
+        `peer.done` is set once it is up (peer.up) or has failed (peer.down)."""
+        with self._lock:
+            peer = self._peers.get(name)
+            if peer is not None and not peer.down:
+                return peer
+            peer = _Peer(name, started=time.monotonic())
+            self._peers[name] = peer
+        address = None if name in self._blocked else self._address_of(name)
+        if address is None:
+            self._link.call_soon(lambda: self._down(peer, "unreachable"))
+        else:
+            peer.address = address
+            self._link.call_soon(lambda: self._open(peer))
+        return peer
+
+    def connect_wait(self, name: str) -> bool:
+        """net_kernel:connect_node: True once connected, False if it cannot be."""
+        if name == self.name:
+            return True
+        peer = self.connect(name)
+        peer.done.wait(self.config.setup_time / 1000.0 + 1.0)
+        return peer.up
+
+    def disconnect(self, name: str) -> bool:
+        peer = self._peers.get(name)
+        if peer is None or not peer.up:
+            return False
+        self._link.call_soon(lambda: self._down(peer, "disconnect"))
+        peer.done.wait(2.0)
+        return True
+
+    def block(self, names: list[str]) -> None:
+        """Partition injection: drop every frame to and from these nodes until `unblock`."""
+        with self._lock:
+            self._blocked.update(names)
+
+    def unblock(self, names: list[str] | None = None) -> None:
+        with self._lock:
+            if names is None:
+                self._blocked.clear()
+            else:
+                self._blocked.difference_update(names)
+
+    def _address_of(self, name: str) -> str | None:
+        if name in self.config.seeds:
+            return self.config.seeds[name]
+        if "@" not in name:
+            return None
+        host = name.split("@", 1)[1]
+        try:
+            return epmd.lookup(name, self.config.epmd_port, host=host)
+        except epmd.EpmdError:
+            return None
+
+    # -- our half: the handshake as initiator (I/O thread) ------------------------------------
+
+    def _open(self, peer: _Peer) -> None:
+        if peer.down:
+            return
+        assert peer.address is not None
+        peer.nonce = codec.new_nonce()
+        peer.channel = self._link.open_channel(peer.address)
+        self._by_channel[peer.channel] = peer
+        hello = codec.Hello(self.name, peer.name, peer.nonce, self.address, self.creation)
+        frame = codec.seal(self._hs_key, Kind.HELLO, 0, codec.encode_hello(hello))
+        self._link.send(peer.channel, frame)
+
+    def on_outbound(self, channel: int, data: bytes) -> None:
+        peer = self._peer_of_channel(channel)
+        if peer is None or peer.out_up or peer.name in self._blocked:
+            return
+        try:
+            kind = codec.peek_kind(data)
+            if kind == Kind.REJECT:
+                reason = codec.open_reject(data)
+                log.error("node %s: %s refused our connection: %s", self.name, peer.name, reason)
+                self._down(peer, reason)
+                return
+            frame = codec.open_frame(self._hs_key, data, self.config.max_frame)
+            if frame.kind != Kind.CHALLENGE:
+                raise FrameError("bad_kind", "expected CHALLENGE")
+            challenge = codec.decode_challenge(frame.payload)
+        except FrameError as exc:
+            self._reject(exc, f"handshake reply from {peer.name}")
+            log.error("node %s: connection to %s failed authentication (%s): check the cookie",
+                      self.name, peer.name, exc.reason)
+            self._down(peer, "bad_cookie")
+            return
+        if (challenge.nonce_echo != peer.nonce or challenge.sender != peer.name
+                or challenge.receiver != self.name):
+            self.rejected["bad_challenge"] += 1
+            return
+        key = codec.session_key(self.config.cookie, peer.nonce, challenge.nonce, self.name,
+                                peer.name)
+        peer.creation = challenge.creation
+        with peer.lock:
+            peer.sealer = codec.Sealer(key)
+            self._link.stop_reading(channel)
+            ack = peer.sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce)))
+            self._link.send(channel, ack)
+            for payload in peer.pending:
+                self._link.send(channel, peer.sealer.seal(Kind.DATA, payload))
+            peer.pending.clear()
+            peer.out_up = True
+        self._maybe_up(peer)
+
+    def _peer_of_channel(self, channel: int) -> _Peer | None:
+        return self._by_channel.get(channel)
+
+    def on_channel_lost(self, channel: int) -> None:
+        peer = self._peer_of_channel(channel)
+        if peer is not None:
+            self._down(peer, "connection_closed" if peer.out_up else "unreachable")
+
+    # -- their half: the handshake as responder, and data (I/O thread) ----------------------
+
+    def on_inbound(self, identity: bytes, data: bytes) -> None:
+        half = self._inbound.get(identity)
+        if half is None:
+            self._on_hello(identity, data)
+            return
+        if half.peer in self._blocked:
+            return
+        if half.opener is None:
+            self._on_ack(half, data)
+            return
+        try:
+            frame = half.opener.open(data)
+        except FrameError as exc:
+            self._reject(exc, f"frame from {half.peer}")
+            return
+        peer = self._peers.get(half.peer)
+        if peer is None or peer.inbound is not half:
+            return
+        peer.last_heard = time.monotonic()
+        if frame.kind == Kind.DATA:
+            self._deliver(half.peer, frame)
+
+    def _on_hello(self, identity: bytes, data: bytes) -> None:
+        try:
+            if codec.peek_kind(data) != Kind.HELLO:
+                raise FrameError("unknown_connection", "a frame before any HELLO")
+            frame = codec.open_frame(self._hs_key, data, self.config.max_frame)
+            hello = codec.decode_hello(frame.payload)
+        except FrameError as exc:
+            self._reject(exc, "a connection attempt")
+            if exc.reason == "bad_tag":
+                log.error("node %s: refused a connection that failed authentication: "
+                          "wrong cookie or forged frame", self.name)
+                self._link.reply(identity, codec.reject_frame("bad_cookie"))
+            return
+        if hello.sender in self._blocked:
+            return  # a cut cable
+        if hello.receiver != self.name:
+            self.rejected["wrong_node"] += 1
+            self._link.reply(identity, codec.reject_frame("wrong_node"))
+            return
+        peer = self._peers.get(hello.sender)
+        if peer is not None and peer.inbound is not None and not peer.down:
+            self._down(peer, "reconnected")  # the peer restarted or gave us up: start afresh
+            peer = None
+        nonce_b = codec.new_nonce()
+        self._inbound[identity] = _Inbound(identity, hello.sender, hello.nonce, nonce_b,
+                                           time.monotonic())
+        challenge = codec.Challenge(self.name, hello.sender, hello.nonce, nonce_b, self.creation)
+        self._link.reply(identity, codec.seal(self._hs_key, Kind.CHALLENGE, 0,
+                                              codec.encode_challenge(challenge)))
+        if peer is None or peer.down:
+            with self._lock:
+                peer = _Peer(hello.sender, address=hello.address, started=time.monotonic())
+                self._peers[hello.sender] = peer
+            self._open(peer)
+        peer.creation = hello.creation
+
+    def _on_ack(self, half: _Inbound, data: bytes) -> None:
+        key = codec.session_key(self.config.cookie, half.nonce_a, half.nonce_b, half.peer,
+                                self.name)
+        opener = codec.Opener(key, self.config.max_frame)
+        try:
+            frame = opener.open(data)
+            if frame.kind != Kind.ACK or codec.decode_ack(frame.payload).nonce_echo != half.nonce_b:
+                raise FrameError("bad_ack")
+        except FrameError as exc:
+            self._reject(exc, f"handshake from {half.peer}")
+            return
+        peer = self._peers.get(half.peer)
+        if peer is None or peer.down:
+            del self._inbound[half.identity]
+            return
+        half.opener = opener
+        peer.inbound = half
+        peer.last_heard = time.monotonic()
+        self._maybe_up(peer)
+
+    def _deliver(self, sender: str, frame: Frame) -> None:
+        try:
+            control = pickle.loads(frame.payload)
+        except Exception as exc:
+            self.rejected["unpicklable"] += 1
+            log.error("node %s: dropped a message from %s that does not unpickle: %r",
+                      self.name, sender, exc)
+            return
+        self.node.remote.handle(sender, control)
+
+    def _reject(self, exc: FrameError, what: str) -> None:
+        self.rejected[exc.reason] += 1
+        log.debug("node %s: dropped %s: %s %s", self.name, what, exc.reason, exc.detail)
+
+    # -- up, down and ticks (I/O thread) ----------------------------------------------------
+
+    def _maybe_up(self, peer: _Peer) -> None:
+        if peer.up or peer.down or not peer.out_up or peer.inbound is None:
+            return
+        peer.up = True
+        peer.done.set()
+        log.debug("node %s: %s is up", self.name, peer.name)
+        self.node.remote.nodeup(peer.name)
+        mesh = [(p.name, p.address) for p in self._peers.values()
+                if p.up and p is not peer and p.address]
+        if mesh:
+            self.send(peer.name, ("mesh", mesh), autoconnect=False)
+
+    def learn_mesh(self, peers: list[tuple[str, str]]) -> None:
+        """Connect to the nodes a new peer is connected to: the cluster stays a full mesh."""
+        for name, address in peers:
+            if name == self.name or name in self._blocked:
+                continue
+            with self._lock:
+                known = self._peers.get(name)
+                if known is not None and not known.down:
+                    continue
+                peer = _Peer(name, address=address, started=time.monotonic())
+                self._peers[name] = peer
+            self._open(peer)
+
+    def _down(self, peer: _Peer, reason: str) -> None:
+        with peer.lock:
+            if peer.down:
+                return
+            peer.down = True
+            peer.out_up = False
+            peer.pending.clear()
+        was_up = peer.up
+        peer.up = False
+        with self._lock:
+            if self._peers.get(peer.name) is peer:
+                del self._peers[peer.name]
+        if peer.channel is not None:
+            self._by_channel.pop(peer.channel, None)
+            self._link.close_channel(peer.channel)
+        if peer.inbound is not None:
+            self._inbound.pop(peer.inbound.identity, None)
+        peer.done.set()
+        if was_up:
+            log.info("node %s: %s is down: %s", self.name, peer.name, reason)
+        self.node.remote.nodedown(peer.name, was_up)
+
+    def on_timer(self, now: float) -> None:
+        ticktime = self.config.net_ticktime / 1000.0
+        setup = self.config.setup_time / 1000.0
+        for peer in list(self._peers.values()):
+            if peer.up and now - peer.last_heard > ticktime:
+                self._down(peer, "net_tick_timeout")
+            elif not peer.up and now - peer.started > setup:
+                self._down(peer, "setup_timeout")
+            elif peer.out_up and peer.name not in self._blocked:
+                with peer.lock:
+                    if peer.out_up:
+                        frame = peer.sealer.seal(Kind.TICK)  # type: ignore[union-attr]
+                        self._link.send(peer.channel, frame)  # type: ignore[arg-type]
+        stale = now - setup
+        for identity, half in list(self._inbound.items()):
+            if half.opener is None and half.created < stale:
+                del self._inbound[identity]  # a handshake that never finished

@@ -1,0 +1,188 @@
+"""What crosses between nodes: the control tuples, and what a node does with each.
+
+Rules of this module:
+- Every signal between processes on two nodes is one control tuple on the connection
+  between those nodes, so signals between one pair of processes keep their order:
+    ("send", to, msg)                    a message to a pid
+    ("reg_send", name, msg)              a message to a registered name
+    ("alias", to, alias, msg)            a reply through an alias (dropped once withdrawn)
+    ("link", from, to) / ("unlink", from, to)
+    ("exit", from, to, reason)           a link's exit signal (only while the link exists)
+    ("exit2", from, to, reason)          exit(to, reason)
+    ("monitor", watcher, target, ref)    target is a pid or a registered name
+    ("demonitor", target, ref)
+    ("down", ref, watcher, obj, reason)  (only while the monitor exists: exactly once)
+    ("spawn", req, parent, fun, args, link, mref) / ("spawn_reply", req, parent, child)
+    ("mesh", [(node, address)])          the peers of a new peer, to keep a full mesh
+- A lost connection (`nodedown`) ends, exactly once, every link and monitor between this
+  node's processes and that node's: links give ("EXIT", pid, "noconnection"), monitors
+  ("DOWN", ref, "process", obj, "noconnection"), monitor_node ("nodedown", node).
+- Handlers run on the distribution's I/O thread: they never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._terms import Pid, Ref
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("actors.dist")
+
+
+def node_of(target: Any) -> str:
+    """The node of a pid or of a (name, node) pair."""
+    return target.node if type(target) is Pid else target[1]
+
+
+class Remote:
+    """One node's side of the signals it exchanges with other nodes."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._lock = threading.Lock()
+        self._node_watchers: dict[str, list[Pid]] = {}
+        self._subscribers: list[Pid] = []
+        self._spawns: dict[Ref, tuple[Pid, str]] = {}
+
+    def send(self, name: str, control: Any, *, autoconnect: bool = True) -> None:
+        dist = self.node.dist
+        if dist is None:
+            if autoconnect:
+                self.nodedown(name, False)
+            return
+        dist.send(name, control, autoconnect=autoconnect)
+
+    # -- incoming controls (I/O thread) -----------------------------------------------------
+
+    def handle(self, sender: str, control: Any) -> None:
+        node = self.node
+        match control:
+            case ("send", Pid() as to, msg):
+                proc = node.lookup(to)
+                if proc is not None:
+                    proc.deliver(msg)
+            case ("reg_send", str(name), msg):
+                proc = node.whereis(name)
+                if proc is not None:
+                    proc.deliver(msg)
+            case ("alias", Pid() as to, Ref() as alias, msg):
+                proc = node.lookup(to)
+                if proc is not None:
+                    proc.deliver_to_alias(alias, msg)
+            case ("link", Pid() as from_, Pid() as to):
+                if not node.add_remote_link(to, from_):
+                    self.send(sender, ("exit", to, from_, "noproc"), autoconnect=False)
+            case ("unlink", Pid() as from_, Pid() as to):
+                node.remove_remote_link(to, from_)
+            case ("exit", Pid() as from_, Pid() as to, reason):
+                node.link_exit(to, from_, reason)
+            case ("exit2", Pid() as from_, Pid() as to, reason):
+                node.exit_signal(to, from_, reason)
+            case ("monitor", Pid() as watcher, target, Ref() as ref):
+                obj = node.add_remote_monitor(watcher, target, ref)
+                if obj is not None:
+                    self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
+            case ("demonitor", target, Ref() as ref):
+                node.remove_remote_monitor(target, ref)
+            case ("down", Ref() as ref, Pid() as watcher, obj, reason):
+                node.monitor_down(watcher, ref, obj, reason)
+            case ("spawn", Ref() as req, Pid() as parent, fun, tuple(args), bool(link), mref):
+                self._spawn_for(sender, req, parent, fun, args, link, mref)
+            case ("spawn_reply", Ref() as req, Pid() as parent, child):
+                self._spawned(req, parent, child)
+            case ("mesh", list(peers)) if node.dist is not None:
+                node.dist.learn_mesh(peers)
+            case _:
+                log.error("node %s: dropped a malformed control from %s: %.200r",
+                          node.name, sender, control)
+
+    # -- remote spawn -----------------------------------------------------------------------
+
+    def spawn_request(self, parent: Pid, name: str, fun: Any, args: tuple[Any, ...],
+                      link: bool, mref: Ref | None) -> Ref:
+        """Ask node `name` to spawn `fun(*args)`. The parent later receives
+        ("$spawn_reply", req, pid_or_None); the link or monitor is in place before."""
+        req = self.node.make_ref()
+        with self._lock:
+            self._spawns[req] = (parent, name)
+        self.send(name, ("spawn", req, parent, fun, args, link, mref))
+        return req
+
+    def _spawn_for(self, sender: str, req: Ref, parent: Pid, fun: Any, args: tuple[Any, ...],
+                   link: bool, mref: Any) -> None:
+        def announce(child: Pid) -> None:
+            self.send(sender, ("spawn_reply", req, parent, child), autoconnect=False)
+
+        try:
+            self.node.spawn_for_remote(fun, args, parent, link, mref, announce)
+        except Exception as exc:
+            log.error("node %s: remote spawn from %s failed: %r", self.node.name, sender, exc)
+            self.send(sender, ("spawn_reply", req, parent, None), autoconnect=False)
+
+    def _spawned(self, req: Ref, parent: Pid, child: Pid | None) -> None:
+        with self._lock:
+            entry = self._spawns.pop(req, None)
+        if entry is None:
+            return
+        proc = self.node.lookup(parent)
+        if proc is not None:
+            proc.deliver(("$spawn_reply", req, child))
+
+    # -- nodes coming and going -------------------------------------------------------------
+
+    def monitor_node(self, watcher: Pid, name: str, flag: bool) -> None:
+        """erlang:monitor_node/2. An unreachable node gives ("nodedown", name) at once."""
+        with self._lock:
+            watchers = self._node_watchers.setdefault(name, [])
+            if not flag:
+                if watcher in watchers:
+                    watchers.remove(watcher)
+                return
+            watchers.append(watcher)
+        dist = self.node.dist
+        if dist is None:
+            self.nodedown(name, False)
+        elif not dist.is_up(name):
+            dist.connect(name)
+
+    def monitor_nodes(self, watcher: Pid, flag: bool) -> None:
+        with self._lock:
+            if flag:
+                self._subscribers.append(watcher)
+            elif watcher in self._subscribers:
+                self._subscribers.remove(watcher)
+
+    def nodeup(self, name: str) -> None:
+        for pid in self._live(self._subscribers):
+            self.node.send(pid, ("nodeup", name))
+
+    def _live(self, pids: list[Pid]) -> list[Pid]:
+        with self._lock:
+            pids[:] = [p for p in pids if self.node.lookup(p) is not None]
+            return list(pids)
+
+    def nodedown(self, name: str, was_up: bool) -> None:
+        """Every link, monitor and pending spawn that involves node `name` ends now."""
+        node = self.node
+        with self._lock:
+            watchers = self._node_watchers.pop(name, [])
+            spawns = [(req, parent) for req, (parent, n) in self._spawns.items() if n == name]
+            for req, _ in spawns:
+                del self._spawns[req]
+        signals, downs = node.sever(name)
+        for proc, ref, obj in downs:
+            proc.deliver(("DOWN", ref, "process", obj, "noconnection"))
+        node.run_exit_signals(deque(signals))
+        for pid in watchers:
+            node.send(pid, ("nodedown", name))
+        for req, parent in spawns:
+            node.send(parent, ("$spawn_reply", req, None))
+        if was_up:
+            for pid in self._live(self._subscribers):
+                node.send(pid, ("nodedown", name))

@@ -1,0 +1,126 @@
+"""`net_kernel`: make a node distributed, connect it, watch other nodes come and go.
+
+`start("n1@127.0.0.1", cookie="secret")` turns this OS process's local node into node
+n1, as `erl -name n1@127.0.0.1 -setcookie secret`: plain threads then talk to it, and
+other nodes reach it by name through the host's port mapper (`transport.epmd`), which the
+first node on a host starts. `start_node` makes an extra, isolated node in the same OS
+process (tests). Times are milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from . import _context, gen_server
+from ._dist import DistConfig
+from ._global_server import SERVER, GlobalNameServer
+from ._terms import Error, Pid
+from .node import Node, existing_default_node, set_default_node
+
+__all__ = [
+    "block_nodes", "connect_node", "default_cookie", "disconnect_node", "get_net_ticktime",
+    "monitor_nodes", "start", "start_node", "stop", "unblock_nodes",
+]
+
+NET_KERNEL = "net_kernel"
+
+
+def default_cookie() -> str:
+    """$ERLPY_COOKIE, else ~/.erlpy.cookie (made with a random cookie if missing), as
+    Erlang's ~/.erlang.cookie."""
+    if os.environ.get("ERLPY_COOKIE"):
+        return os.environ["ERLPY_COOKIE"]
+    path = Path.home() / ".erlpy.cookie"
+    if not path.exists():
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o400)
+    return path.read_text().strip()
+
+
+def start_node(name: str, cookie: str | None = None, **options: Any) -> Node:
+    """A new distributed node in this OS process (not the default one). `options` are
+    `DistConfig` fields: listen, advertise, net_ticktime, setup_time, max_frame, epmd,
+    epmd_port, seeds, curve."""
+    if type(name) is not str or name.count("@") != 1:
+        raise Error(("badarg", name))
+    node = Node(name)
+    node.start_distribution(DistConfig(cookie=cookie or default_cookie(), **options))
+    with node.bound():
+        gen_server.start(("local", SERVER), GlobalNameServer(), None)
+        gen_server.start(("local", NET_KERNEL), gen_server.GenServer(), None)
+    return node
+
+
+def start(name: str, cookie: str | None = None, **options: Any) -> tuple[str, Pid]:
+    """net_kernel:start: this OS process's local node becomes `name`. Returns
+    ("ok", net_kernel_pid), or ("error", reason) if it is distributed already."""
+    current = existing_default_node()
+    if current is not None and current.dist is not None:
+        return ("error", ("already_started", current.name))
+    node = start_node(name, cookie, **options)
+    set_default_node(node)
+    if current is not None:
+        current.stop()
+    return ("ok", node.whereis(NET_KERNEL).pid)  # type: ignore[union-attr]
+
+
+def stop() -> str:
+    """Stop the default node's distribution (and the node with it)."""
+    current = existing_default_node()
+    if current is None or current.dist is None:
+        return "not_allowed"
+    current.stop()
+    set_default_node(None)
+    return "ok"
+
+
+def _dist_node() -> Node:
+    return _context.current_node()
+
+
+def connect_node(name: str) -> bool | str:
+    """True once connected to `name` (and, through it, to its cluster); False if it cannot
+    be reached; "ignored" if this node is not distributed."""
+    node = _dist_node()
+    if node.dist is None:
+        return "ignored"
+    return node.dist.connect_wait(name)
+
+
+def disconnect_node(name: str) -> bool:
+    node = _dist_node()
+    return node.dist is not None and node.dist.disconnect(name)
+
+
+def monitor_nodes(flag: bool) -> str:
+    """The caller gets ("nodeup", node) and ("nodedown", node) for every node that
+    connects or goes. Each True adds one subscription; False removes one."""
+    proc = _context.self_process()
+    proc.node.remote.monitor_nodes(proc.pid, flag)
+    return "ok"
+
+
+def get_net_ticktime() -> int:
+    """Milliseconds of silence after which a peer is taken for down."""
+    node = _dist_node()
+    return node.dist.config.net_ticktime if node.dist is not None else 0
+
+
+def block_nodes(names: list[str]) -> str:
+    """Partition injection on this node: drop every frame to and from `names` (heartbeats
+    too, so each side sees the other go down after net_ticktime). Undo with `unblock_nodes`."""
+    node = _dist_node()
+    if node.dist is None:
+        raise Error("not_distributed")
+    node.dist.block(list(names))
+    return "ok"
+
+
+def unblock_nodes(names: list[str] | None = None) -> str:
+    node = _dist_node()
+    if node.dist is not None:
+        node.dist.unblock(None if names is None else list(names))
+    return "ok"

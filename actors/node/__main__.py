@@ -1,0 +1,74 @@
+"""`python -m actors.node --name n1@127.0.0.1 --cookie secret`: a node that stays up.
+
+The equivalent of `erl -name n1@127.0.0.1 -setcookie secret -noshell`. It prints
+`READY <name> <address>` once it accepts connections, then runs until SIGTERM or SIGINT.
+With `--peer` (used by `actors.peer`) it also stops when its standard input closes: the
+node that started it is gone, or gave it up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from actors import net_kernel
+
+
+def _seeds(values: list[str]) -> dict[str, str]:
+    seeds = {}
+    for value in values:
+        name, _, address = value.partition("=")
+        if not address:
+            raise SystemExit(f"--seed wants name@host=tcp://host:port, got {value!r}")
+        seeds[name] = address
+    return seeds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.node", description=__doc__)
+    parser.add_argument("--name", required=True, help="name@host, e.g. n1@127.0.0.1")
+    parser.add_argument("--cookie", default=None, help="default: $ERLPY_COOKIE or ~/.erlpy.cookie")
+    parser.add_argument("--listen", default="tcp://127.0.0.1:0", help="ZeroMQ bind address")
+    parser.add_argument("--advertise", default=None, help="the address peers dial")
+    parser.add_argument("--net-ticktime", type=int, default=800, help="ms of silence = down")
+    parser.add_argument("--seed", action="append", default=[], help="name@host=tcp://addr")
+    parser.add_argument("--no-epmd", action="store_true", help="do not use the port mapper")
+    parser.add_argument("--peer", action="store_true", help="stop when stdin closes")
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    result = net_kernel.start(
+        args.name, args.cookie, listen=args.listen, advertise=args.advertise,
+        net_ticktime=args.net_ticktime, seeds=_seeds(args.seed), epmd=not args.no_epmd)
+    from actors.node import default_node
+
+    node = default_node()
+    assert result[0] == "ok" and node.dist is not None
+    print(f"READY {node.name} {node.dist.address}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.peer:
+        threading.Thread(target=_watch_stdin, args=(done,), daemon=True).start()
+    while not done.wait(1.0):
+        pass
+    node.stop()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _watch_stdin(done: threading.Event) -> None:
+    """A peer lives as long as the pipe from its starter: EOF (or "stop") ends it."""
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            done.set()
+            return
+    os._exit(0)  # the starter is gone: halt at once, as OTP's peer does
+
+
+if __name__ == "__main__":
+    sys.exit(main())

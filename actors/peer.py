@@ -1,0 +1,143 @@
+"""`peer`: start and stop nodes in new OS processes, as OTP's `peer` module.
+
+    ("ok", peer_pid, node) = peer.start(name="n2")   # or start_link
+    rpc.call(node, ...)
+    peer.stop(peer_pid)
+
+`peer_pid` is a local controller process. The child node lives exactly as long as it:
+when the controller dies, however it dies (killed too), the pipe to the child's standard
+input closes and the child halts. So linking to `peer_pid` (start_link does) ties the
+child's life to the caller's, and a dead starter OS process leaves no orphan node.
+The caller's node must be distributed (`net_kernel.start`); the child gets its cookie.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from . import _context, gen_server
+from ._terms import Error, Exit, Pid
+
+__all__ = ["get_state", "os_pid", "start", "start_link", "stop"]
+
+
+class _Controller(gen_server.GenServer):
+    """State: (popen, node name)."""
+
+    def init(self, args: Any) -> Any:
+        return ("ok", args)
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        popen, _node = state
+        if request == "os_pid":
+            return ("reply", popen.pid, state)
+        if request == "halt":
+            _halt(popen, 5000)
+            return ("reply", "ok", state)
+        if request == "get_state":
+            return ("reply", "running" if popen.poll() is None else "down", state)
+        return ("reply", ("error", "bad_request"), state)
+
+
+def _halt(popen: subprocess.Popen[str], graceful_ms: int) -> None:
+    """Close the child's stdin (it halts on EOF); SIGKILL it if it is still there later."""
+    try:
+        if popen.stdin is not None:
+            popen.stdin.close()
+    except OSError:
+        pass
+    try:
+        popen.wait(graceful_ms / 1000.0)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(5.0)
+
+
+def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] | None = None,
+          env: dict[str, str] | None = None, wait_boot: int = 20000, link: bool = False,
+          net_ticktime: int | None = None) -> tuple[str, Pid, str] | tuple[str, Any]:
+    """Start node `name@host` in a new OS process and connect to it.
+
+    Returns ("ok", peer_pid, node), or ("error", reason) if it does not come up within
+    `wait_boot` ms. `args` are extra `python -m actors.node` arguments."""
+    me = _context.self_process()
+    local = me.node
+    if local.dist is None:
+        raise Error("not_alive")
+    node = f"{name or 'peer-' + secrets.token_hex(4)}@{host}"
+    command = [sys.executable, "-m", "actors.node", "--name", node, "--peer",
+               "--cookie", local.dist.config.cookie,
+               "--net-ticktime", str(net_ticktime or local.dist.config.net_ticktime),
+               *(args or [])]
+    popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env={**os.environ, **(env or {})},
+                             start_new_session=True)
+    address = _wait_ready(popen, node, wait_boot)
+    if address is None:
+        _halt(popen, 0)
+        return ("error", "timeout")
+    local.dist.config.seeds.setdefault(node, address)
+    if not local.dist.connect_wait(node):
+        _halt(popen, 0)
+        return ("error", "noconnection")
+    starter = gen_server.start_link if link else gen_server.start
+    _, pid = starter(_Controller(), (popen, node))
+    local.at_exit(pid, lambda _reason: threading.Thread(
+        target=_halt, args=(popen, 2000), daemon=True).start())
+    return ("ok", pid, node)
+
+
+def start_link(name: str | None = None, **options: Any) -> Any:
+    """`start`, with the controller linked to the caller."""
+    return start(name, link=True, **options)
+
+
+def _wait_ready(popen: subprocess.Popen[str], node: str, wait_ms: int) -> str | None:
+    """Read the child's `READY <name> <address>` line, within `wait_ms`."""
+    deadline = time.monotonic() + wait_ms / 1000.0
+    assert popen.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(popen.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not sel.select(left):
+                continue
+            line = popen.stdout.readline()
+            if not line:
+                return None  # the child exited
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "READY" and parts[1] == node:
+                return parts[2]
+    return None
+
+
+def stop(peer_pid: Pid) -> str:
+    """Stop the peer node and its controller. "ok"; exits noproc if it is gone."""
+    gen_server.call(peer_pid, "halt", 15000)
+    try:
+        gen_server.stop(peer_pid, "normal", 10000)
+    except Exit as exc:
+        if exc.reason == "noproc":
+            raise
+    return "ok"
+
+
+def os_pid(peer_pid: Pid) -> int:
+    """The child's OS pid (for tests that SIGKILL or SIGSTOP it)."""
+    return gen_server.call(peer_pid, "os_pid")
+
+
+def get_state(peer_pid: Pid) -> str:
+    return gen_server.call(peer_pid, "get_state")
+
+
+def kill(peer_pid: Pid, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to the child OS process (tests: SIGKILL, SIGSTOP, SIGCONT)."""
+    os.kill(os_pid(peer_pid), sig)

@@ -1,0 +1,468 @@
+"""Frame codec for the distribution transport: layout, HMAC tags, replay refusal, handshake fields.
+
+Rules of this module:
+* Sans-I/O and pure: no sockets, no threads, no clocks, no global mutable state, no pickle.
+  The only randomness is `new_nonce` (os.urandom).
+* Every function that reads bytes from the network (`peek_kind`, `open_frame`, `open_reject`,
+  `Opener.open`, `decode_*`) raises only `FrameError` on bad input, whatever the bytes.
+  Bad arguments from our own side (seq out of range, oversized handshake field) are
+  programming errors and raise ValueError/TypeError instead.
+* Nothing in a frame is trusted before its tag verifies. The two exceptions are `peek_kind`,
+  which only picks the key to verify with, and `open_reject`, whose reason is only logged.
+* `open_frame` checks the size before anything else, so an oversized frame costs no hashing.
+* Tags are compared with `hmac.compare_digest` only.
+
+Theory of operation:
+    A frame is ``b"EP" | version | kind | seq (u64 BE) | payload | HMAC-SHA256 tag`` where the
+    tag covers every byte before it. The initiator A sends HELLO (its nonce) and the acceptor B
+    answers CHALLENGE (A's nonce echoed, B's own nonce); both are sealed with
+    `handshake_key(cookie)`, so only cookie holders can produce them. Each side then derives
+    one `session_key` per direction from the cookie, both nonces and the (sender, receiver)
+    names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From then on
+    each direction has a `Sealer` at the sender and an `Opener` at the receiver: the Opener
+    accepts a seq only if it is strictly greater than the last accepted one, so a replayed or
+    reordered frame is refused as "replay", while a frame from another connection, or one
+    reflected back at its sender, fails its tag ("bad_tag") because the key differs.
+    REJECT is the one unauthenticated kind: a peer without the right cookie cannot seal
+    anything, so a refusal is sent with an all-zero tag and carries only a short ASCII reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_FIELD",
+    "MAX_REJECT_REASON",
+    "NONCE_SIZE",
+    "TAG_SIZE",
+    "VERSION",
+    "Ack",
+    "Challenge",
+    "Frame",
+    "FrameError",
+    "Hello",
+    "Kind",
+    "Opener",
+    "Sealer",
+    "decode_ack",
+    "decode_challenge",
+    "decode_hello",
+    "encode_ack",
+    "encode_challenge",
+    "encode_hello",
+    "handshake_key",
+    "new_nonce",
+    "open_frame",
+    "open_reject",
+    "peek_kind",
+    "reject_frame",
+    "seal",
+    "session_key",
+]
+
+MAGIC = b"EP"
+VERSION = 1
+HEADER_SIZE = 12
+TAG_SIZE = 32
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # bytes, whole frame
+NONCE_SIZE = 16
+MAX_FIELD = 255  # bytes, longest name/address in a handshake payload
+MAX_REJECT_REASON = 64  # chars
+
+_HEADER = struct.Struct(">2sBBQ")
+_U32 = struct.Struct(">I")
+_MIN_FRAME = HEADER_SIZE + TAG_SIZE
+_MAX_REJECT_FRAME = _MIN_FRAME + MAX_REJECT_REASON
+_SEQ_LIMIT = 1 << 64
+_CREATION_LIMIT = 1 << 32
+_ZERO_TAG = bytes(TAG_SIZE)
+_DIGEST = "sha256"
+_HANDSHAKE_LABEL = b"erlpy-dist handshake v1"
+_SESSION_LABEL = b"erlpy-dist session v1"
+
+
+class Kind(enum.IntEnum):
+    """The frame kinds and the key each is sealed with."""
+
+    HELLO = 1  # handshake step 1, keyed by handshake_key(cookie)
+    CHALLENGE = 2  # handshake step 2, keyed by handshake_key(cookie)
+    ACK = 3  # handshake step 3, keyed by the session key
+    DATA = 4  # a pickled payload, keyed by the session key
+    TICK = 5  # heartbeat, empty payload, keyed by the session key
+    REJECT = 6  # unauthenticated refusal (see reject_frame) -- tag is all zero bytes
+
+
+_KIND_VALUES = frozenset(int(k) for k in Kind)
+
+
+class FrameError(Exception):
+    """A frame that must be dropped. `.reason` is a short str such as "too_short", "bad_magic",
+    "bad_version", "bad_kind", "too_big", "bad_tag", "replay", "bad_payload" ("bad_seq" only
+    from `open_reject`); `.detail` is a human-readable note for logs (may be empty)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An authenticated frame: what `open_frame` returns."""
+
+    kind: Kind
+    seq: int
+    payload: bytes
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+def _cookie_bytes(cookie: str | bytes) -> bytes:
+    if isinstance(cookie, str):
+        cookie = cookie.encode("utf-8")
+    if not isinstance(cookie, bytes):
+        raise TypeError(f"cookie must be str or bytes, not {type(cookie).__name__}")
+    if not cookie:
+        raise ValueError("empty cookie")
+    return cookie
+
+
+def handshake_key(cookie: str | bytes) -> bytes:
+    """HMAC-SHA256(cookie, b"erlpy-dist handshake v1"). str cookies are UTF-8 encoded.
+    An empty cookie is refused (ValueError): it would authenticate nothing."""
+    return hmac.digest(_cookie_bytes(cookie), _HANDSHAKE_LABEL, _DIGEST)
+
+
+def session_key(
+    cookie: str | bytes, nonce_a: bytes, nonce_b: bytes, sender: str, receiver: str
+) -> bytes:
+    """Key for one direction of one connection: HMAC-SHA256(cookie, b"erlpy-dist session v1" +
+    each of nonce_a, nonce_b, sender, receiver (UTF-8) prefixed by its u32 BE length).
+    Different for every (nonces, direction). Both ends must pass the nonces in the same order
+    (initiator's first) and swap only sender/receiver for the other direction; if
+    sender == receiver the two directions share a key, so the transport must refuse that."""
+    parts = [_SESSION_LABEL]
+    for field in (nonce_a, nonce_b, sender.encode("utf-8"), receiver.encode("utf-8")):
+        parts.append(_U32.pack(len(field)))
+        parts.append(bytes(field))
+    return hmac.digest(_cookie_bytes(cookie), b"".join(parts), _DIGEST)
+
+
+def new_nonce() -> bytes:
+    """16 random bytes from os.urandom."""
+    return os.urandom(NONCE_SIZE)
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+
+def _check_seq(seq: int, low: int = 0) -> None:
+    if not isinstance(seq, int):
+        raise TypeError(f"seq must be an int, not {type(seq).__name__}")
+    if not low <= seq < _SEQ_LIMIT:
+        raise ValueError(f"seq {seq} out of range [{low}, 2**64)")
+
+
+def seal(key: bytes, kind: Kind, seq: int, payload: bytes = b"") -> bytes:
+    """The frame bytes. seq must be 0 <= seq < 2**64, else ValueError; kind must be a Kind
+    value, else ValueError."""
+    kind = Kind(kind)
+    _check_seq(seq)
+    header = _HEADER.pack(MAGIC, VERSION, kind, seq)
+    mac = hmac.new(key, header, _DIGEST)
+    mac.update(payload)
+    return b"".join((header, payload, mac.digest()))
+
+
+def peek_kind(data: bytes) -> Kind:
+    """Validate magic/version/kind/min length only (no auth) and return the kind; FrameError
+    otherwise. Used to choose which key to verify with. Never trusts anything else."""
+    if len(data) < _MIN_FRAME:
+        raise FrameError("too_short", f"{len(data)} < {_MIN_FRAME} bytes")
+    magic, version, kind, _seq = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise FrameError("bad_magic", repr(magic))
+    if version != VERSION:
+        raise FrameError("bad_version", str(version))
+    if kind not in _KIND_VALUES:
+        raise FrameError("bad_kind", str(kind))
+    return Kind(kind)
+
+
+def open_frame(key: bytes, data: bytes, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
+    """Check size (FrameError "too_big" if len(data) > max_size, checked FIRST, before any
+    hashing), structure, then the tag with hmac.compare_digest. Returns the Frame; raises only
+    FrameError."""
+    if len(data) > max_size:
+        raise FrameError("too_big", f"{len(data)} > {max_size} bytes")
+    kind = peek_kind(data)
+    view = memoryview(data)
+    body_end = len(data) - TAG_SIZE
+    expected = hmac.digest(key, view[:body_end], _DIGEST)
+    if not hmac.compare_digest(expected, view[body_end:]):
+        raise FrameError("bad_tag")
+    seq = _HEADER.unpack_from(data)[3]
+    return Frame(kind, seq, bytes(view[HEADER_SIZE:body_end]))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def reject_frame(reason: str) -> bytes:
+    """An unauthenticated REJECT frame: seq 0, payload = reason ASCII (max 64 chars, truncated;
+    non-printable or non-ASCII chars become '?'), tag 32 zero bytes.
+    Only ever carries a short ASCII reason that the receiver logs; never trusted for anything
+    else."""
+    text = _printable(reason[:MAX_REJECT_REASON])
+    return _HEADER.pack(MAGIC, VERSION, Kind.REJECT, 0) + text.encode("ascii") + _ZERO_TAG
+
+
+def open_reject(data: bytes) -> str:
+    """The ASCII reason of a REJECT frame (non-printable chars replaced by '?'); FrameError if
+    not one: "too_big" (over 64 reason bytes, checked first), any `peek_kind` reason,
+    "bad_kind" (not REJECT), "bad_tag" (tag not all zero), "bad_seq" (seq not 0)."""
+    if len(data) > _MAX_REJECT_FRAME:
+        raise FrameError("too_big", f"{len(data)} > {_MAX_REJECT_FRAME} bytes")
+    kind = peek_kind(data)
+    if kind is not Kind.REJECT:
+        raise FrameError("bad_kind", f"{kind.name} is not REJECT")
+    if bytes(data[-TAG_SIZE:]) != _ZERO_TAG:
+        raise FrameError("bad_tag", "REJECT tag is not all zero")
+    if _HEADER.unpack_from(data)[3] != 0:
+        raise FrameError("bad_seq", "REJECT seq is not 0")
+    return _printable(bytes(data[HEADER_SIZE:-TAG_SIZE]).decode("latin-1"))
+
+
+class Sealer:
+    """One direction of a session, sending side. Not thread-safe: the caller serialises.
+    `next_seq` is the seq the next frame gets; it advances only when sealing succeeds."""
+
+    __slots__ = ("_key", "next_seq")
+
+    def __init__(self, key: bytes, first_seq: int = 1) -> None:
+        _check_seq(first_seq)
+        self._key = key
+        self.next_seq = first_seq
+
+    def seal(self, kind: Kind, payload: bytes = b"") -> bytes:
+        """Seal with seq `next_seq`, then advance it. ValueError once 2**64 seqs are used."""
+        frame = seal(self._key, kind, self.next_seq, payload)
+        self.next_seq += 1
+        return frame
+
+
+class Opener:
+    """One direction of a session, receiving side: authenticates and refuses replays.
+    A frame is accepted only if its seq is strictly greater than the last accepted seq (gaps
+    allowed, because a reconnecting transport may lose frames; equal or lower seq ->
+    FrameError("replay")). Counts rejected frames in `self.rejected` (a dict reason -> count)
+    and accepted in `self.accepted`. A rejected frame changes no state except the counters.
+    Not thread-safe: the caller serialises."""
+
+    __slots__ = ("_key", "accepted", "last_seq", "max_size", "rejected")
+
+    def __init__(self, key: bytes, max_size: int = DEFAULT_MAX_FRAME, last_seq: int = -1) -> None:
+        _check_seq(last_seq, low=-1)
+        self._key = key
+        self.max_size = max_size
+        self.last_seq = last_seq
+        self.accepted = 0
+        self.rejected: dict[str, int] = {}
+
+    def open(self, data: bytes) -> Frame:
+        """The authenticated, fresh Frame; FrameError (counted by reason) otherwise."""
+        try:
+            frame = open_frame(self._key, data, self.max_size)
+            if frame.seq <= self.last_seq:
+                raise FrameError("replay", f"seq {frame.seq} <= last {self.last_seq}")
+        except FrameError as exc:
+            self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1
+            raise
+        self.last_seq = frame.seq
+        self.accepted += 1
+        return frame
+
+
+# --- handshake payloads ------------------------------------------------------------------------
+#
+# Fields in order, no padding, nothing after the last one:
+#   str    = u8 length + UTF-8 bytes (at most MAX_FIELD bytes)
+#   nonce  = u8 length (always 16) + 16 bytes
+#   u32    = 4 bytes big-endian
+# Hello     = str sender, str receiver, nonce nonce, str address, u32 creation
+# Challenge = str sender, str receiver, nonce nonce_echo, nonce nonce, u32 creation
+# Ack       = nonce nonce_echo
+# The encoding is canonical: decode accepts exactly the bytes that encode produces.
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Handshake step 1, initiator -> acceptor."""
+
+    sender: str  # node name, e.g. "n1@127.0.0.1"
+    receiver: str  # the node name the sender believes it is talking to
+    nonce: bytes  # 16 bytes
+    address: str  # sender's listen address, e.g. "tcp://127.0.0.1:5555"
+    creation: int  # sender's incarnation number, 0 <= creation < 2**32
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """Handshake step 2, acceptor -> initiator: echoes the Hello's nonce, adds a fresh one."""
+
+    sender: str
+    receiver: str
+    nonce_echo: bytes  # the Hello's nonce
+    nonce: bytes  # 16 fresh bytes
+    creation: int  # 0 <= creation < 2**32
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Handshake step 3, initiator -> acceptor: echoes the Challenge's nonce."""
+
+    nonce_echo: bytes
+
+
+def _put_str(out: list[bytes], what: str, value: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    raw = value.encode("utf-8")
+    if len(raw) > MAX_FIELD:
+        raise ValueError(f"{what} is {len(raw)} bytes, max {MAX_FIELD}")
+    out.append(bytes((len(raw),)))
+    out.append(raw)
+
+
+def _put_nonce(out: list[bytes], what: str, value: bytes) -> None:
+    if not isinstance(value, bytes):
+        raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+    if len(value) != NONCE_SIZE:
+        raise ValueError(f"{what} is {len(value)} bytes, must be {NONCE_SIZE}")
+    out.append(bytes((NONCE_SIZE,)))
+    out.append(value)
+
+
+def _put_u32(out: list[bytes], what: str, value: int) -> None:
+    if not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not 0 <= value < _CREATION_LIMIT:
+        raise ValueError(f"{what} {value} out of range [0, 2**32)")
+    out.append(_U32.pack(value))
+
+
+class _Reader:
+    """Consumes handshake fields from a payload; every failure is FrameError("bad_payload")."""
+
+    __slots__ = ("_data", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = bytes(data)
+        self._pos = 0
+
+    def _take(self, n: int, what: str) -> bytes:
+        end = self._pos + n
+        if end > len(self._data):
+            raise FrameError("bad_payload", f"truncated {what}")
+        chunk = self._data[self._pos : end]
+        self._pos = end
+        return chunk
+
+    def _field(self, what: str) -> bytes:
+        return self._take(self._take(1, what)[0], what)
+
+    def text(self, what: str) -> str:
+        raw = self._field(what)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameError("bad_payload", f"{what} is not UTF-8")
+
+    def nonce(self, what: str) -> bytes:
+        raw = self._field(what)
+        if len(raw) != NONCE_SIZE:
+            raise FrameError("bad_payload", f"{what} is {len(raw)} bytes, not {NONCE_SIZE}")
+        return raw
+
+    def u32(self, what: str) -> int:
+        value: int = _U32.unpack(self._take(4, what))[0]
+        return value
+
+    def finish(self) -> None:
+        if self._pos != len(self._data):
+            raise FrameError("bad_payload", f"{len(self._data) - self._pos} trailing bytes")
+
+
+def encode_hello(h: Hello) -> bytes:
+    """The canonical payload of `h`; ValueError/TypeError if a field is out of range."""
+    out: list[bytes] = []
+    _put_str(out, "sender", h.sender)
+    _put_str(out, "receiver", h.receiver)
+    _put_nonce(out, "nonce", h.nonce)
+    _put_str(out, "address", h.address)
+    _put_u32(out, "creation", h.creation)
+    return b"".join(out)
+
+
+def decode_hello(b: bytes) -> Hello:
+    """The Hello encoded in `b`; FrameError("bad_payload") on any malformation."""
+    r = _Reader(b)
+    hello = Hello(
+        sender=r.text("sender"),
+        receiver=r.text("receiver"),
+        nonce=r.nonce("nonce"),
+        address=r.text("address"),
+        creation=r.u32("creation"),
+    )
+    r.finish()
+    return hello
+
+
+def encode_challenge(c: Challenge) -> bytes:
+    """The canonical payload of `c`; ValueError/TypeError if a field is out of range."""
+    out: list[bytes] = []
+    _put_str(out, "sender", c.sender)
+    _put_str(out, "receiver", c.receiver)
+    _put_nonce(out, "nonce_echo", c.nonce_echo)
+    _put_nonce(out, "nonce", c.nonce)
+    _put_u32(out, "creation", c.creation)
+    return b"".join(out)
+
+
+def decode_challenge(b: bytes) -> Challenge:
+    """The Challenge encoded in `b`; FrameError("bad_payload") on any malformation."""
+    r = _Reader(b)
+    challenge = Challenge(
+        sender=r.text("sender"),
+        receiver=r.text("receiver"),
+        nonce_echo=r.nonce("nonce_echo"),
+        nonce=r.nonce("nonce"),
+        creation=r.u32("creation"),
+    )
+    r.finish()
+    return challenge
+
+
+def encode_ack(a: Ack) -> bytes:
+    """The canonical payload of `a`; ValueError/TypeError if the nonce is not 16 bytes."""
+    out: list[bytes] = []
+    _put_nonce(out, "nonce_echo", a.nonce_echo)
+    return b"".join(out)
+
+
+def decode_ack(b: bytes) -> Ack:
+    """The Ack encoded in `b`; FrameError("bad_payload") on any malformation."""
+    r = _Reader(b)
+    ack = Ack(r.nonce("nonce_echo"))
+    r.finish()
+    return ack

@@ -1,0 +1,289 @@
+"""The only module that touches ZeroMQ sockets: one node's listening ROUTER, its outgoing
+DEALERs, their monitors, and the I/O thread that polls them.
+
+Rules of this module:
+- It moves opaque frames. It knows nothing of cookies, pickles or processes: the handler
+  (`LinkHandler`) authenticates and decodes, always on the I/O thread.
+- Each outgoing channel is a DEALER connected to a peer's ROUTER. Any thread may `send` on
+  it; a per-channel lock serialises senders, so frames leave in the order they were sealed.
+  While a channel is `reading` (its handshake), the I/O thread also reads replies from it;
+  afterwards only senders touch it, and the I/O thread watches only its monitor socket.
+- Inbound frames arrive on the ROUTER as (identity, frame). A multipart message of another
+  shape is dropped and counted.
+- `ZMQ_MAXMSGSIZE` makes ZeroMQ refuse an oversized frame before buffering it: the
+  offending connection is dropped by the library itself.
+- Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
+  poller through a pipe.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+log = logging.getLogger("transport.zmq_link")
+
+
+class LinkHandler(Protocol):
+    """What the I/O thread reports. Every method runs on the I/O thread."""
+
+    def on_inbound(self, identity: bytes, frame: bytes) -> None: ...
+    def on_outbound(self, channel: int, frame: bytes) -> None: ...
+    def on_channel_lost(self, channel: int) -> None: ...
+    def on_timer(self, now: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """ZeroMQ CURVE encryption: one cluster-wide key pair (`zmq.curve_keypair()`), shared by
+    every node, as Z85 bytes. Every connection is then encrypted; the cookie still authenticates."""
+
+    public: bytes
+    secret: bytes
+
+
+@dataclass
+class _Channel:
+    socket: zmq.Socket
+    monitor: zmq.Socket
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    reading: bool = True
+    connected: bool = False
+    open: bool = True
+
+
+class ZmqLink:
+    """A node's sockets. `start()` binds and starts the I/O thread; `close()` ends both."""
+
+    def __init__(self, handler: LinkHandler, *, bind: str = "tcp://127.0.0.1:0",
+                 max_frame: int, timer_ms: int, curve: CurveKeys | None = None,
+                 name: str = "node") -> None:
+        self._handler = handler
+        self._max_frame = max_frame
+        self._timer_s = timer_ms / 1000.0
+        self._curve = curve
+        self._name = name
+        self._ctx = zmq.Context(io_threads=1)
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._configure(self._router)
+        if curve is not None:
+            self._router.curve_server = True
+            self._router.curve_secretkey = curve.secret
+            self._router.curve_publickey = curve.public
+        self._router.bind(bind)
+        self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._channels: dict[int, _Channel] = {}
+        self._next_channel = 1
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._running = True
+        self._dirty = True
+        self.dropped_shapes = 0
+        self._thread = threading.Thread(target=self._loop, name=f"zmq-link-{name}", daemon=True)
+
+    def _configure(self, sock: zmq.Socket) -> None:
+        sock.linger = 0
+        sock.setsockopt(zmq.MAXMSGSIZE, self._max_frame)
+        sock.sndhwm = 100_000
+        sock.rcvhwm = 100_000
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- any thread -------------------------------------------------------------------------
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the I/O thread soon."""
+        self._calls.append(fn)
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wake-up is pending) or closed (shutting down)
+
+    def send(self, channel: int, frame: bytes) -> bool:
+        """Queue `frame` on an outgoing channel. False if the channel is gone.
+
+        Blocks only while ZeroMQ's queue for it is full (back-pressure, as a busy dist port)."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return False
+        with ch.lock:
+            while ch.open:
+                try:
+                    ch.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+                    return True
+                except zmq.Again:
+                    ch.socket.poll(10, zmq.POLLOUT)
+                except zmq.ZMQError:
+                    return False
+        return False
+
+    # -- I/O thread only --------------------------------------------------------------------
+
+    def open_channel(self, address: str, server_key: bytes | None = None) -> int:
+        """Connect a new DEALER to `address`. The channel starts `reading` (for its handshake)."""
+        sock = self._ctx.socket(zmq.DEALER)
+        self._configure(sock)
+        sock.reconnect_ivl = 100
+        if self._curve is not None:
+            sock.curve_secretkey = self._curve.secret
+            sock.curve_publickey = self._curve.public
+            sock.curve_serverkey = server_key or self._curve.public
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED)
+        sock.connect(address)
+        channel = self._next_channel
+        self._next_channel += 1
+        self._channels[channel] = _Channel(sock, monitor)
+        self._dirty = True
+        return channel
+
+    def stop_reading(self, channel: int) -> None:
+        """The handshake is over: from now on only senders use the channel's socket."""
+        ch = self._channels.get(channel)
+        if ch is not None:
+            ch.reading = False
+            self._dirty = True
+
+    def reply(self, identity: bytes, frame: bytes) -> None:
+        """Send on the ROUTER to the connection `identity` (handshake replies)."""
+        try:
+            self._router.send_multipart([identity, frame], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # that peer is gone or too slow: the handshake will time out
+
+    def close_channel(self, channel: int) -> None:
+        ch = self._channels.pop(channel, None)
+        if ch is None:
+            return
+        self._dirty = True
+        with ch.lock:
+            ch.open = False
+            ch.socket.disable_monitor()
+            ch.monitor.close(0)
+            ch.socket.close(0)
+
+    def close(self) -> None:
+        """Stop the I/O thread and close every socket (from any thread but the I/O one)."""
+        if not self._running:
+            return
+        self._running = False
+        self.call_soon(lambda: None)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(2.0)
+        for channel in list(self._channels):
+            self.close_channel(channel)
+        self._router.close(0)
+        self._ctx.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _loop(self) -> None:
+        next_timer = time.monotonic() + self._timer_s
+        poller = zmq.Poller()
+        watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        while self._running:
+            if self._dirty:
+                poller, watched = self._make_poller()
+            wait_ms = max(0.0, (next_timer - time.monotonic()) * 1000.0)
+            try:
+                ready = poller.poll(wait_ms)
+            except zmq.ZMQError:
+                if not self._running:
+                    return
+                raise
+            for sock, _ in ready:
+                self._serve(sock, watched)
+            now = time.monotonic()
+            if now >= next_timer:
+                next_timer = now + self._timer_s
+                self._guard(lambda n=now: self._handler.on_timer(n))
+
+    def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
+        self._dirty = False
+        poller = zmq.Poller()
+        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._router, zmq.POLLIN)
+        watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        for channel, ch in self._channels.items():
+            poller.register(ch.monitor, zmq.POLLIN)
+            watched[ch.monitor] = (channel, True)
+            if ch.reading:
+                poller.register(ch.socket, zmq.POLLIN)
+                watched[ch.socket] = (channel, False)
+        return poller, watched
+
+    def _serve(self, sock: zmq.Socket | int, watched: dict[zmq.Socket, tuple[int, bool]]) -> None:
+        if sock == self._wake_r:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+            while self._calls:
+                self._guard(self._calls.popleft())
+        elif sock is self._router:
+            self._drain_router()
+        elif isinstance(sock, zmq.Socket) and sock in watched:
+            channel, is_monitor = watched[sock]
+            if channel in self._channels:
+                if is_monitor:
+                    self._drain_monitor(channel, sock)
+                else:
+                    self._drain_channel(channel, sock)
+
+    def _drain_router(self) -> None:
+        for _ in range(1000):
+            try:
+                parts = self._router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(parts) != 2:
+                self.dropped_shapes += 1
+                continue
+            identity, frame = parts
+            self._guard(lambda i=identity, f=frame: self._handler.on_inbound(i, f))
+
+    def _drain_channel(self, channel: int, sock: zmq.Socket) -> None:
+        ch = self._channels[channel]
+        while ch.reading and ch.open:
+            with ch.lock:
+                try:
+                    parts = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    return
+            if len(parts) != 1:
+                self.dropped_shapes += 1
+                continue
+            self._guard(lambda f=parts[0]: self._handler.on_outbound(channel, f))
+
+    def _drain_monitor(self, channel: int, monitor: zmq.Socket) -> None:
+        ch = self._channels[channel]
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                return
+            kind = event["event"]
+            if kind == zmq.EVENT_CONNECTED:
+                ch.connected = True
+            elif (kind == zmq.EVENT_DISCONNECTED and ch.connected) or (
+                    kind == zmq.EVENT_CONNECT_RETRIED and ch.reading):
+                # a peer that went away, or one that refuses its handshake's connection
+                self._guard(lambda: self._handler.on_channel_lost(channel))
+                return
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("node %s: error in the distribution handler", self._name)
