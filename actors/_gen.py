@@ -80,13 +80,11 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
 def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
     """Monitor the server, open an alias (the monitor's ref) and send the request.
     `target` is a local Process, a remote pid or (name, node), or an unknown name."""
-    local = type(target) is Process
-    ref = me.node.monitor(me, target.pid if local else target)
+    node = me.node
+    ref = node.make_ref()
     me.aliases.add(ref)
-    if local:
-        target.deliver((tag, (me.pid, ref), request))
-    elif type(target) is Pid or type(target) is tuple:
-        me.node.route(target, (tag, (me.pid, ref), request))
+    monitored = target.pid if type(target) is Process else target
+    node.monitor(me, monitored, ref, then_send=(tag, (me.pid, ref), request))
     return ref
 
 

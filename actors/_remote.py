@@ -14,6 +14,7 @@ Rules of this module:
     ("down", ref, watcher, obj, reason)  (only while the monitor exists: exactly once)
     ("spawn", req, parent, fun, args, link, mref) / ("spawn_reply", req, parent, child)
     ("mesh", [(node, address)])          the peers of a new peer, to keep a full mesh
+    ("batch", [control, ...])            several, in order (a call: monitor + request)
 - A lost connection (`nodedown`) ends, exactly once, every link and monitor between this
   node's processes and that node's: links give ("EXIT", pid, "noconnection"), monitors
   ("DOWN", ref, "process", obj, "noconnection"), monitor_node ("nodedown", node).
@@ -96,6 +97,9 @@ class Remote:
                 self._spawn_for(sender, req, parent, fun, args, link, mref)
             case ("spawn_reply", Ref() as req, Pid() as parent, child):
                 self._spawned(req, parent, child)
+            case ("batch", list(controls)):
+                for one in controls:
+                    self.handle(sender, one)
             case ("mesh", list(peers)) if node.dist is not None:
                 node.dist.learn_mesh(peers)
             case _:

@@ -68,7 +68,7 @@ def reason_of(fn: Callable[..., Any], *args: Any) -> str:
 
 
 def expected_tag(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, hashlib.sha256).digest()
+    return hashlib.blake2b(body, key=key, digest_size=32).digest()
 
 
 # --- layout and round trips --------------------------------------------------------------------

@@ -430,15 +430,24 @@ class Node:
         if pid.node != self.name:
             self.remote.send(pid.node, ("unlink", proc.pid, pid), autoconnect=False)
 
-    def monitor(self, proc: Process, target: Any, ref: Ref | None = None) -> Ref:
-        """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive."""
+    def monitor(self, proc: Process, target: Any, ref: Ref | None = None,
+                then_send: Any = None) -> Ref:
+        """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive.
+
+        With `then_send`, also send it to the target right after the monitor is set (a
+        call's request: on another node, both go in one frame)."""
         ref = ref or self.make_ref()
         where = self.locate(target) if type(target) is not str else None
         if type(where) is Pid or type(where) is tuple:
             with self._lock:
                 proc.monitors[ref] = where  # type: ignore[assignment]
             wire = where if type(where) is Pid else where[0]  # type: ignore[index]
-            self.remote.send(node_of(where), ("monitor", proc.pid, wire, ref))
+            control: Any = ("monitor", proc.pid, wire, ref)
+            if then_send is not None:
+                send = (("send", where, then_send) if type(where) is Pid
+                        else ("reg_send", wire, then_send))
+                control = ("batch", [control, send])
+            self.remote.send(node_of(where), control)
             return ref
         by_name = type(target) is not Pid
         obj = target
@@ -450,7 +459,10 @@ class Node:
             if found is not None and found.alive:
                 proc.monitors[ref] = found.pid
                 found.monitored_by[ref] = (proc.pid, obj)
-                return ref
+        if found is not None and found.alive:
+            if then_send is not None:
+                found.deliver(then_send)
+            return ref
         proc.deliver(("DOWN", ref, "process", obj, "noproc"))
         return ref
 
