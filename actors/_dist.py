@@ -11,15 +11,21 @@ Rules of this module:
     A -> B  ACK(nonce_b), then DATA and TICK frames          keyed by the session key
   A peer that fails the cookie gets an unauthenticated REJECT carrying only a reason to
   log. B dials back to A's address if it has no half of its own yet.
-- We may send once our half is up (frames sent before wait in `pending`). The peer is in
+- We may send once our half is up (what is sent before waits in `outbox`). The peer is in
   `nodes()`, and "nodeup" is told, once both halves are up.
 - A peer goes down exactly once (`_down`): when our DEALER loses its connection (a killed
   peer, detected by the socket at once), when nothing at all is heard from it for
   `net_ticktime` ms (a hung or cut-off peer; ticks go out every net_ticktime/4), when the
   setup takes longer than `setup_time`, or on `disconnect`. The node then turns the loss into
   noconnection exits and DOWNs (`_remote.nodedown`).
-- Payloads are pickled control tuples (see `_remote`). Nothing is unpickled before its
-  frame has been authenticated. Rejected frames are dropped and counted in `rejected`.
+- A DATA frame carries one or more pickled control tuples (see `_remote`), each prefixed
+  with its u32 length. Nothing is unpickled before its frame has been authenticated.
+  Rejected frames are dropped and counted in `rejected`.
+- Sends are batched only when it costs no latency. A send flushes the peer's outbox at once
+  (in the sender's thread) unless the previous send to that peer was under `BURST_NS` ago:
+  then it only queues, and the I/O thread flushes the whole burst as one frame. A "lazy"
+  control (a demonitor) just waits in the outbox for the next flush or tick. Every flush
+  happens under the peer's lock, so controls leave in the order they were sent.
 - All handshake and receive work runs on the link's I/O thread. `send` runs on any thread.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import struct
 import threading
 import time
 from collections import Counter
@@ -45,6 +52,10 @@ if TYPE_CHECKING:
     from .node import Node
 
 log = logging.getLogger("actors.dist")
+
+BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a batch
+BATCH_BYTES = 256 * 1024  # the most one DATA frame carries when several controls share it
+_LENGTH = struct.Struct(">I")
 
 
 @dataclass
@@ -89,7 +100,9 @@ class _Peer:
     started: float = 0.0
     last_heard: float = 0.0
     creation: int = 0
-    pending: list[bytes] = field(default_factory=list)
+    outbox: list[bytes] = field(default_factory=list)
+    flush_scheduled: bool = False
+    last_send: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -165,7 +178,8 @@ class Distribution:
         peer = self._peers.get(name)
         return peer is not None and peer.up
 
-    def send(self, name: str, control: Any, *, autoconnect: bool = True) -> None:
+    def send(self, name: str, control: Any, *, autoconnect: bool = True,
+             lazy: bool = False) -> None:
         """Send one control tuple to node `name`, in order with every other send to it.
 
         Connects first if needed (frames wait until the connection is up). If the peer is or
@@ -179,12 +193,43 @@ class Distribution:
             if not autoconnect:
                 return
             peer = self.connect(name)
+        schedule = False
         with peer.lock:
+            if peer.down:
+                return
+            peer.outbox.append(_LENGTH.pack(len(payload)) + payload)
+            if lazy or not peer.out_up:
+                return
+            now = time.perf_counter_ns()
+            if now - peer.last_send < BURST_NS:
+                schedule = not peer.flush_scheduled
+                peer.flush_scheduled = True
+            else:
+                self._flush_locked(peer)
+            peer.last_send = now
+        if schedule:
+            self._link.call_soon(lambda: self._flush(peer))
+
+    def _flush(self, peer: _Peer) -> None:
+        with peer.lock:
+            peer.flush_scheduled = False
             if peer.out_up:
-                frame = peer.sealer.seal(Kind.DATA, payload)  # type: ignore[union-attr]
-                self._link.send(peer.channel, frame)  # type: ignore[arg-type]
-            elif not peer.down:
-                peer.pending.append(payload)
+                self._flush_locked(peer)
+
+    def _flush_locked(self, peer: _Peer) -> None:
+        """With `peer.lock` held: send the outbox, in frames of at most BATCH_BYTES (a
+        bigger control goes alone)."""
+        outbox, peer.outbox = peer.outbox, []
+        start = 0
+        while start < len(outbox):
+            end, size = start + 1, len(outbox[start])
+            while end < len(outbox) and size + len(outbox[end]) <= BATCH_BYTES:
+                size += len(outbox[end])
+                end += 1
+            payload = b"".join(outbox[start:end])
+            frame = peer.sealer.seal(Kind.DATA, payload)  # type: ignore[union-attr]
+            self._link.send(peer.channel, frame)  # type: ignore[arg-type]
+            start = end
 
     def connect(self, name: str) -> _Peer:
         """Start connecting to `name` unless a connection exists. Returns its peer record;
@@ -288,9 +333,7 @@ class Distribution:
             self._link.stop_reading(channel)
             ack = peer.sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce)))
             self._link.send(channel, ack)
-            for payload in peer.pending:
-                self._link.send(channel, peer.sealer.seal(Kind.DATA, payload))
-            peer.pending.clear()
+            self._flush_locked(peer)
             peer.out_up = True
         self._maybe_up(peer)
 
@@ -383,14 +426,28 @@ class Distribution:
         self._maybe_up(peer)
 
     def _deliver(self, sender: str, frame: Frame) -> None:
-        try:
-            control = pickle.loads(frame.payload)
-        except Exception as exc:
-            self.rejected["unpicklable"] += 1
-            log.error("node %s: dropped a message from %s that does not unpickle: %r",
-                      self.name, sender, exc)
-            return
-        self.node.remote.handle(sender, control)
+        data = frame.payload
+        handle = self.node.remote.handle
+        at, end = 0, len(data)
+        while at < end:
+            if end - at < 4:
+                self.rejected["bad_batch"] += 1
+                return
+            size = _LENGTH.unpack_from(data, at)[0]
+            at += 4
+            if size > end - at:
+                self.rejected["bad_batch"] += 1
+                return
+            try:
+                control = pickle.loads(data[at:at + size])
+            except Exception as exc:
+                self.rejected["unpicklable"] += 1
+                log.error("node %s: dropped a message from %s that does not unpickle: %r",
+                          self.name, sender, exc)
+                control = None
+            at += size
+            if control is not None:
+                handle(sender, control)
 
     def _reject(self, exc: FrameError, what: str) -> None:
         self.rejected[exc.reason] += 1
@@ -429,7 +486,7 @@ class Distribution:
                 return
             peer.down = True
             peer.out_up = False
-            peer.pending.clear()
+            peer.outbox.clear()
         was_up = peer.up
         peer.up = False
         with self._lock:
@@ -455,7 +512,9 @@ class Distribution:
                 self._down(peer, "setup_timeout")
             elif peer.out_up and peer.name not in self._blocked:
                 with peer.lock:
-                    if peer.out_up:
+                    if peer.out_up and peer.outbox:
+                        self._flush_locked(peer)  # lazy controls: a frame is a tick too
+                    elif peer.out_up:
                         frame = peer.sealer.seal(Kind.TICK)  # type: ignore[union-attr]
                         self._link.send(peer.channel, frame)  # type: ignore[arg-type]
         stale = now - setup

@@ -3,7 +3,7 @@
 Rules of this module:
 - Every signal between processes on two nodes is one control tuple on the connection
   between those nodes, so signals between one pair of processes keep their order:
-    ("send", to, msg)                    a message to a pid
+    ("send", id, msg)                    a message to the pid of this node with serial `id`
     ("reg_send", name, msg)              a message to a registered name
     ("alias", to, alias, msg)            a reply through an alias (dropped once withdrawn)
     ("link", from, to) / ("unlink", from, to)
@@ -51,23 +51,25 @@ class Remote:
         self._subscribers: list[Pid] = []
         self._spawns: dict[Ref, tuple[Pid, str]] = {}
 
-    def send(self, name: str, control: Any, *, autoconnect: bool = True) -> None:
+    def send(self, name: str, control: Any, *, autoconnect: bool = True,
+             lazy: bool = False) -> None:
         dist = self.node.dist
         if dist is None:
             if autoconnect:
                 self.nodedown(name, False)
             return
-        dist.send(name, control, autoconnect=autoconnect)
+        dist.send(name, control, autoconnect=autoconnect, lazy=lazy)
 
     # -- incoming controls (I/O thread) -----------------------------------------------------
 
     def handle(self, sender: str, control: Any) -> None:
         node = self.node
+        if control[0] == "send" and len(control) == 3:  # the common case, first
+            proc = node.lookup_id(control[1])
+            if proc is not None:
+                proc.deliver(control[2])
+            return
         match control:
-            case ("send", Pid() as to, msg):
-                proc = node.lookup(to)
-                if proc is not None:
-                    proc.deliver(msg)
             case ("reg_send", str(name), msg):
                 proc = node.whereis(name)
                 if proc is not None:

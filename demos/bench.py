@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m demos.bench runtime [--json PATH] [--rounds N] [--quick]`.
+"""Benchmarks: `python -m demos.bench runtime|dist [--json PATH] [--rounds N] [--quick]`.
 
 Every figure is measured beside its pykka peer in the same run, round after round, and the
 median over the rounds is reported. The `ratio` column is always a cost ratio, so lower is
@@ -328,9 +328,9 @@ def _verdict(passed: bool | None) -> str:
 
 
 def format_table(figures: Sequence[Figure]) -> str:
-    header = ("figure", "ours", "pykka", "ratio", "target", "pass")
+    header = ("figure", "ours", "peer", "peer is", "ratio", "target", "pass")
     rows = [header] + [
-        (f.name, f"{_number(f.ours)} {f.unit}", f"{_number(f.peer)} {f.unit}",
+        (f.name, f"{_number(f.ours)} {f.unit}", f"{_number(f.peer)} {f.unit}", f.peer_name,
          f"{f.ratio:.2f}", f.target, _verdict(f.passed))
         for f in figures
     ]
@@ -380,7 +380,28 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
     runtime.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     runtime.set_defaults(run=cmd_runtime)
+    dist = commands.add_parser("dist", help="distribution over ZeroMQ beside raw pyzmq")
+    dist.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    dist.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
+    dist.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
+    dist.set_defaults(run=cmd_dist)
     return parser
+
+
+def cmd_dist(args: argparse.Namespace) -> int:
+    from .bench_dist import DIST_FULL, DIST_QUICK, run_dist
+
+    sizes = DIST_QUICK if args.quick else DIST_FULL
+    if args.rounds is not None:
+        sizes = replace(sizes, rounds=args.rounds)
+    figures = run_dist(sizes)
+    print(f"distribution figures: median of {sizes.rounds} rounds, real OS-process nodes "
+          f"on loopback, Python {platform.python_version()}")
+    print(format_table(figures))
+    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
+    if args.json:
+        write_json(args.json, figures, sizes.rounds)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

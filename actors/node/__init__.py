@@ -125,6 +125,10 @@ class Node:
             return None
         return self._procs.get(pid.id)
 
+    def lookup_id(self, id: Any) -> Process | None:
+        """The live local process with serial number `id` (a remote "send" names only it)."""
+        return self._procs.get(id) if type(id) is int else None
+
     def whereis(self, name: str) -> Process | None:
         return self._names.get(name)
 
@@ -172,7 +176,7 @@ class Node:
         if found is None:
             return type(dest) is not str
         if type(found) is Pid:
-            self.remote.send(found.node, ("send", found, msg))
+            self.remote.send(found.node, ("send", found.id, msg))
         elif type(found) is tuple:
             self.remote.send(found[1], ("reg_send", found[0], msg))
         else:
@@ -444,7 +448,7 @@ class Node:
             wire = where if type(where) is Pid else where[0]  # type: ignore[index]
             control: Any = ("monitor", proc.pid, wire, ref)
             if then_send is not None:
-                send = (("send", where, then_send) if type(where) is Pid
+                send = (("send", where.id, then_send) if type(where) is Pid  # type: ignore[union-attr]
                         else ("reg_send", wire, then_send))
                 control = ("batch", [control, send])
             self.remote.send(node_of(where), control)
@@ -476,7 +480,9 @@ class Node:
                 if target is not None:
                     target.monitored_by.pop(ref, None)
                 return True
-        self.remote.send(node_of(target_pid), ("demonitor", target_pid, ref), autoconnect=False)
+        # lazy: it rides with the next frame to that node (or its next tick)
+        self.remote.send(node_of(target_pid), ("demonitor", target_pid, ref),
+                         autoconnect=False, lazy=True)
         return True
 
     # -- the other end of remote links and monitors (see `_remote`) -------------------------

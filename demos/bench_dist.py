@@ -1,0 +1,215 @@
+"""Distribution figures for `python -m demos.bench dist`: real OS-process nodes on loopback.
+
+Each figure is measured beside its peer in the same run, round after round; the median over
+the rounds is reported:
+- a remote gen_server.call round trip beside a raw pyzmq REQ/REP round trip between the
+  same two kinds of OS processes (the floor any ZeroMQ transport pays);
+- one-way remote sends (authenticated, pickled, in order) beside raw pyzmq DEALER->ROUTER
+  frames of the same size;
+- global_.register_name on a 3-node cluster, beside Erlang's figure on this machine (quoted
+  from STYLE.md: no Python peer has a cluster-wide name registry);
+- failure detection after SIGKILL (the socket) and SIGSTOP (heartbeats), beside the
+  defaults of Erlang (net_ticktime 60 s) and ra (about 7 s after SIGSTOP here), quoted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+import zmq
+
+from actors import erlang, gen_server, global_, net_kernel, peer, rpc
+
+from .bench import Figure
+
+PAYLOAD = b"x" * 64
+
+
+@dataclass(frozen=True)
+class DistSizes:
+    calls: int
+    sends: int
+    registers: int
+    detections: int
+    rounds: int
+
+
+DIST_FULL = DistSizes(calls=5_000, sends=100_000, registers=300, detections=3, rounds=5)
+DIST_QUICK = DistSizes(calls=500, sends=10_000, registers=50, detections=1, rounds=2)
+
+_RAW_SERVER = r"""
+import sys, zmq
+ctx = zmq.Context()
+rep = ctx.socket(zmq.REP); rep_port = rep.bind_to_random_port("tcp://127.0.0.1")
+router = ctx.socket(zmq.ROUTER); router_port = router.bind_to_random_port("tcp://127.0.0.1")
+print(rep_port, router_port, flush=True)
+poller = zmq.Poller(); poller.register(rep, zmq.POLLIN); poller.register(router, zmq.POLLIN)
+count = 0
+while True:
+    for sock, _ in poller.poll():
+        if sock is rep:
+            rep.send(rep.recv())
+        else:
+            identity, frame = router.recv_multipart()
+            if frame == b"reset":
+                count = 0
+                continue
+            count += 1
+            if frame == b"last":
+                router.send_multipart([identity, str(count).encode()])
+"""
+
+
+class _RawPeer:
+    """A raw pyzmq REQ/REP echo and DEALER->ROUTER sink in another OS process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _RAW_SERVER],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        rep_port, router_port = self.proc.stdout.readline().split()
+        self.ctx = zmq.Context()
+        self.req = self.ctx.socket(zmq.REQ)
+        self.req.connect(f"tcp://127.0.0.1:{rep_port}")
+        self.dealer = self.ctx.socket(zmq.DEALER)
+        self.dealer.sndhwm = 0
+        self.dealer.connect(f"tcp://127.0.0.1:{router_port}")
+
+    def round_trip(self) -> None:
+        self.req.send(PAYLOAD)
+        self.req.recv()
+
+    def one_way_rate(self, n: int) -> float:
+        self.dealer.send(b"reset")
+        start = time.perf_counter()
+        for _ in range(n - 1):
+            self.dealer.send(PAYLOAD)
+        self.dealer.send(b"last")
+        count = int(self.dealer.recv())
+        assert count == n, count
+        return n / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.ctx.destroy(0)
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Echo(gen_server.GenServer):
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        return ("reply", request, state)
+
+
+def _start_echo() -> Any:
+    return gen_server.start(("local", "bench_echo"), Echo(), None)
+
+
+def _sink(n: int, reply_to: Any) -> None:
+    """Receive n messages, check their order, tell `reply_to` how many came in order."""
+    in_order = 0
+    for i in range(n):
+        if erlang.receive() == i:
+            in_order += 1
+    erlang.send(reply_to, ("sink_done", in_order))
+
+
+def _p50_us(n: int, op: Any) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        op()
+        samples.append(time.perf_counter_ns() - t0)
+    return statistics.median(samples) / 1000.0
+
+
+def _send_rate(node: str, n: int) -> float:
+    me = erlang.self()
+    sink = erlang.spawn(node, _sink, n, me)
+    start = time.perf_counter()
+    for i in range(n):
+        erlang.send(sink, i)
+    done = erlang.receive(lambda m: type(m) is tuple and m[0] == "sink_done", 60_000)
+    elapsed = time.perf_counter() - start
+    assert done is not erlang.TIMEOUT and done[1] == n, done
+    return n / elapsed
+
+
+def _register_p50_us(n: int) -> float:
+    me = erlang.self()
+    samples = []
+    for i in range(n):
+        name = ("bench", i, time.monotonic_ns())
+        t0 = time.perf_counter_ns()
+        assert global_.register_name(name, me) == "yes"
+        samples.append(time.perf_counter_ns() - t0)
+        global_.unregister_name(name)
+    return statistics.median(samples) / 1000.0
+
+
+def _detection_ms(sig: int) -> float:
+    """Start a peer, watch it, send `sig`, time until nodedown."""
+    _, peer_pid, node = peer.start()
+    erlang.monitor_node(node, True)
+    os_pid = peer.os_pid(peer_pid)
+    t0 = time.perf_counter()
+    os.kill(os_pid, sig)
+    msg = erlang.receive(lambda m: m == ("nodedown", node), 10_000)
+    elapsed = (time.perf_counter() - t0) * 1000.0
+    assert msg is not erlang.TIMEOUT
+    if sig == signal.SIGSTOP:
+        os.kill(os_pid, signal.SIGCONT)
+    peer.stop(peer_pid)
+    return elapsed
+
+
+def _row(name: str, ours: float, peer_value: float, peer_name: str, unit: str, *,
+         throughput: bool = False, target: str, passed: bool | None) -> Figure:
+    ratio = peer_value / ours if throughput else ours / peer_value
+    return Figure(name, ours, peer_value, peer_name, unit, ratio, target, passed)
+
+
+def run_dist(sizes: DistSizes) -> list[Figure]:
+    net_kernel.start(f"bench{os.getpid()}@127.0.0.1", cookie="bench-cookie")
+    raw = _RawPeer()
+    peers = [peer.start() for _ in (1, 2)]
+    node1 = peers[0][2]
+    try:
+        rpc.call(node1, _start_echo)
+        ref = ("bench_echo", node1)
+        gen_server.call(ref, "warm")
+        calls = [(_p50_us(sizes.calls, lambda: gen_server.call(ref, "ping")),
+                  _p50_us(sizes.calls, raw.round_trip)) for _ in range(sizes.rounds)]
+        sends = [(_send_rate(node1, sizes.sends), raw.one_way_rate(sizes.sends))
+                 for _ in range(sizes.rounds)]
+        registers = [_register_p50_us(sizes.registers) for _ in range(sizes.rounds)]
+        kills = [_detection_ms(signal.SIGKILL) for _ in range(sizes.detections)]
+        stops = [_detection_ms(signal.SIGSTOP) for _ in range(sizes.detections)]
+    finally:
+        for _, pid, _ in peers:
+            peer.stop(pid)
+        raw.close()
+    call = statistics.median(c[0] for c in calls), statistics.median(c[1] for c in calls)
+    send = statistics.median(s[0] for s in sends), statistics.median(s[1] for s in sends)
+    reg = statistics.median(registers)
+    kill, stop = statistics.median(kills), statistics.median(stops)
+    zmq_name = f"pyzmq {version('pyzmq')}"
+    return [
+        _row("remote gen_server.call p50", *call, f"{zmq_name} REQ/REP", "us",
+             target="<= 1.50", passed=call[0] / call[1] <= 1.5),
+        _row("remote send, one way", *send, f"{zmq_name} DEALER->ROUTER", "msg/s",
+             throughput=True, target=">= 100k msg/s", passed=send[0] >= 100_000),
+        _row("global_.register_name, 3 nodes, p50", reg, 950.0, "Erlang 25 (quoted)", "us",
+             target="<= 1 ms", passed=reg <= 1000.0),
+        _row("nodedown after SIGKILL", kill, 60_000.0, "Erlang default (quoted)", "ms",
+             target="<= 100 ms", passed=kill <= 100.0),
+        _row("nodedown after SIGSTOP", stop, 7_000.0, "ra here (quoted)", "ms",
+             target="<= 1000 ms", passed=stop <= 1000.0),
+    ]
