@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     node = default_node()
     assert result[0] == "ok" and node.dist is not None
+    for seed in node.dist.config.seeds:  # try each seed once; the mesh does the rest
+        if not net_kernel.connect_node(seed):
+            logging.getLogger("actors.node").warning("seed %s is not reachable", seed)
     print(f"READY {node.name} {node.dist.address}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
