@@ -211,14 +211,16 @@ class Distribution:
             self._link.call_soon(lambda: self._flush(peer))
 
     def _flush(self, peer: _Peer) -> None:
+        """I/O thread: flush a burst."""
         with peer.lock:
             peer.flush_scheduled = False
-            if peer.out_up:
-                self._flush_locked(peer)
+            sent = not peer.out_up or self._flush_locked(peer, wait=False)
+        if not sent:
+            self._down(peer, "send_queue_full")
 
-    def _flush_locked(self, peer: _Peer) -> None:
+    def _flush_locked(self, peer: _Peer, *, wait: bool = True) -> bool:
         """With `peer.lock` held: send the outbox, in frames of at most BATCH_BYTES (a
-        bigger control goes alone)."""
+        bigger control goes alone). False if the channel refused a frame."""
         outbox, peer.outbox = peer.outbox, []
         start = 0
         while start < len(outbox):
@@ -228,8 +230,10 @@ class Distribution:
                 end += 1
             payload = b"".join(outbox[start:end])
             frame = peer.sealer.seal(Kind.DATA, payload)  # type: ignore[union-attr]
-            self._link.send(peer.channel, frame)  # type: ignore[arg-type]
+            if not self._link.send(peer.channel, frame, wait=wait):  # type: ignore[arg-type]
+                return False
             start = end
+        return True
 
     def connect(self, name: str) -> _Peer:
         """Start connecting to `name` unless a connection exists. Returns its peer record;
@@ -298,7 +302,7 @@ class Distribution:
         self._by_channel[peer.channel] = peer
         hello = codec.Hello(self.name, peer.name, peer.nonce, self.address, self.creation)
         frame = codec.seal(self._hs_key, Kind.HELLO, 0, codec.encode_hello(hello))
-        self._link.send(peer.channel, frame)
+        self._link.send(peer.channel, frame, wait=False)
 
     def on_outbound(self, channel: int, data: bytes) -> None:
         peer = self._peer_of_channel(channel)
@@ -332,8 +336,8 @@ class Distribution:
             peer.sealer = codec.Sealer(key)
             self._link.stop_reading(channel)
             ack = peer.sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce)))
-            self._link.send(channel, ack)
-            self._flush_locked(peer)
+            self._link.send(channel, ack, wait=False)
+            self._flush_locked(peer, wait=False)
             peer.out_up = True
         self._maybe_up(peer)
 
@@ -481,6 +485,8 @@ class Distribution:
             self._open(peer)
 
     def _down(self, peer: _Peer, reason: str) -> None:
+        if peer.channel is not None:
+            self._link.abort(peer.channel)  # a sender blocked on a full queue lets go of the lock
         with peer.lock:
             if peer.down:
                 return
@@ -500,6 +506,8 @@ class Distribution:
         peer.done.set()
         if was_up:
             log.info("node %s: %s is down: %s", self.name, peer.name, reason)
+        elif reason not in ("disconnect", "reconnected"):
+            log.warning("node %s: could not connect to %s: %s", self.name, peer.name, reason)
         self.node.remote.nodedown(peer.name, was_up)
 
     def on_timer(self, now: float) -> None:
@@ -511,12 +519,16 @@ class Distribution:
             elif not peer.up and now - peer.started > setup:
                 self._down(peer, "setup_timeout")
             elif peer.out_up and peer.name not in self._blocked:
+                sent = True
                 with peer.lock:
-                    if peer.out_up and peer.outbox:
-                        self._flush_locked(peer)  # lazy controls: a frame is a tick too
+                    if peer.out_up and peer.outbox:  # lazy controls: a frame is a tick too
+                        sent = self._flush_locked(peer, wait=False)
                     elif peer.out_up:
                         frame = peer.sealer.seal(Kind.TICK)  # type: ignore[union-attr]
-                        self._link.send(peer.channel, frame)  # type: ignore[arg-type]
+                        sent = self._link.send(peer.channel, frame,  # type: ignore[arg-type]
+                                               wait=False)
+                if not sent:
+                    self._down(peer, "send_queue_full")
         stale = now - setup
         for identity, half in list(self._inbound.items()):
             if half.opener is None and half.created < stale:

@@ -49,7 +49,7 @@ class Remote:
         self._lock = threading.Lock()
         self._node_watchers: dict[str, list[Pid]] = {}
         self._subscribers: list[Pid] = []
-        self._spawns: dict[Ref, tuple[Pid, str]] = {}
+        self._spawns: dict[Ref, tuple[Pid, str, bool, Ref | None]] = {}
 
     def send(self, name: str, control: Any, *, autoconnect: bool = True,
              lazy: bool = False) -> None:
@@ -116,7 +116,7 @@ class Remote:
         ("$spawn_reply", req, pid_or_None); the link or monitor is in place before."""
         req = self.node.make_ref()
         with self._lock:
-            self._spawns[req] = (parent, name)
+            self._spawns[req] = (parent, name, link, mref)
         self.send(name, ("spawn", req, parent, fun, args, link, mref))
         return req
 
@@ -136,7 +136,15 @@ class Remote:
             entry = self._spawns.pop(req, None)
         if entry is None:
             return
-        proc = self.node.lookup(parent)
+        _, _, link, mref = entry
+        node = self.node
+        with node._lock:  # before anything else from that node: its EXIT or DOWN may be next
+            proc = node.lookup(parent)
+            if proc is not None and child is not None:
+                if link:
+                    proc.links.add(child)
+                if mref is not None:
+                    proc.monitors[mref] = child
         if proc is not None:
             proc.deliver(("$spawn_reply", req, child))
 
@@ -178,7 +186,7 @@ class Remote:
         node = self.node
         with self._lock:
             watchers = self._node_watchers.pop(name, [])
-            spawns = [(req, parent) for req, (parent, n) in self._spawns.items() if n == name]
+            spawns = [(req, e[0]) for req, e in self._spawns.items() if e[1] == name]
             for req, _ in spawns:
                 del self._spawns[req]
         signals, downs = node.sever(name)

@@ -154,12 +154,7 @@ def _spawn_remote(proc: Any, where: str, fun: Any, args: tuple[Any, ...], link: 
         if link:
             node_.run_exit_signals(deque([(proc.pid, child, "noconnection")]))
         return child, mref
-    with node_._lock:
-        if link:
-            proc.links.add(child)
-        if mref is not None:
-            proc.monitors[mref] = child
-    return child, mref
+    return child, mref  # the link or monitor was set when the reply came in
 
 
 # -- messages ---------------------------------------------------------------------------------

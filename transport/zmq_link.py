@@ -110,23 +110,36 @@ class ZmqLink:
         except (BlockingIOError, OSError):
             pass  # the pipe is full (a wake-up is pending) or closed (shutting down)
 
-    def send(self, channel: int, frame: bytes) -> bool:
-        """Queue `frame` on an outgoing channel. False if the channel is gone.
+    def send(self, channel: int, frame: bytes, *, wait: bool = True) -> bool:
+        """Queue `frame` on an outgoing channel. False if the channel is gone or aborted.
 
-        Blocks only while ZeroMQ's queue for it is full (back-pressure, as a busy dist port)."""
+        While ZeroMQ's queue for the channel is full, `wait` blocks (back-pressure, as a busy
+        dist port) until it drains or the channel is aborted; without `wait` it returns False.
+        The I/O thread never waits: it must stay free to notice that a peer is gone."""
         ch = self._channels.get(channel)
         if ch is None:
             return False
-        with ch.lock:
-            while ch.open:
+        copy = len(frame) < 65536
+        while True:
+            with ch.lock:
+                if not ch.open:
+                    return False
                 try:
-                    ch.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+                    ch.socket.send(frame, zmq.NOBLOCK, copy=copy)
                     return True
                 except zmq.Again:
-                    ch.socket.poll(10, zmq.POLLOUT)
+                    if not wait:
+                        return False
                 except zmq.ZMQError:
                     return False
-        return False
+            time.sleep(0.001)
+
+    def abort(self, channel: int) -> None:
+        """Any thread: make every current and later `send` on the channel return False at
+        once (a sender waiting on a full queue lets go); `close_channel` then closes it."""
+        ch = self._channels.get(channel)
+        if ch is not None:
+            ch.open = False
 
     # -- I/O thread only --------------------------------------------------------------------
 
@@ -167,8 +180,8 @@ class ZmqLink:
         if ch is None:
             return
         self._dirty = True
+        ch.open = False
         with ch.lock:
-            ch.open = False
             ch.socket.disable_monitor()
             ch.monitor.close(0)
             ch.socket.close(0)
