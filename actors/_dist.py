@@ -53,9 +53,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("actors.dist")
 
+MAX_HANDSHAKE_FRAME = 2048  # a HELLO is at most ~830 bytes: anything bigger is refused unhashed
+MAX_PENDING_HANDSHAKES = 1024  # unanswered CHALLENGEs kept at once (expire after setup_time)
 BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a batch
 BATCH_BYTES = 256 * 1024  # the most one DATA frame carries when several controls share it
 _LENGTH = struct.Struct(">I")
+_FRAME_OVERHEAD = codec.HEADER_SIZE + codec.TAG_SIZE + _LENGTH.size
 
 
 @dataclass
@@ -83,6 +86,7 @@ class _Inbound:
     nonce_a: bytes
     nonce_b: bytes
     created: float
+    address: str
     opener: codec.Opener | None = None
 
 
@@ -136,6 +140,8 @@ class Distribution:
         self._inbound: dict[bytes, _Inbound] = {}
         self._by_channel: dict[int, _Peer] = {}
         self._blocked: set[str] = set()
+        self._refusal_logged_at = -1e9
+        self._refused_unlogged = 0
         self.rejected: Counter[str] = Counter()
         self._link = ZmqLink(self, bind=config.listen, max_frame=config.max_frame,
                              timer_ms=max(10, config.net_ticktime // 4),
@@ -186,6 +192,10 @@ class Distribution:
         becomes unreachable, the frames are dropped and the node's nodedown sweep turns its
         links and monitors into noconnection signals."""
         payload = dumps(control)
+        if len(payload) > self.config.max_frame - _FRAME_OVERHEAD:
+            log.error("node %s: a message to %s of %d bytes is over max_frame (%d): not sent",
+                      self.name, name, len(payload), self.config.max_frame)
+            raise Error(("badarg", ("message_too_large", len(payload))))
         if name in self._blocked:
             return  # a cut cable: the frame is lost
         peer = self._peers.get(name)
@@ -315,7 +325,7 @@ class Distribution:
                 log.error("node %s: %s refused our connection: %s", self.name, peer.name, reason)
                 self._down(peer, reason)
                 return
-            frame = codec.open_frame(self._hs_key, data, self.config.max_frame)
+            frame = codec.open_frame(self._hs_key, data, MAX_HANDSHAKE_FRAME)
             if frame.kind != Kind.CHALLENGE:
                 raise FrameError("bad_kind", "expected CHALLENGE")
             challenge = codec.decode_challenge(frame.payload)
@@ -374,46 +384,67 @@ class Distribution:
             self._deliver(half.peer, frame)
 
     def _on_hello(self, identity: bytes, data: bytes) -> None:
+        """A new connection's first frame. It must be a HELLO sealed with the cookie. A HELLO
+        proves nothing fresh (it could be a replay), so it changes no live connection: the
+        new half only replaces an old one once its ACK proves it (`_on_ack`)."""
         try:
             if codec.peek_kind(data) != Kind.HELLO:
                 raise FrameError("unknown_connection", "a frame before any HELLO")
-            frame = codec.open_frame(self._hs_key, data, self.config.max_frame)
+            if len(data) > MAX_HANDSHAKE_FRAME:
+                raise FrameError("too_big", f"a HELLO of {len(data)} bytes")
+            frame = codec.open_frame(self._hs_key, data, MAX_HANDSHAKE_FRAME)
             hello = codec.decode_hello(frame.payload)
         except FrameError as exc:
             self._reject(exc, "a connection attempt")
             if exc.reason == "bad_tag":
-                log.error("node %s: refused a connection that failed authentication: "
-                          "wrong cookie or forged frame", self.name)
+                self._log_refusal()
                 self._link.reply(identity, codec.reject_frame("bad_cookie"))
             return
         if hello.sender in self._blocked:
             return  # a cut cable
-        if hello.receiver != self.name:
+        if hello.receiver != self.name or hello.sender == self.name:
             self.rejected["wrong_node"] += 1
             self._link.reply(identity, codec.reject_frame("wrong_node"))
             return
-        peer = self._peers.get(hello.sender)
-        if peer is not None and peer.inbound is not None and not peer.down:
-            self._down(peer, "reconnected")  # the peer restarted or gave us up: start afresh
-            peer = None
+        if len(self._inbound) >= MAX_PENDING_HANDSHAKES:
+            self.rejected["too_many_handshakes"] += 1
+            return
         nonce_b = codec.new_nonce()
         self._inbound[identity] = _Inbound(identity, hello.sender, hello.nonce, nonce_b,
-                                           time.monotonic())
+                                           time.monotonic(), hello.address)
         challenge = codec.Challenge(self.name, hello.sender, hello.nonce, nonce_b, self.creation)
         self._link.reply(identity, codec.seal(self._hs_key, Kind.CHALLENGE, 0,
                                               codec.encode_challenge(challenge)))
-        if peer is None or peer.down:
-            with self._lock:
-                peer = _Peer(hello.sender, address=hello.address, started=time.monotonic())
-                self._peers[hello.sender] = peer
-            self._open(peer)
-        peer.creation = hello.creation
+        self._dial_back(hello.sender, hello.address)
+
+    def _dial_back(self, name: str, address: str) -> _Peer:
+        """Our half towards a node that connects to us, unless we have one."""
+        with self._lock:
+            peer = self._peers.get(name)
+            if peer is not None and not peer.down:
+                return peer
+            peer = _Peer(name, address=address, started=time.monotonic())
+            self._peers[name] = peer
+        self._open(peer)
+        return peer
+
+    def _log_refusal(self) -> None:
+        """Log refused connections, at most one line a second (a flood must not flood logs)."""
+        now = time.monotonic()
+        self._refused_unlogged += 1
+        if now - self._refusal_logged_at >= 1.0:
+            log.error("node %s: refused %d connection attempt(s) that failed authentication: "
+                      "wrong cookie or forged frames", self.name, self._refused_unlogged)
+            self._refusal_logged_at = now
+            self._refused_unlogged = 0
 
     def _on_ack(self, half: _Inbound, data: bytes) -> None:
         key = codec.session_key(self.config.cookie, half.nonce_a, half.nonce_b, half.peer,
                                 self.name)
         opener = codec.Opener(key, self.config.max_frame)
         try:
+            if len(data) > MAX_HANDSHAKE_FRAME:
+                raise FrameError("too_big", f"an ACK of {len(data)} bytes")
             frame = opener.open(data)
             if frame.kind != Kind.ACK or codec.decode_ack(frame.payload).nonce_echo != half.nonce_b:
                 raise FrameError("bad_ack")
@@ -421,9 +452,11 @@ class Distribution:
             self._reject(exc, f"handshake from {half.peer}")
             return
         peer = self._peers.get(half.peer)
+        if peer is not None and peer.inbound is not None and not peer.down:
+            self._down(peer, "reconnected")  # proven new: the peer restarted or gave us up
+            peer = None
         if peer is None or peer.down:
-            del self._inbound[half.identity]
-            return
+            peer = self._dial_back(half.peer, half.address)
         half.opener = opener
         peer.inbound = half
         peer.last_heard = time.monotonic()

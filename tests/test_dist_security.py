@@ -25,14 +25,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from actors import _context, _dist, _process, erlang, net_kernel, peer
+from actors import _context, _dist, _process, erlang, net_kernel, peer, rpc
 from actors.node import Node
 from tests.conftest import COOKIE
 from tests.helpers import no_message, recv, wait_until
@@ -153,26 +152,28 @@ class Unpickled:
     def of(self, n: Node) -> list[bytes]:
         return list(self._by_thread.get(f"zmq-link-{n.name}", []))
 
-    def count(self, n: Node, payload: bytes) -> int:
-        return self.of(n).count(payload)
+    def within(self, n: Node, frame: bytes) -> int:
+        """How many of the node's unpickled byte strings came from `frame` (a DATA frame
+        carries one or more length-prefixed pickles)."""
+        body = frame[codec.HEADER_SIZE:-codec.TAG_SIZE]
+        return sum(1 for pickled in self.of(n) if pickled and pickled in body)
 
 
 @pytest.fixture
 def unpickled(monkeypatch: pytest.MonkeyPatch) -> Unpickled:
     """Records every payload `pickle.loads` is called on by `actors._dist`."""
     seen = Unpickled()
-    real_loads = pickle.loads
 
-    def loads(data: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.record(data)
-        return real_loads(data, *args, **kwargs)
+    class RecordingPickle:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(pickle, name)
 
-    monkeypatch.setattr(_dist, "pickle", SimpleNamespace(loads=loads, dumps=pickle.dumps))
+        def loads(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.record(data)
+            return pickle.loads(data, *args, **kwargs)
+
+    monkeypatch.setattr(_dist, "pickle", RecordingPickle())
     return seen
-
-
-def _payload(frame: bytes) -> bytes:
-    return frame[codec.HEADER_SIZE:-codec.TAG_SIZE]
 
 
 @dataclass
@@ -206,9 +207,9 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Wire, Callable[[Node
     w = Wire()
     real_send = ZmqLink.send
 
-    def send(self: ZmqLink, channel: int, frame: bytes) -> bool:
+    def send(self: ZmqLink, channel: int, frame: bytes, *args: Any, **kwargs: Any) -> bool:
         w.sent.append((self, frame))
-        return real_send(self, channel, frame)
+        return real_send(self, channel, frame, *args, **kwargs)
 
     monkeypatch.setattr(ZmqLink, "send", send)
 
@@ -233,8 +234,8 @@ def _report_node(to: Any, token: str) -> None:
 
 
 def _serves(victim: Node, good: Node) -> None:
-    """`good` can connect to `victim`, both can message each other, and each can spawn a
-    function on the other. (Not rpc.call: see test_remote_spawn_keeps_a_fast_childs_signal.)"""
+    """`good` can connect to `victim`, both can message each other, spawn a function on the
+    other and rpc.call it."""
     token = os.urandom(6).hex()
     with victim.bound():
         me = erlang.self()
@@ -244,11 +245,13 @@ def _serves(victim: Node, good: Node) -> None:
         erlang.send(me, ("ping", token))
         erlang.spawn(victim.name, _report_node, buddy, token)
         recv(lambda m: m == ("running_on", token, victim.name))
+        assert rpc.call(victim.name, "erlang", "node", [], 5000) == victim.name
     with victim.bound():
         recv(lambda m: m == ("ping", token))
         erlang.send(buddy, ("pong", token))
         erlang.spawn(good.name, _report_node, me, token)
         recv(lambda m: m == ("running_on", token, good.name))
+        assert rpc.call(good.name, "erlang", "node", [], 5000) == good.name
         assert good.name in erlang.nodes()
     with good.bound():
         recv(lambda m: m == ("pong", token))
@@ -279,7 +282,7 @@ def test_wrong_cookie_in_process_neither_side_connects(
     assert victim.dist._inbound == {} and victim.dist._peers == {}
     assert any("refused our connection: bad_cookie" in line
                for line in _log_lines(caplog, evil.name))
-    assert any("refused a connection that failed authentication" in line
+    assert any("connection attempt(s) that failed authentication" in line
                for line in _log_lines(caplog, victim.name))
 
     # the other direction too
@@ -288,7 +291,7 @@ def test_wrong_cookie_in_process_neither_side_connects(
     assert evil.dist.rejected == Counter({"bad_tag": 1})
     assert any("refused our connection: bad_cookie" in line
                for line in _log_lines(caplog, victim.name))
-    assert any("refused a connection that failed authentication" in line
+    assert any("connection attempt(s) that failed authentication" in line
                for line in _log_lines(caplog, evil.name))
     assert unpickled.of(victim) == [] and unpickled.of(evil) == []
 
@@ -352,10 +355,10 @@ def test_wrong_cookie_real_node_neither_side_connects(
             proc.kill()
             proc.wait(5)
     ours = _log_lines(caplog, dist_node.name)
-    assert any("refused a connection that failed authentication" in line for line in ours)
+    assert any("connection attempt(s) that failed authentication" in line for line in ours)
     assert any(f"{name} refused our connection: bad_cookie" in line for line in ours)
     theirs = log_path.read_text()
-    assert "refused a connection that failed authentication" in theirs
+    assert "connection attempt(s) that failed authentication" in theirs
     assert f"{dist_node.name} refused our connection: bad_cookie" in theirs
 
 
@@ -430,6 +433,8 @@ def test_frames_sealed_for_another_session_are_dropped(
     [frame_v] = w.sent_by(victim, Kind.DATA, b"token-v1")
     id_a, id_c = w.identity_of(victim, frame_a), w.identity_of(victim, frame_c)
     assert id_a != id_c
+    loads_a = unpickled.within(victim, frame_a)
+    assert loads_a >= 1 and unpickled.within(victim, frame_v) == 0
 
     w.inject(victim, id_c, frame_a)  # A's frame on C's connection
     w.inject(victim, id_a, frame_v)  # our own frame to A, reflected back at us as A's
@@ -438,8 +443,8 @@ def test_frames_sealed_for_another_session_are_dropped(
     w.inject(victim, id_a, bumped)  # A's frame with a "fresh" seq: the tag no longer fits
     wait_until(lambda: victim.dist.rejected["bad_tag"] == 3)
     no_message(lambda m: type(m) is tuple and m[0] == "from_a")
-    assert unpickled.count(victim, _payload(frame_a)) == 1  # its one real delivery
-    assert unpickled.count(victim, _payload(frame_v)) == 0
+    assert unpickled.within(victim, frame_a) == loads_a  # only its one real delivery
+    assert unpickled.within(victim, frame_v) == 0
 
     # both sessions are intact: the rejected frames changed nothing (a bumped seq did not
     # advance the replay window, so A's next real frames are still accepted)
@@ -470,21 +475,25 @@ def test_replayed_data_frames_are_refused(
             erlang.send(me, ("msg", i, f"replay-token-{i}"))
     for i in range(5):
         assert recv(lambda m: type(m) is tuple and m[0] == "msg")[1] == i
-    frames = [w.sent_by(a, Kind.DATA, f"replay-token-{i}".encode())[0] for i in range(5)]
+    # (sends in a quick burst may share a frame)
+    frames = list(dict.fromkeys(w.sent_by(a, Kind.DATA, f"replay-token-{i}".encode())[0]
+                                for i in range(5)))
     identity = w.identity_of(victim, frames[0])
+    loads = [unpickled.within(victim, f) for f in frames]
+    n = len(frames)
 
     # on the same connection, at once, and in order: every one is a replay
     for f in frames:
         w.inject(victim, identity, f)
-    wait_until(lambda: victim.dist.rejected["replay"] == 5)
+    wait_until(lambda: victim.dist.rejected["replay"] == n)
     # from a new raw connection: an unknown connection
     d = raw.dealer(victim.dist.address)
     for f in frames:
         d.send(f)
-    wait_until(lambda: victim.dist.rejected["unknown_connection"] == 5)
+    wait_until(lambda: victim.dist.rejected["unknown_connection"] == n)
     no_message(lambda m: type(m) is tuple and m[0] == "msg", 200)
-    assert [unpickled.count(victim, _payload(f)) for f in frames] == [1] * 5
-    assert victim.dist.rejected == Counter({"replay": 5, "unknown_connection": 5})
+    assert [unpickled.within(victim, f) for f in frames] == loads
+    assert victim.dist.rejected == Counter({"replay": n, "unknown_connection": n})
 
     # the session goes on
     with a.bound():
@@ -512,11 +521,6 @@ def test_hello_replayed_to_another_node_is_refused(
     assert other.nodes() == [] and erlang.nodes() == [a.name]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime bug: actors/_dist.py Distribution._on_hello tears down a live connection "
-    "(_down(peer, 'reconnected')) on a HELLO whose only proof is the cookie-keyed tag; "
-    "HELLOs carry no freshness, so one sniffed HELLO replayed without the cookie makes the "
-    "nodes flap (nodedown, noconnection exits and DOWNs)"))
 def test_replayed_hello_does_not_disconnect_a_live_peer(
         dist_node: Node, start_node: Callable[..., Node], wire: tuple[Wire, Any],
         raw: Raw) -> None:
@@ -533,10 +537,10 @@ def test_replayed_hello_does_not_disconnect_a_live_peer(
     [hello] = w.sent_by(a, Kind.HELLO)  # sniffed off the wire: A -> victim
 
     d = raw.dealer(victim.dist.address)
+    rejected = _rejected(victim)
     d.send(hello)
-    # the victim answers the replay with a CHALLENGE: by then it has handled the HELLO
-    assert d.poll(3000)
-    assert codec.peek_kind(d.recv()) == Kind.CHALLENGE
+    d.send(b"sentinel")  # same connection, so handled after the HELLO; always refused
+    wait_until(lambda: _rejected(victim) > rejected)
     no_message(lambda m: m == ("nodedown", a.name)
                or (type(m) is tuple and m[0] == "DOWN" and m[1] == ref), 300)
     assert erlang.nodes() == [a.name]
@@ -581,6 +585,7 @@ def test_random_and_truncated_frames_are_counted_and_the_node_keeps_serving(
     [hello] = w.sent_by(a, Kind.HELLO)
     [data] = w.sent_by(a, Kind.DATA, b"real")
     identity = w.identity_of(victim, data)
+    loads_before = len(unpickled.of(victim))
     frames = _junk_frames(20240601, hello, data)
 
     # over the wire, from a connection that never did a handshake
@@ -596,9 +601,9 @@ def test_random_and_truncated_frames_are_counted_and_the_node_keeps_serving(
     for f in mutated:
         w.inject(victim, identity, f)
     wait_until(lambda: _rejected(victim) == len(frames) + len(mutated), 10)
-    junk = {_payload(f) for f in frames if len(f) >= codec.HEADER_SIZE + codec.TAG_SIZE}
-    assert unpickled.count(victim, _payload(data)) == 1
-    assert not junk.difference({_payload(data)}).intersection(unpickled.of(victim))
+    # nothing of the junk was unpickled (only A's background traffic may have been)
+    junk = b"".join(f for f in frames if f != data)
+    assert not any(p in junk for p in unpickled.of(victim)[loads_before:])
     assert victim.dist._inbound.keys() == {identity}
     assert list(victim.dist._peers) == [a.name] and erlang.nodes() == [a.name]
 
@@ -645,8 +650,16 @@ def test_oversized_frames_are_refused_by_zeromq_without_buffering(
     try:
         for _ in range(50):
             d.send(big, copy=False)  # one buffer, 50 frames: the attacker's side stays small
-        d.send(b"probe")  # a DEALER keeps order: once it is seen, the 50 MB have been sent
-        wait_until(lambda: victim.dist.rejected["too_short"] == 1, 20)
+        # A DEALER keeps order: once a probe is seen, the 50 MB have gone out. A probe in
+        # flight behind a big frame is lost with its connection, so send another.
+        probes = 0
+        while victim.dist.rejected["too_short"] == 0:
+            assert probes < 40, "no probe got through"
+            d.send(b"probe")
+            probes += 1
+            deadline = time.monotonic() + 0.5
+            while victim.dist.rejected["too_short"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
     finally:
         done.set()
         sampler.join()
@@ -654,7 +667,9 @@ def test_oversized_frames_are_refused_by_zeromq_without_buffering(
     while mon.poll(0):
         events.append(recv_monitor_message(mon)["event"])
     assert zmq.EVENT_DISCONNECTED in events  # ZeroMQ hung up on the oversized frames
-    assert victim.dist.rejected == Counter({"too_short": 1})  # the big frames never got in
+    # the big frames never got in
+    assert set(victim.dist.rejected) == {"too_short"}
+    assert victim.dist.rejected["too_short"] <= probes
     assert victim.dist._link.dropped_shapes == 0
     assert unpickled.of(victim) == []
     assert peak - rss_before < 16 * 1024, (rss_before, peak)  # 50 MB went over the wire
@@ -690,6 +705,15 @@ def test_a_legit_message_over_the_peer_max_frame_is_lost_with_a_nodedown(
     _serves(victim, sender)
     with victim.bound():
         no_message(lambda m: type(m) is tuple and m[0] in ("big", "after"))
+
+
+def test_an_oversized_hello_is_refused_before_hashing(dist_node: Node, raw: Raw) -> None:
+    assert dist_node.dist is not None
+    hello_kind = struct.pack(">2sBBQ", codec.MAGIC, codec.VERSION, Kind.HELLO, 0)
+    d = raw.dealer(dist_node.dist.address)
+    d.send(hello_kind + bytes(1 << 20) + bytes(codec.TAG_SIZE))
+    wait_until(lambda: _rejected(dist_node) == 1)
+    assert dist_node.dist.rejected["bad_tag"] == 0  # refused without computing its tag
 
 
 # -- 6. connections that never send ------------------------------------------------------------
@@ -761,7 +785,8 @@ def test_a_flood_of_bad_hellos_is_refused_and_leaves_no_state(
     assert len(answered) == 300
     refusals = [line for line in _log_lines(caplog, victim.name)
                 if "failed authentication" in line]
-    assert len(refusals) == 300  # one log line per refused attempt (see the report)
+    # refusals are logged at most once a second, with a count: a flood cannot flood the log
+    assert 1 <= len(refusals) <= 5
     _serves(victim, good)
 
 
@@ -854,22 +879,27 @@ def test_no_message_is_lost_while_garbage_floods_the_node(
     attacker = threading.Thread(target=_attack, args=(
         victim.dist.address, _port(victim), victim.name, stop, sent))
     attacker.start()
+    net_kernel.monitor_nodes(True)
     try:
         wait_until(lambda: _rejected(victim) > 100, 10)  # the flood is on
         erlang.spawn(pnode, _send_numbered, me, count)
         for i in range(count):
-            assert recv(lambda m: type(m) is tuple and m[0] == "num", 15000) == ("num", i)
+            got = erlang.receive(lambda m: type(m) is tuple and m[0] == "num", 15000)
+            assert got == ("num", i), (got, i, erlang.nodes(), victim.dist.rejected,
+                                       erlang.receive(lambda m: m[0] == "nodedown", 0))
+            if i == 0:
+                at_first = _rejected(victim)
         recv(lambda m: m == ("num_done", count), 15000)
-        under_attack = _rejected(victim)
+        at_last = _rejected(victim)
     finally:
         stop.set()
         attacker.join(20)
     assert not attacker.is_alive()
     no_message(lambda m: type(m) is tuple and m[0] in ("num", "num_done"), 300)
-    assert under_attack > 100 and sent[0] > 100
+    assert at_last > at_first  # garbage kept coming while the numbered messages did
+    assert sent[0] > 100
     assert erlang.nodes() == [pnode]
-    erlang.spawn(pnode, _report_node, me, "after")
-    recv(lambda m: m == ("running_on", "after", pnode))
+    assert rpc.call(pnode, "erlang", "node", [], 5000) == pnode
 
 
 # -- 9. CURVE --------------------------------------------------------------------------------
@@ -910,20 +940,16 @@ def test_curve_nodes_talk_and_others_cannot_connect(
     _serves(c1, c2)
 
 
-# -- found on the way: remote spawn_monitor / spawn_link lose a fast child's signal ------------
+# -- found on the way: remote spawn_monitor / spawn_link and a fast child's signal -------------
 
 
 @pytest.mark.parametrize("kind", ["monitor", "link"])
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime bug: actors/erlang.py _spawn_remote registers the monitor/link only after its "
-    "thread has received $spawn_reply; a child that exits before that has its DOWN/EXIT "
-    "dropped by Node.monitor_down / link_exit (no such monitor/link yet), so rpc.call of a "
-    "quick function often times out"))
 def test_remote_spawn_keeps_a_fast_childs_signal(
         start_node: Callable[..., Node], monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     """Forces one legal interleaving: the child's DOWN (or EXIT) is handled by the caller
-    node's I/O thread before the calling thread resumes from its spawn_reply. It happens by
-    itself in about a third of first rpc.calls between two fresh in-process nodes."""
+    node's I/O thread before the calling thread resumes from its spawn_reply. The monitor or
+    link must already be in place (it once was set only by the resumed caller, so the signal
+    was dropped: about a third of first rpc.calls between fresh nodes timed out)."""
     a, v = start_node("a"), start_node("v")
     signal_handled = threading.Event()
     real_handle = a.remote.handle
