@@ -8,9 +8,12 @@ Rules of this module:
   and a refused client releases what it got and retries after a random pause.
 - A server monitors every registered pid and every lock holder: a name is freed when its
   process dies or its node goes down (DOWN noconnection), and so is a lock.
-- When two nodes meet (nodeup), each sends the other the names of its own processes. A
-  clash is resolved by one node only, the smaller of the two pids' nodes, with the
-  method the name was registered with; it then tells every node the outcome.
+- When two nodes meet (nodeup), each sends the other its whole table. A clash is resolved
+  by one node only, the resolver: the smaller of the two pids' nodes, with the method the
+  name was registered with; it then tells every node it is connected to the outcome. A
+  node that sees a clash it does not resolve asks the resolver, which answers everyone
+  with its table's entry (resolving first if it had not seen that clash), so a node that
+  comes back later still converges.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class GlobalNameServer(gen_server.GenServer):
         from . import net_kernel
 
         net_kernel.monitor_nodes(True)
-        return ("ok", {"names": {}, "locks": {}})
+        return ("ok", {"names": {}, "locks": {}, "losers": {}})
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         names, locks = state["names"], state["locks"]
@@ -47,6 +50,7 @@ class GlobalNameServer(gen_server.GenServer):
                 current = names.get(name)
                 return ("reply", ("granted", current[0] if current else None), state)
             case ("register", name, pid, method):
+                state["losers"].get(name, set()).discard(pid)  # registered anew, for real
                 self._set(state, name, pid, method)
                 return ("reply", "ok", state)
             case ("unregister", name):
@@ -64,8 +68,11 @@ class GlobalNameServer(gen_server.GenServer):
             case ("sync", list(entries)):
                 for name, pid, method in entries:
                     self._merge(state, name, pid, method)
-            case ("resolved", name, pid, method):
+            case ("resolved", name, pid, method, list(losers)):
+                state["losers"].setdefault(name, set()).update(losers)
                 self._set(state, name, pid, method)
+            case ("conflict", name, Pid() as pid1, Pid() as pid2):
+                self._conflict(state, name, pid1, pid2)
         return ("noreply", state)
 
     def handle_info(self, msg: Any, state: Any) -> Any:
@@ -73,9 +80,8 @@ class GlobalNameServer(gen_server.GenServer):
             case ("DOWN", Ref() as ref, "process", _, _):
                 self._forget_ref(state, ref)
             case ("nodeup", node):
-                mine = [(name, pid, method) for name, (pid, method, _) in state["names"].items()
-                        if pid.node == erlang.node()]
-                gen_server.cast((SERVER, node), ("sync", mine))
+                table = [(name, pid, method) for name, (pid, method, _) in state["names"].items()]
+                gen_server.cast((SERVER, node), ("sync", table))
             case ("nodedown", _):
                 pass
         return ("noreply", state)
@@ -102,18 +108,41 @@ class GlobalNameServer(gen_server.GenServer):
 
     def _merge(self, state: Any, name: Any, pid: Pid, method: Any) -> None:
         current = state["names"].get(name)
+        losers = state["losers"].setdefault(name, set())
+        if pid in losers:
+            self._tell_all(state, name, current[0] if current else None, method)
+            return  # a clash's loser, still listed by a node that missed the outcome
         if current is None:
             self._set(state, name, pid, method)
             return
         mine = current[0]
-        if mine == pid or erlang.node() != min(mine.node, pid.node):
-            return  # the same, or another node resolves this clash
+        if mine == pid:
+            return
+        resolver = min(mine.node, pid.node)
+        if erlang.node() != resolver:
+            gen_server.cast((SERVER, resolver), ("conflict", name, mine, pid))
+            return
         winner = _resolve(current[1], name, mine, pid)
         if winner not in (mine, pid):
             winner = None
+        losers.update(p for p in (mine, pid) if p != winner)
         self._set(state, name, winner, current[1])
+        self._tell_all(state, name, winner, current[1])
+
+    def _conflict(self, state: Any, name: Any, pid1: Pid, pid2: Pid) -> None:
+        """Another node saw pid1 and pid2 clash on `name`, and we resolve that clash."""
+        current = state["names"].get(name)
+        if current is not None and current[0] in (pid1, pid2):
+            other = pid2 if current[0] == pid1 else pid1
+            self._merge(state, name, other, current[1])
+            return
+        self._tell_all(state, name, current[0] if current else None,
+                       current[1] if current else None)
+
+    def _tell_all(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
+        losers = sorted(state["losers"].get(name, ()))
         for node in erlang.nodes():
-            gen_server.cast((SERVER, node), ("resolved", name, winner, current[1]))
+            gen_server.cast((SERVER, node), ("resolved", name, pid, method, losers))
 
 
 def _resolve(method: Any, name: Any, pid1: Pid, pid2: Pid) -> Any:

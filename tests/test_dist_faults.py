@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from actors import erlang, global_, net_kernel, peer, rpc
+from actors import erlang, gen_server, global_, net_kernel, peer, rpc
 from actors._terms import Pid
 from tests.conftest import COOKIE
 from tests.helpers import down_of, no_message, recv, wait_until
@@ -34,22 +34,21 @@ def _ms_since(t0: float) -> float:
     return (time.monotonic() - t0) * 1000.0
 
 
-def _reply(test: Pid, tag: Any, fun: Any, args: tuple[Any, ...]) -> None:
-    erlang.send(test, ("rpc_reply", tag, fun(*args)))
-
-
 def _rpc(node: str, fun: Any, *args: Any, timeout: int = 3000) -> Any:
-    """`fun(*args)` on `node`, its result sent back as a message. Not `rpc.call`, whose
-    result can be lost (see test_rpc_call_never_loses_the_result_of_a_quick_function)."""
-    tag = erlang.make_ref()
-    erlang.spawn(node, _reply, erlang.self(), tag, fun, args)
-    return recv(lambda m: type(m) is tuple and m[:2] == ("rpc_reply", tag), timeout)[2]
+    """rpc.call that fails the test on a badrpc."""
+    result = rpc.call(node, fun, list(args), timeout)
+    assert not (type(result) is tuple and result[:1] == ("badrpc",)), (node, fun, result)
+    return result
 
 
 # -- processes used on both sides ------------------------------------------------------------
 
 def _idle() -> None:
     erlang.receive(lambda m: m == "stop", IDLE_MS)
+
+
+def _idle_for(ms: int) -> None:
+    erlang.receive(lambda m: m == "stop", ms)
 
 
 def _collect(test: Pid, tag: Any, expected: int, within_ms: int = 5000) -> None:
@@ -102,19 +101,34 @@ def _nodes_subscriber(test: Pid, tag: str) -> None:
 
 def _forwarder(test: Pid, tag: str, link_to: Pid | None) -> None:
     """Trap exits, link to `link_to` if given, then forward everything to the test as
-    ("fwd", tag, msg) -- except ("relay", dest, msg), which it sends on to `dest`."""
+    ("fwd", tag, msg) -- except ("relay", dest, msg), which it sends on to `dest`, and
+    ("history", from, ref), answered with ("history", ref, [every msg forwarded so far])
+    (for a node whose messages to the test are lost in a cut)."""
     erlang.process_flag("trap_exit", True)
     if link_to is not None:
         erlang.link(link_to)
     erlang.send(test, ("ready", tag, erlang.self()))
+    seen: list[Any] = []
     for _ in range(100_000):
         msg = erlang.receive(None, IDLE_MS)
         if msg is erlang.TIMEOUT:
             return
         if type(msg) is tuple and len(msg) == 3 and msg[0] == "relay":
             erlang.send(msg[1], msg[2])
+        elif type(msg) is tuple and len(msg) == 3 and msg[0] == "history":
+            erlang.send(msg[1], ("history", msg[2], list(seen)))
         else:
+            seen.append(msg)
             erlang.send(test, ("fwd", tag, msg))
+
+
+def _history(pid: Pid) -> list[Any]:
+    """What forwarder `pid` has received (call it from a process on a node it can reach)."""
+    ref = erlang.make_ref()
+    erlang.send(pid, ("history", erlang.self(), ref))
+    reply = erlang.receive(lambda m: type(m) is tuple and m[:2] == ("history", ref), 3000)
+    assert reply is not erlang.TIMEOUT
+    return reply[2]
 
 
 def _register_holder(test: Pid, tag: str, name: Any, method: str) -> tuple[str, Pid]:
@@ -137,7 +151,7 @@ def _receiver(test: Pid) -> None:
         if msg[1] != expected:
             bad.append((expected, msg[1]))
         expected = msg[1] + 1
-    erlang.send(test, ("received", expected, None, bad[:5] + ["timeout"]))
+    erlang.send(test, ("received", expected, None, [*bad[:5], "timeout"]))
 
 
 # -- an out-of-band control channel to a node whose distribution is cut ----------------------
@@ -241,7 +255,7 @@ def test_sigkill_reaches_every_link_and_monitor_exactly_once(peers: Any) -> None
 
     peer.kill(ppid)
 
-    for tag, (monitors, link, trap) in modes.items():
+    for tag, (_, link, trap) in modes.items():
         pid, mref, mine = watchers[tag]
         if link and not trap:
             down = recv(down_of(mref), 3000)
@@ -257,7 +271,7 @@ def test_sigkill_reaches_every_link_and_monitor_exactly_once(peers: Any) -> None
             assert Counter(exits) == Counter(("EXIT", r, "noconnection") for r in mine), (tag, got)
         else:
             assert exits == [], (tag, got)
-        recv(down_of(mref), 3000)  # then it ends normally
+        assert recv(down_of(mref), 3000)[4] == "normal"  # it reported and ended
     assert _report("node") == [("nodedown", p)]
     assert _report("nodes") == [("nodedown", p)]
 
@@ -288,6 +302,15 @@ def test_sigkill_detected_at_once_and_late_monitor_fires_at_once(peers: Any) -> 
 
 # -- 3. SIGSTOP: the heartbeat notices ------------------------------------------------------------
 
+def _settled(p: str) -> None:
+    """Wait until peer `p` has taken in its connection to us: it lists us in nodes() and its
+    global name server has handled its nodeup. (A peer stopped before that would, once
+    continued, see us up and then down, and its name server would dial us again to sync.)"""
+    me = erlang.node()
+    wait_until(lambda: me in _rpc(p, erlang.nodes), 3)
+    assert _rpc(p, gen_server.call, "global_name_server", "settle") == ("error", "bad_request")
+
+
 def _stop_and_time(ppid: Pid, p: str) -> float:
     """SIGSTOP the peer; ms until ("nodedown", p) reaches the caller (which monitors p)."""
     t0 = time.monotonic()
@@ -302,6 +325,7 @@ def _stop_and_time(ppid: Pid, p: str) -> float:
 def test_sigstop_nodedown_comes_from_the_heartbeat_and_peer_reconnects(peers: Any) -> None:
     ppid, p = peers()
     ticktime = net_kernel.get_net_ticktime()
+    _settled(p)
     erlang.monitor_node(p, True)
     ms = _stop_and_time(ppid, p)
     print(f"\nSIGSTOP -> nodedown (net_ticktime {ticktime} ms): {ms:.1f} ms")
@@ -325,6 +349,7 @@ def test_sigstop_with_a_short_net_ticktime_is_detected_sooner() -> None:
             try:
                 assert net_kernel.get_net_ticktime() == 300
                 assert _rpc(p, net_kernel.get_net_ticktime) == 300
+                _settled(p)
                 erlang.monitor_node(p, True)
                 ms = _stop_and_time(ppid, p)
                 print(f"\nSIGSTOP -> nodedown (net_ticktime 300 ms): {ms:.1f} ms")
@@ -383,17 +408,24 @@ def test_partition_between_peers_heartbeat_loss_and_heal(peers: Any) -> None:
     no_message(_fwd("sink", lambda m: m[0] == "EXIT"), 0)
 
 
-# -- 5. global names across a healed partition ------------------------------------------------------
+# -- 5. global names across a healed partition ------------------------------------------
 
-def _global_conflict(peers: Any, method: str) -> tuple[str, str, Pid, Pid, Any, Agent]:
+def _global_conflict(peers: Any, method: str, *, resolver: str = "a",
+                     staged: bool = False) -> tuple[str, str, Pid, Pid, Any, Agent]:
     """T, A and B connected; then B is cut from both (blocked on every side) and the same name
     is registered on A's side (from A) and on B (from B); then everything heals, B connecting
-    to A and to T. Returns (a, b, holder_a, holder_b, name, agent on b)."""
-    _, a = peers()
-    _, b = peers()
+    to A and to T. Returns (a, b, holder_a, holder_b, name, agent on b).
+
+    The clash is resolved by the node with the smaller name: `resolver` says which peer
+    that is. `staged` heals A<->B first and T<->B only once A and B agree."""
+    run = f"{os.getpid()}x{next(_ids)}"
+    first, second = ("ga", "gb") if resolver == "a" else ("gb", "ga")
+    _, a = peers(f"{first}a{run}")
+    _, b = peers(f"{second}b{run}")
+    assert min(a, b, erlang.node()) == (a if resolver == "a" else b)
     t = erlang.node()
     me = erlang.self()
-    name = ("conflict", method, next(_ids))
+    name = ("conflict", method, run)
     wait_until(lambda: _connected(a, b) and _connected(b, a), 5)
     agent = Agent(b, "b")
     erlang.monitor_node(b, True)
@@ -413,11 +445,21 @@ def _global_conflict(peers: Any, method: str) -> tuple[str, str, Pid, Pid, Any, 
     assert global_.whereis_name(name) == holder_a
     assert agent(global_.whereis_name, name) == holder_b
 
-    net_kernel.unblock_nodes(None)
-    assert _rpc(a, net_kernel.unblock_nodes, None) == "ok"
-    agent(net_kernel.unblock_nodes, None)
-    assert agent(net_kernel.connect_node, a) is True
-    assert agent(net_kernel.connect_node, t) is True
+    if staged:
+        assert _rpc(a, net_kernel.unblock_nodes, None) == "ok"
+        agent(net_kernel.unblock_nodes, [a])
+        assert agent(net_kernel.connect_node, a) is True
+        wait_until(lambda: _rpc(a, global_.whereis_name, name)
+                   == agent(global_.whereis_name, name), 5)
+        net_kernel.unblock_nodes(None)
+        agent(net_kernel.unblock_nodes, None)
+        assert agent(net_kernel.connect_node, t) is True
+    else:
+        net_kernel.unblock_nodes(None)
+        assert _rpc(a, net_kernel.unblock_nodes, None) == "ok"
+        agent(net_kernel.unblock_nodes, None)
+        assert agent(net_kernel.connect_node, a) is True
+        assert agent(net_kernel.connect_node, t) is True
     wait_until(lambda: sorted(erlang.nodes()) == sorted([a, b]), 5)
     return a, b, holder_a, holder_b, name, agent
 
@@ -428,23 +470,7 @@ def _where_everywhere(a: str, b: str, name: Any) -> list[Any]:
 
 
 def _agreed(a: str, b: str, name: Any, expected: Any) -> bool:
-    w = _where_everywhere(a, b, name)
-    global _LAST
-    _LAST = (erlang.node(), a, b, expected, w)
-    return w == [expected] * 3
-
-
-_LAST = None
-
-
-import pytest as _pt
-
-
-@_pt.fixture(autouse=True)
-def _dbg():
-    yield
-    if _LAST is not None and _LAST[4] != [_LAST[3]] * 3:
-        print("DEBUG t,a,b", _LAST, "resolver a?", _LAST[1] < _LAST[2])
+    return _where_everywhere(a, b, name) == [expected] * 3
 
 
 def _dead_of(refs: dict[Any, Pid]) -> Any:
@@ -469,18 +495,32 @@ def test_global_conflict_after_heal_random_exit_name_keeps_one(peers: Any) -> No
         agent.close()
 
 
-def test_global_conflict_after_heal_notify_all_name_unregisters(peers: Any) -> None:
-    a, b, holder_a, holder_b, name, agent = _global_conflict(peers, "notify_all_name")
+def _check_notify_all(peers: Any, **options: Any) -> None:
+    a, b, holder_a, holder_b, name, agent = _global_conflict(peers, "notify_all_name", **options)
     try:
-        recv(_fwd("holder_a", lambda m: m == ("global_name_conflict", name, holder_b)), 5000)
-        recv(_fwd("holder_b", lambda m: m == ("global_name_conflict", name, holder_a)), 5000)
-        wait_until(lambda: _agreed(a, b, name, "undefined"), 5)
+        conflict_a = ("global_name_conflict", name, holder_b)
+        conflict_b = ("global_name_conflict", name, holder_a)
+        recv(_fwd("holder_a", lambda m: m == conflict_a), 5000)
+        wait_until(lambda: conflict_b in agent(_history, holder_b), 5)
+        wait_until(lambda: _agreed(a, b, name, "undefined"), 3)
         assert _rpc(a, erlang.is_process_alive, holder_a) is True
         assert _rpc(b, erlang.is_process_alive, holder_b) is True
         no_message(_fwd("holder_a", lambda m: m[0] == "global_name_conflict"), QUIET_MS)
-        no_message(_fwd("holder_b", lambda m: m[0] == "global_name_conflict"), 0)
+        assert _rpc(a, _history, holder_a) == [conflict_a]
+        assert agent(_history, holder_b) == [conflict_b]
     finally:
         agent.close()
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["heal_at_once", "heal_a_b_first"])
+def test_global_conflict_after_heal_notify_all_name_unregisters(peers: Any, staged: bool) -> None:
+    _check_notify_all(peers, staged=staged)
+
+
+def test_global_conflict_resolution_reaches_a_node_that_reconnects_later(peers: Any) -> None:
+    """B (the resolver: the smaller name) meets A first, resolves the clash, and tells A;
+    T still maps the name to A's holder, and meeting B later does not change that."""
+    _check_notify_all(peers, resolver="b", staged=True)
 
 
 def test_global_conflict_after_heal_random_notify_name_keeps_both_alive(peers: Any) -> None:
@@ -541,30 +581,49 @@ def test_killing_one_peer_loses_no_message_to_another(peers: Any) -> None:
     assert a in erlang.nodes()
 
 
-# -- runtime bug: a quick remote process's DOWN / exit signal can outrun the spawn reply ----------
+# -- a quick remote process's DOWN / exit signal must not outrun the spawn reply -----------------
 
 def _exit_with(reason: Any) -> None:
     erlang.exit(reason)
 
 
-_RACE_ROUNDS = 500  # at ~5-10% loss per round, all rounds passing is practically impossible
+@pytest.fixture
+def descheduled_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent of a remote spawn loses the CPU for 100 ms right after it takes the spawn
+    reply from its mailbox -- as any thread can -- so the new process's DOWN or exit signal
+    reaches the node first. (A regression: the link/monitor used to be recorded by the parent
+    after that point, and the signal was dropped: rpc.call lost up to 9% of its results on a
+    busy machine.) Test-side only: it wraps `Process.receive`, changing nothing else."""
+    from actors._process import Process
+
+    original = Process.receive
+
+    def receive(self: Any, pred: Any, timeout: Any) -> Any:
+        msg = original(self, pred, timeout)
+        if type(msg) is tuple and msg and msg[0] == "$spawn_reply":
+            time.sleep(0.1)
+        return msg
+
+    monkeypatch.setattr(Process, "receive", receive)
 
 
-@pytest.mark.xfail(strict=True, reason="runtime bug: erlang._spawn_remote records the monitor "
-                   "only after the parent has taken $spawn_reply; a DOWN that the I/O thread "
-                   "handles first is dropped by Node.monitor_down, so rpc.call hangs")
-def test_rpc_call_never_loses_the_result_of_a_quick_function(peers: Any) -> None:
+def test_rpc_call_never_loses_the_result_of_a_quick_function(
+        peers: Any, descheduled_parent: None) -> None:
     _, p = peers()
-    for i in range(_RACE_ROUNDS):
-        assert rpc.call(p, erlang.node, [], 500) == p, f"round {i}"
+    assert rpc.call(p, erlang.node, [], 1000) == p
 
 
-@pytest.mark.xfail(strict=True, reason="runtime bug: erlang._spawn_remote adds the link only "
-                   "after the parent has taken $spawn_reply; an exit signal that the I/O thread "
-                   "handles first is dropped by Node.link_exit")
-def test_spawn_link_never_loses_the_exit_of_a_quick_remote_process(peers: Any) -> None:
+def test_spawn_link_never_loses_the_exit_of_a_quick_remote_process(
+        peers: Any, descheduled_parent: None) -> None:
     _, p = peers()
     erlang.process_flag("trap_exit", True)
-    for i in range(_RACE_ROUNDS):
-        pid = erlang.spawn_link(p, _exit_with, ("done", i))
-        recv(lambda m, pid=pid, i=i: m == ("EXIT", pid, ("done", i)), 500)
+    pid = erlang.spawn_link(p, _exit_with, "done")
+    recv(lambda m: m == ("EXIT", pid, "done"), 1000)
+
+
+def test_spawn_monitor_of_a_slower_remote_process_delivers_its_down(
+        peers: Any, descheduled_parent: None) -> None:
+    """With the same 100 ms pause, a process that outlives it is seen to end too."""
+    _, p = peers()
+    pid, ref = erlang.spawn_monitor(p, _idle_for, 300)
+    assert recv(down_of(ref), 3000) == ("DOWN", ref, "process", pid, "normal")
