@@ -115,6 +115,17 @@ class Process:
         if schedule:
             self.node.pool.submit(self.run_handler)
 
+    def deliver_many(self, msgs: list[Any]) -> None:
+        """`deliver` each of `msgs`, in order, with one lock and at most one wake-up."""
+        with self.lock:
+            if not self.alive or not msgs:
+                return
+            last = msgs.pop()
+            self.mailbox.extend(msgs)
+            schedule = self._push(last)
+        if schedule:
+            self.node.pool.submit(self.run_handler)
+
     def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
         """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
         with self.lock:

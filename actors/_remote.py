@@ -64,20 +64,26 @@ class Remote:
 
     def handle(self, sender: str, control: Any) -> None:
         node = self.node
-        if control[0] == "send" and len(control) == 3:  # the common case, first
+        op = control[0]
+        if op == "send" and len(control) == 3:  # the common cases first
             proc = node.lookup_id(control[1])
             if proc is not None:
                 proc.deliver(control[2])
+            return
+        if op == "batch" and len(control) == 2 and type(control[1]) is list:
+            for one in control[1]:
+                self.handle(sender, one)
+            return
+        if op == "alias" and len(control) == 4 and type(control[1]) is Pid:
+            proc = node.lookup(control[1])
+            if proc is not None:
+                proc.deliver_to_alias(control[2], control[3])
             return
         match control:
             case ("reg_send", str(name), msg):
                 proc = node.whereis(name)
                 if proc is not None:
                     proc.deliver(msg)
-            case ("alias", Pid() as to, Ref() as alias, msg):
-                proc = node.lookup(to)
-                if proc is not None:
-                    proc.deliver_to_alias(alias, msg)
             case ("link", Pid() as from_, Pid() as to):
                 if not node.add_remote_link(to, from_):
                     self.send(sender, ("exit", to, from_, "noproc"), autoconnect=False)
@@ -99,9 +105,6 @@ class Remote:
                 self._spawn_for(sender, req, parent, fun, args, link, mref)
             case ("spawn_reply", Ref() as req, Pid() as parent, child):
                 self._spawned(req, parent, child)
-            case ("batch", list(controls)):
-                for one in controls:
-                    self.handle(sender, one)
             case ("mesh", list(peers)) if node.dist is not None:
                 node.dist.learn_mesh(peers)
             case _:
