@@ -258,9 +258,12 @@ class ZmqLink:
         """Read what is there first, then hand it on: while reading, no process is woken,
         so the threads that frames wake compete for the GIL once per batch, not per frame."""
         batch = []
+        router = self._router
         for _ in range(1000):
+            if not router.get(zmq.EVENTS) & zmq.POLLIN:  # cheaper than catching zmq.Again
+                break
             try:
-                parts = self._router.recv_multipart(zmq.NOBLOCK)
+                parts = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             if len(parts) != 2:
