@@ -112,18 +112,26 @@ class _Peer:
 
 
 def dumps(control: Any) -> bytes:
-    """Pickle a control tuple. A spawn's function always travels by value (cloudpickle), so
-    functions of the sender's `__main__` work; other controls use plain pickle, falling back
-    to cloudpickle for what plain pickle refuses (lambdas, closures)."""
+    """Pickle a control tuple with plain pickle, falling back to cloudpickle for what plain
+    pickle refuses (lambdas, closures). A spawn's function is pickled apart, by
+    `dumps_fun`, so a peer that cannot load it still gets the spawn."""
     try:
-        if control[0] == "spawn":
-            return cloudpickle.dumps(control, 5)
         return pickle.dumps(control, 5)
     except Exception:
         try:
             return cloudpickle.dumps(control, 5)
         except Exception as exc:
             raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
+
+
+def dumps_fun(fun: Any, args: tuple[Any, ...]) -> bytes:
+    """A spawn's function and arguments, with cloudpickle: closures and functions of the
+    sender's `__main__` travel by value, functions of importable modules by reference (the
+    peer must be able to import them)."""
+    try:
+        return cloudpickle.dumps((fun, args), 5)
+    except Exception as exc:
+        raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
 
 
 class Distribution:
@@ -133,7 +141,7 @@ class Distribution:
         self.node = node
         self.config = config
         self.name = node.name
-        self.creation = int(time.time()) & 0xFFFFFFFF
+        self.creation = node.creation
         self._hs_key = codec.handshake_key(config.cookie)
         self._lock = threading.Lock()
         self._peers: dict[str, _Peer] = {}

@@ -6,8 +6,10 @@ Rules of this module:
 - Changes go through a per-name lock held on every node (`global_._with_lock`), so two
   nodes racing for one name cannot both win: a lock is granted to one holder at a time,
   and a refused client releases what it got and retries after a random pause.
-- A server monitors every registered pid and every lock holder: a name is freed when its
-  process dies or its node goes down (DOWN noconnection), and so is a lock.
+- A server monitors every registered pid: a name is freed when its process dies or its
+  node goes down (DOWN noconnection). A lock is held for one round trip; if its holder
+  dies mid-change it lapses after LOCK_LEASE_MS (monitoring every holder would cost two
+  more messages per registration).
 - When two nodes meet (nodeup), each sends the other its whole table. A clash is resolved
   by one node only, the resolver: the smaller of the two pids' nodes, with the method the
   name was registered with; it then tells every node it is connected to the outcome. A
@@ -25,12 +27,14 @@ from . import _context, erlang, gen_server
 from ._terms import Pid, Ref
 
 SERVER = "global_name_server"
+LOCK_LEASE_MS = 5000  # a lock not released within this (its holder died mid-change) lapses
 
 log = logging.getLogger("actors.global")
 
 
 class GlobalNameServer(gen_server.GenServer):
-    """State: {"names": {name: (pid, method, mref)}, "locks": {name: (lock_id, mref)}}."""
+    """State: {"names": {name: (pid, method, mref)}, "locks": {name: (lock_id, taken_ms)},
+    "losers": {name: pids that lost a clash for it}}."""
 
     def init(self, args: Any) -> Any:
         from . import net_kernel
@@ -41,30 +45,23 @@ class GlobalNameServer(gen_server.GenServer):
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         names, locks = state["names"], state["locks"]
         match request:
-            case ("lock", name, lock_id, holder):
+            case ("lock", name, lock_id, _holder):
                 held = locks.get(name)
-                if held is not None and held[0] != lock_id:
+                now = erlang.monotonic_time("millisecond")
+                if held is not None and held[0] != lock_id and now - held[1] < LOCK_LEASE_MS:
                     return ("reply", ("busy",), state)
-                if held is None:
-                    locks[name] = (lock_id, erlang.monitor("process", holder))
+                locks[name] = (lock_id, now)
                 current = names.get(name)
                 return ("reply", ("granted", current[0] if current else None), state)
-            case ("register", name, pid, method):
-                state["losers"].get(name, set()).discard(pid)  # registered anew, for real
-                self._set(state, name, pid, method)
-                return ("reply", "ok", state)
-            case ("unregister", name):
-                self._set(state, name, None, None)
+            case ("apply_unlock", change, name, lock_id):
+                self._apply_unlock(state, change, name, lock_id)
                 return ("reply", "ok", state)
         return ("reply", ("error", "bad_request"), state)
 
     def handle_cast(self, msg: Any, state: Any) -> Any:
         match msg:
-            case ("unlock", name, lock_id):
-                held = state["locks"].get(name)
-                if held is not None and held[0] == lock_id:
-                    erlang.demonitor(held[1], ["flush"])
-                    del state["locks"][name]
+            case ("apply_unlock", change, name, lock_id):
+                self._apply_unlock(state, change, name, lock_id)
             case ("sync", list(entries)):
                 for name, pid, method in entries:
                     self._merge(state, name, pid, method)
@@ -86,6 +83,18 @@ class GlobalNameServer(gen_server.GenServer):
                 pass
         return ("noreply", state)
 
+    def _apply_unlock(self, state: Any, change: Any, name: Any, lock_id: Any) -> None:
+        """A lock holder's change (or None), then the release of its lock."""
+        match change:
+            case ("register", name_, pid, method):
+                state["losers"].get(name_, set()).discard(pid)  # registered anew, for real
+                self._set(state, name_, pid, method)
+            case ("unregister", name_):
+                self._set(state, name_, None, None)
+        held = state["locks"].get(name)
+        if held is not None and held[0] == lock_id:
+            del state["locks"][name]
+
     # -- the table ------------------------------------------------------------------------
 
     def _set(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
@@ -102,9 +111,6 @@ class GlobalNameServer(gen_server.GenServer):
             if mref == ref:
                 del state["names"][name]
                 _context.current_node().set_global(name, None)
-        for name, (_, mref) in list(state["locks"].items()):
-            if mref == ref:
-                del state["locks"][name]
 
     def _merge(self, state: Any, name: Any, pid: Pid, method: Any) -> None:
         current = state["names"].get(name)

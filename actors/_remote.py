@@ -12,7 +12,8 @@ Rules of this module:
     ("monitor", watcher, target, ref)    target is a pid or a registered name
     ("demonitor", target, ref)
     ("down", ref, watcher, obj, reason)  (only while the monitor exists: exactly once)
-    ("spawn", req, parent, fun, args, link, mref) / ("spawn_reply", req, parent, child)
+    ("spawn", req, parent, blob, link, mref) / ("spawn_reply", req, parent, child)
+                                         blob: the function and arguments, pickled apart
     ("mesh", [(node, address)])          the peers of a new peer, to keep a full mesh
     ("batch", [control, ...])            several, in order (a call: monitor + request)
 - A lost connection (`nodedown`) ends, exactly once, every link and monitor between this
@@ -24,6 +25,7 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,17 @@ if TYPE_CHECKING:
     from .node import Node
 
 log = logging.getLogger("actors.dist")
+
+
+def _run_blob(blob: bytes) -> Any:
+    """The body of a remotely spawned process: load the function, then run it."""
+    from ._terms import Exit
+
+    try:
+        fun, args = pickle.loads(blob)
+    except Exception as exc:
+        raise Exit(("badfun", f"{type(exc).__name__}: {exc}")) from None
+    return fun(*args)
 
 
 def node_of(target: Any) -> str:
@@ -101,8 +114,8 @@ class Remote:
                 node.remove_remote_monitor(target, ref)
             case ("down", Ref() as ref, Pid() as watcher, obj, reason):
                 node.monitor_down(watcher, ref, obj, reason)
-            case ("spawn", Ref() as req, Pid() as parent, fun, tuple(args), bool(link), mref):
-                self._spawn_for(sender, req, parent, fun, args, link, mref)
+            case ("spawn", Ref() as req, Pid() as parent, bytes(blob), bool(link), mref):
+                self._spawn_for(sender, req, parent, blob, link, mref)
             case ("spawn_reply", Ref() as req, Pid() as parent, child):
                 self._spawned(req, parent, child)
             case ("mesh", list(peers)) if node.dist is not None:
@@ -117,19 +130,25 @@ class Remote:
                       link: bool, mref: Ref | None) -> Ref:
         """Ask node `name` to spawn `fun(*args)`. The parent later receives
         ("$spawn_reply", req, pid_or_None); the link or monitor is in place before."""
+        from ._dist import dumps_fun
+
+        blob = dumps_fun(fun, args)
         req = self.node.make_ref()
         with self._lock:
             self._spawns[req] = (parent, name, link, mref)
-        self.send(name, ("spawn", req, parent, fun, args, link, mref))
+        self.send(name, ("spawn", req, parent, blob, link, mref))
         return req
 
-    def _spawn_for(self, sender: str, req: Ref, parent: Pid, fun: Any, args: tuple[Any, ...],
-                   link: bool, mref: Any) -> None:
+    def _spawn_for(self, sender: str, req: Ref, parent: Pid, blob: bytes, link: bool,
+                   mref: Any) -> None:
+        """Spawn at once; the function is unpickled in the new process, so one that cannot
+        be loaded here makes the process exit with ("badfun", why), seen by the link or
+        monitor, as an undefined function does in Erlang."""
         def announce(child: Pid) -> None:
             self.send(sender, ("spawn_reply", req, parent, child), autoconnect=False)
 
         try:
-            self.node.spawn_for_remote(fun, args, parent, link, mref, announce)
+            self.node.spawn_for_remote(_run_blob, (blob,), parent, link, mref, announce)
         except Exception as exc:
             log.error("node %s: remote spawn from %s failed: %r", self.node.name, sender, exc)
             self.send(sender, ("spawn_reply", req, parent, None), autoconnect=False)

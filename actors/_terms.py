@@ -1,7 +1,8 @@
 """Erlang terms that have no Python twin: pids, references, the exit exceptions.
 
 Rules of this module:
-- `Pid` and `Ref` are immutable, hashable and picklable. Each carries its node's name.
+- `Pid` and `Ref` are immutable, hashable and picklable. Each carries its node's name; a
+  pid also carries its node's creation (incarnation).
 - They print like Erlang's: `<0.85.0>` and `#Ref<0.0.0.7>`. The first number is 0 on the
   node the printing thread is bound to, and a stable small number for any other node.
 - `Exit` is how an exit reaches Python code; `.reason` is the Erlang reason term.
@@ -59,12 +60,32 @@ _set_hash = _NodeTerm._hash.__set__  # type: ignore[attr-defined]
 
 
 class Pid(_NodeTerm):
-    """A process identifier: the node's name and a serial number on that node."""
+    """A process identifier: the node's name, a serial number on that node, and the node's
+    `creation` (a number of that node's incarnation, as Erlang's): a pid of a node's earlier
+    life never equals a pid of its new one, so it stays dead after a restart."""
 
-    __slots__ = ()
+    __slots__ = ("creation",)
+
+    def __init__(self, node: str, id: int, creation: int = 0) -> None:
+        super().__init__(node, id)
+        _set_creation(self, creation)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            type(other) is Pid and self.id == other.id and self.node == other.node
+            and self.creation == other.creation
+        )
+
+    __hash__ = _NodeTerm.__hash__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pid, (self.node, self.id, self.creation))
 
     def __repr__(self) -> str:
         return f"<{_node_number(self.node)}.{self.id}.0>"
+
+
+_set_creation = Pid.creation.__set__  # type: ignore[attr-defined]
 
 
 class Ref(_NodeTerm):

@@ -40,11 +40,10 @@ def register_name(name: Any, pid: Pid, resolve: Resolve | None = None) -> str:
     if node.dist is None:
         return "yes" if node.register_global(name, pid) else "no"
 
-    def register(holders: list[Pid]) -> str:
+    def register(holders: list[Pid]) -> tuple[str, Any]:
         if holders or (pid.node == node.name and node.lookup(pid) is None):
-            return "no"
-        _on_all(("register", name, pid, _method(resolve)))
-        return "yes"
+            return "no", None
+        return "yes", ("register", name, pid, _method(resolve))
 
     return _with_lock(name, register)
 
@@ -59,11 +58,7 @@ def re_register_name(name: Any, pid: Pid, resolve: Resolve | None = None) -> str
         node.register_global(name, pid)
         return "yes"
 
-    def register(_: list[Pid]) -> str:
-        _on_all(("register", name, pid, _method(resolve)))
-        return "yes"
-
-    return _with_lock(name, register)
+    return _with_lock(name, lambda _: ("yes", ("register", name, pid, _method(resolve))))
 
 
 def unregister_name(name: Any) -> str:
@@ -71,7 +66,7 @@ def unregister_name(name: Any) -> str:
     if node.dist is None:
         node.unregister_global(name)
         return "ok"
-    return _with_lock(name, lambda _: (_on_all(("unregister", name)), "ok")[1])
+    return _with_lock(name, lambda _: ("ok", ("unregister", name)))
 
 
 def whereis_name(name: Any) -> Pid | str:
@@ -147,23 +142,26 @@ def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
     return answers
 
 
-def _on_all(request: Any) -> None:
-    _ask(_servers(), request)
-
-
-def _with_lock(name: Any, action: Callable[[list[Pid]], str]) -> str:
-    """Run `action(current holders)` while holding `name`'s lock on every node."""
+def _with_lock(name: Any, decide: Callable[[list[Pid]], tuple[str, Any]]) -> str:
+    """Take `name`'s lock on every node (one round trip), let `decide(current holders)` give
+    (result, change), then apply the change and release the lock on every node in one
+    message each. The local node applies it before we return, so its whereis_name agrees at
+    once; the others get a cast, which no other client's change can overtake because the
+    lock is released by that same message."""
     lock_id = erlang.make_ref()
     me = erlang.self()
     for attempt in range(_LOCK_ATTEMPTS):
         servers = _servers()
         answers = _ask(servers, ("lock", name, lock_id, me))
-        try:
-            if all(a is None or a[0] == "granted" for a in answers):
-                holders = [a[1] for a in answers if a is not None and a[1] is not None]
-                return action(holders)
-        finally:
-            for server in servers:
-                gen_server.cast(server, ("unlock", name, lock_id))
+        if all(a is None or a[0] == "granted" for a in answers):
+            holders = [a[1] for a in answers if a is not None and a[1] is not None]
+            result, change = decide(holders)
+            local, *remote = servers
+            for server in remote:
+                gen_server.cast(server, ("apply_unlock", change, name, lock_id))
+            gen_server.call(local, ("apply_unlock", change, name, lock_id), 5000)
+            return result
+        for server in servers:
+            gen_server.cast(server, ("apply_unlock", None, name, lock_id))
         timer.sleep(random.randint(0, min(2 + 2 * attempt, 50)))
     raise Exit(("global_lock_failed", name))

@@ -84,7 +84,7 @@ def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] |
     if address is None:
         _halt(popen, 0)
         return ("error", "timeout")
-    local.dist.config.seeds.setdefault(node, address)
+    local.dist.config.seeds[node] = address  # a new peer of an old name has a new address
     if not local.dist.connect_wait(node):
         _halt(popen, 0)
         return ("error", "noconnection")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import traceback
 from collections import deque
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("actors.proc_lib")
 
 QUIET_REASONS = ("normal", "shutdown")
+
+
+def wire_id(pid: Pid) -> int:
+    """How a remote "send" names its target: serial and creation in one int."""
+    return pid.id << 32 | pid.creation
 
 
 def is_quiet(reason: Any) -> bool:
@@ -64,6 +70,7 @@ class Node:
         self._names: dict[str, Process] = {}
         self._globals: dict[Any, Pid] = {}
         self._pid_ids = itertools.count(1)
+        self.creation = secrets.randbits(32) | 1  # this incarnation: in every local pid
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
@@ -121,13 +128,15 @@ class Node:
 
     def lookup(self, pid: Pid) -> Process | None:
         """The live process behind a local pid, or None."""
-        if pid.node != self.name:
+        if pid.node != self.name or pid.creation != self.creation:
             return None
         return self._procs.get(pid.id)
 
-    def lookup_id(self, id: Any) -> Process | None:
-        """The live local process with serial number `id` (a remote "send" names only it)."""
-        return self._procs.get(id) if type(id) is int else None
+    def lookup_id(self, key: Any) -> Process | None:
+        """The live local process a remote "send" names by `wire_id(pid)`."""
+        if type(key) is not int or key & 0xFFFFFFFF != self.creation:
+            return None
+        return self._procs.get(key >> 32)
 
     def whereis(self, name: str) -> Process | None:
         return self._names.get(name)
@@ -135,7 +144,7 @@ class Node:
     def resolve(self, dest: Any) -> Process | None:
         """A pid, a registered name, (name, node) or ("global", name) to a live process."""
         if type(dest) is Pid:
-            return self._procs.get(dest.id) if dest.node == self.name else None
+            return self.lookup(dest)
         if type(dest) is str:
             return self._names.get(dest)
         if type(dest) is tuple and len(dest) == 2:
@@ -156,14 +165,14 @@ class Node:
         """Like `resolve`, but a destination on another node comes back as itself: a remote
         pid, or (name, node). None if it is local and not there."""
         if type(dest) is Pid:
-            return self._procs.get(dest.id) if dest.node == self.name else dest
+            return self.lookup(dest) if dest.node == self.name else dest
         if type(dest) is tuple and len(dest) == 2:
             first, second = dest
             if first == "global":
                 pid = self._globals.get(second)
                 if pid is None:
                     return None
-                return self._procs.get(pid.id) if pid.node == self.name else pid
+                return self.lookup(pid) if pid.node == self.name else pid
             if (type(first) is str and type(second) is str and first != "local"
                     and second != self.name):
                 return (first, second)
@@ -176,7 +185,7 @@ class Node:
         if found is None:
             return type(dest) is not str
         if type(found) is Pid:
-            self.remote.send(found.node, ("send", found.id, msg))
+            self.remote.send(found.node, ("send", wire_id(found), msg))
         elif type(found) is tuple:
             self.remote.send(found[1], ("reg_send", found[0], msg))
         else:
@@ -187,7 +196,8 @@ class Node:
 
     def _new_process(self, kind: str, initial_call: Any, parent: Process | None,
                      link: bool, monitor: bool) -> tuple[Process, Ref | None]:
-        proc = Process(self, Pid(self.name, next(self._pid_ids)), kind, initial_call)
+        proc = Process(self, Pid(self.name, next(self._pid_ids), self.creation), kind,
+                       initial_call)
         ref = None
         with self._lock:
             self._procs[proc.pid.id] = proc
@@ -448,7 +458,7 @@ class Node:
             wire = where if type(where) is Pid else where[0]  # type: ignore[index]
             control: Any = ("monitor", proc.pid, wire, ref)
             if then_send is not None:
-                send = (("send", where.id, then_send) if type(where) is Pid  # type: ignore[union-attr]
+                send = (("send", wire_id(where), then_send) if type(where) is Pid  # type: ignore[arg-type]
                         else ("reg_send", wire, then_send))
                 control = ("batch", [control, send])
             self.remote.send(node_of(where), control)
