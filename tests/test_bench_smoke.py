@@ -38,3 +38,19 @@ def test_runtime_quick_writes_every_figure(tmp_path: Path) -> None:
         assert figure["peer_name"].startswith("pykka")
     idle = next(f for f in doc["figures"] if f["name"].startswith("idle RSS"))
     assert idle["pass"] is True  # every idle gen_server was alive: a count, not a timing
+
+
+def test_dist_quick_writes_every_figure(tmp_path: Path) -> None:
+    """`demos.bench dist` runs real peer nodes end to end; again no timing is asserted."""
+    out = tmp_path / "dist.json"
+    cmd = [sys.executable, "-m", "demos.bench", "dist", "--quick", "--rounds", "1",
+           "--json", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    names = [figure["name"] for figure in doc["figures"]]
+    assert len(names) == 5 and len(set(names)) == 5
+    for figure in doc["figures"]:
+        assert figure.keys() >= KEYS, figure
+        for key in NUMERIC:
+            assert isinstance(figure[key], int | float) and figure[key] > 0, (key, figure)
