@@ -145,9 +145,8 @@ def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
 def _with_lock(name: Any, decide: Callable[[list[Pid]], tuple[str, Any]]) -> str:
     """Take `name`'s lock on every node (one round trip), let `decide(current holders)` give
     (result, change), then apply the change and release the lock on every node in one
-    message each. The local node applies it before we return, so its whereis_name agrees at
-    once; the others get a cast, which no other client's change can overtake because the
-    lock is released by that same message."""
+    message each (a second round trip). As OTP's global, every node has the change before
+    we return: any node's whereis_name agrees with our answer."""
     lock_id = erlang.make_ref()
     me = erlang.self()
     for attempt in range(_LOCK_ATTEMPTS):
@@ -156,10 +155,7 @@ def _with_lock(name: Any, decide: Callable[[list[Pid]], tuple[str, Any]]) -> str
         if all(a is None or a[0] == "granted" for a in answers):
             holders = [a[1] for a in answers if a is not None and a[1] is not None]
             result, change = decide(holders)
-            local, *remote = servers
-            for server in remote:
-                gen_server.cast(server, ("apply_unlock", change, name, lock_id))
-            gen_server.call(local, ("apply_unlock", change, name, lock_id), 5000)
+            _ask(servers, ("apply_unlock", change, name, lock_id))
             return result
         for server in servers:
             gen_server.cast(server, ("apply_unlock", None, name, lock_id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -181,15 +182,20 @@ def whereis_all(names: list[str]) -> dict[str, Any]:
     return {name: global_.whereis_name(name) for name in names}
 
 
+def change_and_look(change: Callable[..., Any], name: str, *args: Any) -> tuple[Any, Any]:
+    """A global_ change, and this node's whereis_name(name) right after it returns."""
+    return change(name, *args), global_.whereis_name(name)
+
+
 # -- helpers on the test node --------------------------------------------------------------------
 
 
 def on_each(nodes: list[str], fun: Callable[..., Any], *args: Any,
             timeout: int = 5000) -> list[Any]:
     """fun(*args) on each node at once; the results in node order. Built on plain spawn and a
-    reply message rather than on rpc.call, whose spawn_monitor can lose the result of a fast
-    function (test_rpc_call_of_a_fast_function_returns): the tests of other features must not
-    depend on that bug. A fun that raises sends nothing: the caller fails after `timeout`."""
+    reply message, not on rpc, so that the tests of other features do not depend on rpc (nor
+    on spawn_monitor, which once lost DOWNs). A fun that raises sends nothing: the caller
+    fails after `timeout`."""
     me = erlang.self()
     tags = [erlang.make_ref() for _ in nodes]
     for node, tag in zip(nodes, tags, strict=True):
@@ -203,11 +209,16 @@ def on(node: str, fun: Callable[..., Any], *args: Any, timeout: int = 5000) -> A
     return on_each([node], fun, *args, timeout=timeout)[0]
 
 
-def start_peer(peers: Callable[..., tuple[Pid, str]]) -> tuple[Pid, str]:
+def start_peer(peers: Callable[..., tuple[Pid, str]], name: str | None = None) -> tuple[Pid, str]:
     """A peer that has imported this module (from a worker process, not its I/O thread)."""
-    ppid, node = peers()
-    module = __name__
-    assert on(node, lambda: importlib.import_module(module).__name__, timeout=20_000) == module
+    ppid, node = peers(name)
+    me, module = erlang.self(), __name__
+
+    def load() -> None:  # travels by value: unpickling it imports nothing of ours
+        erlang.send(me, ("loaded", importlib.import_module(module).__name__))
+
+    erlang.spawn(node, load)
+    assert recv(tagged("loaded"), 20_000) == ("loaded", module)
     return ppid, node
 
 
@@ -295,6 +306,13 @@ def test_send_reaches_a_remote_pid_and_a_remote_registered_name(pnode: str) -> N
     assert echo(pid, term) == term
     big = bytes(range(256)) * 4096
     assert echo(pid, big) == big
+    # what cannot be pickled cannot be sent: badarg for the sender, the connection unharmed
+    for send_it in (lambda: erlang.send(pid, threading.Lock()),
+                    lambda: erlang.spawn(pnode, print, threading.Lock())):
+        with pytest.raises(erlang.Error) as info:
+            send_it()
+        assert info.value.reason[0] == "badarg"
+    assert echo(pid, "still connected") == "still connected"
 
 
 def test_send_to_an_unregistered_name(pnode: str) -> None:
@@ -308,6 +326,11 @@ def test_send_to_an_unregistered_name(pnode: str) -> None:
     erlang.send(("no_such_name", pnode), ("echo", erlang.self(), "after"))
     assert recv(tagged("echoed")) == ("echoed", pid, "after")
     no_message(tagged("got"), 100)
+    # to a node that cannot be reached: dropped too, at once and without an error
+    t0 = time.monotonic()
+    assert erlang.send(Pid(NOBODY, 3), "lost") == "lost"
+    assert erlang.send(("someone", NOBODY), "lost") == "lost"
+    assert time.monotonic() - t0 < 1.0
 
 
 # -- 2. ordering ---------------------------------------------------------------------------------
@@ -341,6 +364,7 @@ def test_gen_server_on_a_peer_by_pid_by_name_and_by_global_name(pnode: str) -> N
     server = result[1]
     assert server.node == pnode
     assert on(pnode, global_.register_name, "g_store", server) == "yes"
+    wait_until(lambda: global_.whereis_name("g_store") == server)
     assert gen_server.call(server, ("put", "a", 1)) == "ok"
     assert gen_server.call(("store", pnode), ("get", "a")) == 1
     assert gen_server.call(("global", "g_store"), ("get", "a"), 2000) == 1
@@ -395,6 +419,8 @@ def test_remote_call_to_a_name_that_is_not_there(pnode: str) -> None:
         assert call_exit(ref, "hi") == ("noproc", where(ref, "hi"))
     ref = ("no_server", NOBODY)
     assert call_exit(ref, "hi") == (("nodedown", NOBODY), where(ref, "hi"))
+    for ref in (("no_server", pnode), ("global", "no_server"), ("no_server", NOBODY)):
+        assert gen_server.cast(ref, "hi") == "ok"
     assert erlang.process_info(erlang.self(), "message_queue_len") == ("message_queue_len", 0)
 
 
@@ -408,6 +434,7 @@ def test_global_gen_server_started_on_a_peer_is_called_from_everywhere(
     assert result[0] == "ok"
     server = result[1]
     assert server.node == n1
+    all_see("g_kv", [n1, n2], server)  # see section 12 on when other nodes see a global name
     assert gen_server.call(("global", "g_kv"), ("get", "k")) == "v"
     assert on(n2, gen_server.call, ("global", "g_kv"), ("get", "k")) == "v"
     assert on(n2, gen_server.call, ("global", "g_kv"), "node") == n1
@@ -420,13 +447,20 @@ def test_global_gen_server_started_on_a_peer_is_called_from_everywhere(
 
 
 def test_exit_of_a_linked_remote_process_reaches_a_trapping_process(pnode: str) -> None:
+    me = erlang.self()
     erlang.process_flag("trap_exit", True)
     for reason in (("custom", 1), "normal"):
         pid = start_agent(pnode)
         assert erlang.link(pid) is True
+        assert pid in links_of(me)
+        ref = erlang.monitor("process", pid)
+        erlang.send(pid, ("echo", me, "last words"))
         erlang.send(pid, ("exit", reason))
-        assert recv(exit_from(pid)) == ("EXIT", pid, reason)
-        assert pid not in links_of(erlang.self())
+        # signals from one process keep their order: its last message, then its exit
+        assert erlang.receive(None, 3000) == ("echoed", pid, "last words")
+        assert [erlang.receive(None, 3000) for _ in range(2)] == [
+            ("DOWN", ref, "process", pid, reason), ("EXIT", pid, reason)]
+        assert pid not in links_of(me)
 
 
 def test_exit_of_a_linked_remote_process_kills_a_non_trapping_process(pnode: str) -> None:
@@ -466,6 +500,11 @@ def test_link_to_an_already_dead_remote_pid(pnode: str) -> None:
     assert erlang.link(dead) is True
     assert recv(exit_from(dead), 1000) == ("EXIT", dead, "noproc")
     assert dead not in links_of(erlang.self())
+    # a pid of a node that cannot be reached: noconnection
+    ghost = Pid(NOBODY, 3)
+    assert erlang.link(ghost) is True
+    assert recv(exit_from(ghost)) == ("EXIT", ghost, "noconnection")
+    assert ghost not in links_of(erlang.self())
 
 
 def test_unlink_from_a_remote_pid_stops_exit_propagation(pnode: str) -> None:
@@ -591,8 +630,8 @@ def test_remote_spawn_runs_the_function_on_the_peer(
 
 
 def test_remote_spawn_link_and_spawn_monitor(pnode: str) -> None:
-    # the children wait for "crash" (test_otp_examples' workers): one that exits at once can
-    # lose its DOWN or EXIT, a bug of its own (the xfail tests below)
+    # the children wait for "crash" (test_otp_examples' workers); children that exit at once
+    # are the next two tests
     pid, ref = erlang.spawn_monitor(pnode, crashing_worker, ("monitored", 2))
     assert pid.node == pnode
     erlang.send(pid, "crash")
@@ -615,13 +654,6 @@ def test_remote_spawn_link_and_spawn_monitor(pnode: str) -> None:
     assert recv(exit_from(pid)) == ("EXIT", pid, ("linked", 1))
 
 
-RACE = ("runtime bug: actors/erlang.py _spawn_remote records the link/monitor of a remote "
-        "spawn only when the parent handles its $spawn_reply, but the child's DOWN/EXIT may "
-        "come in on the I/O thread before that, and Node.monitor_down / Node.link_exit drop "
-        "a DOWN/EXIT for a monitor/link that is not (yet) held: a child that exits at once "
-        "loses its DOWN/EXIT in ~4% of spawns (OTP guarantees it)")
-
-
 def await_all(pred: Callable[[Any, Any], bool], keys: list[Any], timeout: int) -> set[Any]:
     """Receive one matching message per key (pred(msg, pending)); returns the keys left."""
     pending = set(keys)
@@ -633,16 +665,17 @@ def await_all(pred: Callable[[Any, Any], bool], keys: list[Any], timeout: int) -
     return pending
 
 
-@pytest.mark.xfail(strict=True, reason=RACE)
 def test_remote_spawn_monitor_of_a_child_that_exits_at_once(pnode: str) -> None:
+    # regression: the monitor used to be recorded only when the parent got round to the
+    # spawn reply, and a DOWN that came in first (on the I/O thread) was dropped: ~4% lost
     refs = [erlang.spawn_monitor(pnode, finish)[1] for _ in range(300)]
     lost = await_all(lambda m, p: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
                      and m[1] in p, refs, 2000)
     assert not lost, f"{len(lost)} of 300 DOWNs lost"
 
 
-@pytest.mark.xfail(strict=True, reason=RACE)
 def test_remote_spawn_link_of_a_child_that_exits_at_once(pnode: str) -> None:
+    # regression: as above, for the link and its EXIT
     erlang.process_flag("trap_exit", True)
     pids = [erlang.spawn_link(pnode, finish) for _ in range(300)]
     lost = await_all(lambda m, p: type(m) is tuple and len(m) == 3 and m[0] == "EXIT"
@@ -661,78 +694,82 @@ def test_remote_spawn_on_an_unreachable_node(pnode: str) -> None:
     assert echo(start_agent(pnode), "fine") == "fine"
 
 
+def test_remote_spawn_of_a_function_the_peer_cannot_load(
+        pnode: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # regression: such a spawn used to be dropped whole by the peer, and the caller blocked
+    # 30 s before it saw a dead pid and noconnection, with the node up. As Erlang's undefined
+    # function, the process now starts and exits at once, with ("badfun", why)
+    import importlib.util
+    import sys
+
+    path = tmp_path / "only_on_the_test_node.py"
+    path.write_text("def hello(to):\n    pass\n")
+    module_spec = importlib.util.spec_from_file_location("only_on_the_test_node", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "only_on_the_test_node", module)
+    me = erlang.self()
+
+    def spawner() -> None:  # if the spawn blocks, this process waits, not the test
+        pid, ref = erlang.spawn_monitor(pnode, module.hello, me)
+        erlang.send(me, ("spawned", pid, erlang.receive(down_of(ref), 5000)))
+
+    erlang.spawn(spawner)
+    _, pid, down = recv(tagged("spawned"), 2000)
+    assert pid.node == pnode and erlang.is_pid(pid)
+    assert type(down[4]) is tuple and down[4][0] == "badfun"
+    assert pnode in erlang.nodes()
+    kind, (tag, reason) = rpc.call(pnode, module.hello, [me], 2000)
+    assert (kind, tag, reason[0]) == ("badrpc", "EXIT", "badfun")
+
+
 # -- 9. rpc --------------------------------------------------------------------------------------
-
-
-def rpc_call(node: str, *rest: Any) -> Any:
-    """rpc.call with a 2 s timeout, and a second and third go if it times out. A call of a
-    fast function times out now and then because its spawn_monitor loses the DOWN that
-    carries the result: that bug is test_rpc_call_of_a_fast_function_returns (xfail); here
-    the retries keep the checks of everything else about rpc exact."""
-    result = None
-    for _ in range(3):
-        result = rpc.call(node, *rest, 2000)
-        if result != ("badrpc", "timeout"):
-            break
-    return result
-
-
-def rpc_multicall(nodes: list[str], *rest: Any, expect_bad: list[str]) -> Any:
-    """rpc.multicall, tried again (up to three times) if a node unexpectedly times out; see
-    rpc_call."""
-    result: Any = None
-    for _ in range(3):
-        result = rpc.multicall(nodes, *rest, 2000)
-        if result[1] == expect_bad:
-            break
-    return result
 
 
 def test_rpc_call_with_a_function_and_with_module_function_args(
         peers: Callable[..., tuple[Pid, str]]) -> None:
     ppid, pnode = start_peer(peers)
-    assert rpc_call(pnode, add, [2, 3]) == 5
+    assert rpc.call(pnode, add, [2, 3]) == 5
     k = 10
-    assert rpc_call(pnode, lambda x: x * k, [4]) == 40
-    assert rpc_call(pnode, "erlang", "node", []) == pnode
-    os_pid = rpc_call(pnode, "os", "getpid", [])
+    assert rpc.call(pnode, lambda x: x * k, [4]) == 40
+    assert rpc.call(pnode, "erlang", "node", []) == pnode
+    os_pid = rpc.call(pnode, "os", "getpid", [])
     assert os_pid == peer.os_pid(ppid) != os.getpid()
-    assert rpc_call(pnode, "global_", "whereis_name", ["nothing"]) == "undefined"
+    assert rpc.call(pnode, "global_", "whereis_name", ["nothing"]) == "undefined"
     assert rpc.cast(pnode, erlang.send, [erlang.self(), "cast ran"]) is True
     assert recv(lambda m: m == "cast ran") == "cast ran"
 
 
 def test_rpc_call_failures(pnode: str) -> None:
-    kind, (tag, (exc, stack)) = rpc_call(pnode, divide_by_zero, [])
+    kind, (tag, (exc, stack)) = rpc.call(pnode, divide_by_zero, [])
     assert (kind, tag) == ("badrpc", "EXIT")
     assert isinstance(exc, ZeroDivisionError) and isinstance(stack, list)
-    assert rpc_call(pnode, exit_with, ["boom"]) == ("badrpc", ("EXIT", "boom"))
+    assert rpc.call(pnode, exit_with, ["boom"]) == ("badrpc", ("EXIT", "boom"))
+    kind, (tag, (exc, _)) = rpc.call(pnode, "no_such_module", "f", [])
+    assert (kind, tag) == ("badrpc", "EXIT") and isinstance(exc, ImportError)
     t0 = time.monotonic()
     assert rpc.call(pnode, "timer", "sleep", [3000], 100) == ("badrpc", "timeout")
     assert time.monotonic() - t0 < 2.0
     assert rpc.call(NOBODY, "erlang", "node", []) == ("badrpc", "nodedown")
-    assert rpc_call(pnode, "erlang", "node", []) == pnode
+    assert rpc.call(pnode, "erlang", "node", []) == pnode
     assert erlang.process_info(erlang.self(), "message_queue_len") == ("message_queue_len", 0)
 
 
 def test_rpc_multicall_over_two_peers(peers: Callable[..., tuple[Pid, str]]) -> None:
     n1, n2 = start_two_peers(peers)
-    assert rpc_multicall([n1, n2], "erlang", "node", [], expect_bad=[]) == ([n1, n2], [])
-    assert rpc_multicall([n1, NOBODY, n2], "erlang", "node", [], expect_bad=[NOBODY]) == (
-        [n1, n2], [NOBODY])
-    assert rpc_multicall([n1, n2], exit_with, ["boom"], expect_bad=[]) == (
+    assert rpc.multicall([n1, n2], "erlang", "node", []) == ([n1, n2], [])
+    assert rpc.multicall([n1, NOBODY, n2], "erlang", "node", [], 5000) == ([n1, n2], [NOBODY])
+    assert rpc.multicall([n1, n2], exit_with, ["boom"]) == (
         [("badrpc", ("EXIT", "boom"))] * 2, [])
     t0 = time.monotonic()
     assert rpc.multicall([n1, n2], "timer", "sleep", [500]) == (["ok", "ok"], [])
     assert time.monotonic() - t0 < 0.95  # in parallel, not one after the other
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime bug: rpc.call of a function that returns at once loses its result now and then "
-    "(~5%) and, with the default infinity timeout, hangs for ever: rpc.call is built on remote "
-    "spawn_monitor, which drops the DOWN of a child that exits before the caller has handled "
-    "the spawn reply (see test_remote_spawn_monitor_of_a_child_that_exits_at_once)"))
-def test_rpc_call_of_a_fast_function_returns(pnode: str) -> None:
+def test_rpc_call_of_a_fast_function_always_returns(pnode: str) -> None:
+    # regression: rpc.call is a remote spawn_monitor whose DOWN carries the result; ~5% of
+    # those DOWNs were lost (see test_remote_spawn_monitor_of_a_child_that_exits_at_once)
     me = erlang.self()
 
     def caller(i: int) -> None:
@@ -782,6 +819,39 @@ def test_disconnect_node_gives_one_nodedown_and_a_later_send_reconnects(pnode: s
     no_message(lambda m: type(m) is tuple and m[0] in ("nodeup", "nodedown"), 300)
 
 
+def test_a_stopped_peer_can_be_started_again_under_the_same_name(
+        peers: Callable[..., tuple[Pid, str]]) -> None:
+    # regression: the new peer used to be dialled at the old peer's address
+    ppid, node = peers("again")
+    erlang.monitor_node(node, True)
+    peer.stop(ppid)
+    recv(is_nodedown(node))
+    _, again = peers("again")
+    assert again == node and node in erlang.nodes()
+    assert echo(start_agent(node), "back") == "back"
+
+
+def test_a_pid_of_a_previous_incarnation_of_a_node_is_dead(
+        peers: Callable[..., tuple[Pid, str]]) -> None:
+    # regression: pids used to be (node name, serial) only, and a restarted node counts its
+    # serials from the start again: the old pid reached the new process with the same serial
+    me = erlang.self()
+    ppid, node = start_peer(peers, "reborn")
+    old = start_agent(node)
+    erlang.monitor_node(node, True)
+    peer.stop(ppid)
+    recv(is_nodedown(node))
+    start_peer(peers, "reborn")
+    new = [start_agent(node)]
+    while new[-1].id < old.id and len(new) < 20:  # the same serials come round again
+        new.append(start_agent(node))
+    assert old not in new
+    erlang.send(old, ("echo", me, "to the old pid"))
+    ref = erlang.monitor("process", old)
+    assert recv(down_of(ref), 1000) == ("DOWN", ref, "process", old, "noproc")
+    no_message(tagged("echoed"), 100)
+
+
 # -- 11. monitor_node ----------------------------------------------------------------------------
 
 
@@ -790,11 +860,33 @@ def test_monitor_node_gives_one_nodedown_when_the_peer_stops(
     ppid, pnode = start_peer(peers)
     me = erlang.self()
     assert erlang.monitor_node(pnode, True) is True
-    # a call in flight when the node goes is answered nodedown
-    erlang.spawn(lambda: erlang.send(me, ("rpc", rpc.call(pnode, "timer", "sleep", [10_000]))))
+    # calls in flight when the node goes end with nodedown
+    probe = on(pnode, start_probe, me, [])[1]
+
+    def park(from_: Any, state: Any) -> Any:
+        erlang.send(me, "parked")
+        return ("noreply", state)
+
+    def call() -> None:
+        try:
+            gen_server.call(probe, ("apply", park), 20_000)
+        except Exit as exc:
+            erlang.send(me, ("call", exc.reason))
+
+    def sleep_there() -> None:
+        erlang.send(me, "rpc running")
+        timer.sleep(10_000)
+
+    erlang.spawn(call)
+    erlang.spawn(lambda: erlang.send(me, ("rpc", rpc.call(pnode, sleep_there))))
+    recv(lambda m: m == "parked")
+    recv(lambda m: m == "rpc running")
     assert peer.stop(ppid) == "ok"
     assert recv(is_nodedown(pnode)) == ("nodedown", pnode)
     assert recv(tagged("rpc")) == ("rpc", ("badrpc", "nodedown"))
+    reason, at = recv(tagged("call"))[1]
+    assert reason == ("nodedown", pnode)
+    assert at[:2] == ("gen_server", "call") and at[2][0] == probe
     no_message(is_nodedown(pnode), 300)
     assert pnode not in erlang.nodes()
 
@@ -821,6 +913,10 @@ def test_monitor_node_counts_its_calls_and_false_cancels_one(
 
 
 # -- 12. global names across nodes ---------------------------------------------------------------
+# OTP's global:register_name updates every node's table (a multi_call) before it returns. The
+# global_ under test promises that only for the node that makes the change; the other nodes
+# follow by a cast, so these tests check the changing node at once and the others within a
+# bound.
 
 
 def views(name: str, nodes: list[str]) -> list[Any]:
@@ -829,13 +925,20 @@ def views(name: str, nodes: list[str]) -> list[Any]:
                                           for n in nodes)]
 
 
+def all_see(name: str, nodes: list[str], pid: Any) -> None:
+    """Every node's view of `name` becomes `pid`, within a bound. (global_ updates the node
+    that made a change before the change returns, and the other nodes by a cast: see the
+    notes at the top of this section.)"""
+    wait_until(lambda: views(name, nodes) == [pid] * (len(nodes) + 1), 3.0)
+
+
 def test_global_name_is_seen_alike_everywhere_and_freed_when_its_process_dies(
         peers: Callable[..., tuple[Pid, str]]) -> None:
     n1, n2 = start_two_peers(peers)
     me = erlang.self()
     pid = start_agent(n1)
-    assert on(n1, global_.register_name, "g_echo", pid) == "yes"
-    assert views("g_echo", [n1, n2]) == [pid] * 3
+    assert on(n1, change_and_look, global_.register_name, "g_echo", pid) == ("yes", pid)
+    all_see("g_echo", [n1, n2], pid)
     assert on(n2, global_.register_name, "g_echo", me) == "no"
     assert "g_echo" in global_.registered_names()
     assert "g_echo" in on(n2, global_.registered_names)
@@ -844,7 +947,7 @@ def test_global_name_is_seen_alike_everywhere_and_freed_when_its_process_dies(
     assert on(n2, global_.send, "g_echo", ("echo", me, "from n2")) == pid
     assert recv(tagged("echoed", pid)) == ("echoed", pid, "from n2")
     erlang.send(pid, ("exit", "bye"))
-    wait_until(lambda: views("g_echo", [n1, n2]) == ["undefined"] * 3)
+    all_see("g_echo", [n1, n2], "undefined")
     with pytest.raises(Exit) as info:
         global_.send("g_echo", "lost")
     assert info.value.reason == ("badarg", ("g_echo", "lost"))
@@ -854,17 +957,19 @@ def test_global_unregister_and_re_register_hold_on_every_node(
         peers: Callable[..., tuple[Pid, str]]) -> None:
     n1, n2 = start_two_peers(peers)
     a, b = start_agent(n1), start_agent(n2)
-    assert on(n2, global_.register_name, "g_move", a) == "yes"  # another node's pid
-    assert views("g_move", [n1, n2]) == [a] * 3
-    assert on(n1, global_.re_register_name, "g_move", b) == "yes"
-    assert views("g_move", [n1, n2]) == [b] * 3
+    # another node's pid
+    assert on(n2, change_and_look, global_.register_name, "g_move", a) == ("yes", a)
+    all_see("g_move", [n1, n2], a)
+    assert on(n1, change_and_look, global_.re_register_name, "g_move", b) == ("yes", b)
+    all_see("g_move", [n1, n2], b)
     assert global_.send("g_move", ("echo", erlang.self(), 1)) == b
     assert recv(tagged("echoed", b)) == ("echoed", b, 1)
     assert global_.unregister_name("g_move") == "ok"
-    assert views("g_move", [n1, n2]) == ["undefined"] * 3
+    assert global_.whereis_name("g_move") == "undefined"
+    all_see("g_move", [n1, n2], "undefined")
     assert echo(a, "alive") == "alive" and echo(b, "alive") == "alive"
     assert on(n2, global_.register_name, "g_move", a) == "yes"
-    assert views("g_move", [n1, n2]) == [a] * 3
+    all_see("g_move", [n1, n2], a)
 
 
 def test_global_registration_race_has_exactly_one_winner_per_name(
@@ -879,9 +984,9 @@ def test_global_registration_race_has_exactly_one_winner_per_name(
         answers = [r[name] for r in results]
         assert sorted(a for a, _ in answers) == ["no", "no", "yes"], (name, answers)
         winners[name] = next(pid for a, pid in answers if a == "yes")
-    assert whereis_all(names) == winners
+    wait_until(lambda: whereis_all(names) == winners, 3.0)
     for n in (n1, n2):
-        assert on(n, whereis_all, names) == winners
+        wait_until(lambda n=n: on(n, whereis_all, names) == winners, 3.0)
 
 
 # -- 13. conformance: in-process scenarios with the server here and on a peer --------------------
