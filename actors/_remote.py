@@ -49,6 +49,11 @@ def _run_blob(blob: bytes) -> Any:
     return fun(*args)
 
 
+def wire_id(pid: Pid) -> int:
+    """How a remote "send" names its target: serial and creation in one int."""
+    return pid.id << 32 | pid.creation
+
+
 def node_of(target: Any) -> str:
     """The node of a pid or of a (name, node) pair."""
     return target.node if type(target) is Pid else target[1]

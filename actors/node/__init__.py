@@ -28,10 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _context, _interrupt
 from .._process import Process
-from .._remote import Remote, node_of
+from .._remote import Remote, node_of, wire_id
 from .._scheduler import WorkerPool
 from .._terms import Error, Exit, Pid, ProcessKilled, Ref
 from .._timers import TimerService
+from ._links import Links
+from ._names import Names
+from ._remote_end import RemoteEnd
 
 if TYPE_CHECKING:
     from .._dist import DistConfig, Distribution
@@ -39,11 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("actors.proc_lib")
 
 QUIET_REASONS = ("normal", "shutdown")
-
-
-def wire_id(pid: Pid) -> int:
-    """How a remote "send" names its target: serial and creation in one int."""
-    return pid.id << 32 | pid.creation
 
 
 def is_quiet(reason: Any) -> bool:
@@ -57,7 +55,7 @@ def stacktrace(exc: BaseException) -> list[tuple[str, str, int | None]]:
     return [(f.filename, f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
 
 
-class Node:
+class Node(Links, RemoteEnd, Names):
     """One runtime. Use `with node.bound():` to make plain threads talk to it."""
 
     def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0,
@@ -137,9 +135,6 @@ class Node:
         if type(key) is not int or key & 0xFFFFFFFF != self.creation:
             return None
         return self._procs.get(key >> 32)
-
-    def whereis(self, name: str) -> Process | None:
-        return self._names.get(name)
 
     def resolve(self, dest: Any) -> Process | None:
         """A pid, a registered name, (name, node) or ("global", name) to a live process."""
@@ -235,22 +230,6 @@ class Node:
         proc.scheduled = True
         self.pool.submit(lambda: self._run_init(proc, init))
         return proc, ref
-
-    def spawn_for_remote(self, fun: Callable[..., Any], args: tuple[Any, ...], parent: Pid,
-                         link: bool, mref: Ref | None, announce: Callable[[Pid], None]) -> None:
-        """A spawn asked by a process on another node: the link or monitor to `parent` is in
-        place, and `announce(pid)` has gone out, before the new process runs."""
-        if not callable(fun):
-            raise Error("badarg")
-        proc, _ = self._new_process("thread", fun, None, False, False)
-        with self._lock:
-            if link:
-                proc.links.add(parent)
-            if mref is not None:
-                proc.monitored_by[mref] = (parent, proc.pid)
-        announce(proc.pid)
-        proc.scheduled = True
-        self.pool.submit(lambda: self._run_function(proc, fun, args))
 
     def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
         reason = self._run_as(proc, lambda: fun(*args))
@@ -413,210 +392,6 @@ class Node:
             if self.lookup(pid) is None:
                 raise Error("noproc")
             self._exit_hooks.setdefault(pid.id, []).append(hook)
-
-    # -- links and monitors ----------------------------------------------------------------
-
-    def link(self, proc: Process, pid: Pid) -> None:
-        """Link; to a dead pid: ("EXIT", pid, "noproc") if trapping, else error noproc."""
-        if pid == proc.pid:
-            return
-        if pid.node != self.name:
-            with self._lock:
-                proc.links.add(pid)
-            self.remote.send(pid.node, ("link", proc.pid, pid))
-            return
-        with self._lock:
-            other = self.lookup(pid)
-            if other is not None:
-                other.links.add(proc.pid)
-                proc.links.add(pid)
-                return
-        if not proc.trap_exit:
-            raise Error("noproc")
-        proc.deliver(("EXIT", pid, "noproc"))
-
-    def unlink(self, proc: Process, pid: Pid) -> None:
-        with self._lock:
-            proc.links.discard(pid)
-            other = self.lookup(pid)
-            if other is not None:
-                other.links.discard(proc.pid)
-        if pid.node != self.name:
-            self.remote.send(pid.node, ("unlink", proc.pid, pid), autoconnect=False)
-
-    def monitor(self, proc: Process, target: Any, ref: Ref | None = None,
-                then_send: Any = None) -> Ref:
-        """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive.
-
-        With `then_send`, also send it to the target right after the monitor is set (a
-        call's request: on another node, both go in one frame)."""
-        ref = ref or self.make_ref()
-        where = self.locate(target) if type(target) is not str else None
-        if type(where) is Pid or type(where) is tuple:
-            with self._lock:
-                proc.monitors[ref] = where  # type: ignore[assignment]
-            wire = where if type(where) is Pid else where[0]  # type: ignore[index]
-            control: Any = ("monitor", proc.pid, wire, ref)
-            if then_send is not None:
-                send = (("send", wire_id(where), then_send) if type(where) is Pid  # type: ignore[arg-type]
-                        else ("reg_send", wire, then_send))
-                control = ("batch", [control, send])
-            self.remote.send(node_of(where), control)
-            return ref
-        by_name = type(target) is not Pid
-        obj = target
-        if by_name:
-            name = target[0] if type(target) is tuple else target
-            obj = (name, self.name)
-        with self._lock:
-            found = self.resolve(target)
-            if found is not None and found.alive:
-                proc.monitors[ref] = found.pid
-                found.monitored_by[ref] = (proc.pid, obj)
-        if found is not None and found.alive:
-            if then_send is not None:
-                found.deliver(then_send)
-            return ref
-        proc.deliver(("DOWN", ref, "process", obj, "noproc"))
-        return ref
-
-    def demonitor(self, proc: Process, ref: Ref) -> bool:
-        with self._lock:
-            target_pid = proc.monitors.pop(ref, None)
-            if target_pid is None:
-                return False
-            if node_of(target_pid) == self.name:
-                target = self.lookup(target_pid)
-                if target is not None:
-                    target.monitored_by.pop(ref, None)
-                return True
-        # lazy: it rides with the next frame to that node (or its next tick)
-        self.remote.send(node_of(target_pid), ("demonitor", target_pid, ref),
-                         autoconnect=False, lazy=True)
-        return True
-
-    # -- the other end of remote links and monitors (see `_remote`) -------------------------
-
-    def add_remote_link(self, local: Pid, remote: Pid) -> bool:
-        """A remote process links to `local`. False if `local` is not alive."""
-        with self._lock:
-            proc = self.lookup(local)
-            if proc is None:
-                return False
-            proc.links.add(remote)
-            return True
-
-    def remove_remote_link(self, local: Pid, remote: Pid) -> None:
-        with self._lock:
-            proc = self.lookup(local)
-            if proc is not None:
-                proc.links.discard(remote)
-
-    def link_exit(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
-        """A remote process died with `reason`: a signal to `target_pid` if they are linked."""
-        with self._lock:
-            target = self.lookup(target_pid)
-            if target is None or from_pid not in target.links:
-                return
-            target.links.discard(from_pid)
-        self.run_exit_signals(deque([(target_pid, from_pid, reason)]))
-
-    def add_remote_monitor(self, watcher: Pid, target: Any, ref: Ref) -> Any:
-        """A remote process monitors a local pid or name. Returns None if set, else the
-        DOWN object to answer "noproc" with."""
-        obj = target if type(target) is Pid else (target, self.name)
-        with self._lock:
-            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
-            if found is None or not found.alive:
-                return obj
-            found.monitored_by[ref] = (watcher, obj)
-            return None
-
-    def remove_remote_monitor(self, target: Any, ref: Ref) -> None:
-        with self._lock:
-            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
-            if found is not None:
-                found.monitored_by.pop(ref, None)
-
-    def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
-        """A remote DOWN: delivered once, only while the monitor is still held."""
-        with self._lock:
-            watcher = self.lookup(watcher_pid)
-            if watcher is None or watcher.monitors.pop(ref, None) is None:
-                return
-        watcher.deliver(("DOWN", ref, "process", obj, reason))
-
-    def sever(self, name: str) -> tuple[list[tuple[Pid, Pid, Any]],
-                                        list[tuple[Process, Ref, Any]]]:
-        """Node `name` is gone: drop every link and monitor with it. Returns the exit
-        signals (target, from, "noconnection") and the DOWNs (watcher, ref, obj) due."""
-        signals: list[tuple[Pid, Pid, Any]] = []
-        downs: list[tuple[Process, Ref, Any]] = []
-        with self._lock:
-            for proc in self._procs.values():
-                for other in [p for p in proc.links if p.node == name]:
-                    proc.links.discard(other)
-                    signals.append((proc.pid, other, "noconnection"))
-                for ref, target in list(proc.monitors.items()):
-                    if node_of(target) == name:
-                        del proc.monitors[ref]
-                        downs.append((proc, ref, target))
-                for ref, (watcher, _) in list(proc.monitored_by.items()):
-                    if watcher.node == name:
-                        del proc.monitored_by[ref]
-        return signals, downs
-
-    # -- names ------------------------------------------------------------------------------
-
-    def register(self, name: str, pid: Pid) -> None:
-        if type(name) is not str or name == "undefined":
-            raise Error("badarg")
-        with self._lock:
-            proc = self.lookup(pid)
-            if proc is None or name in self._names or proc.name is not None:
-                raise Error("badarg")
-            self._names[name] = proc
-            proc.name = name
-
-    def unregister(self, name: str) -> None:
-        with self._lock:
-            proc = self._names.pop(name, None)
-            if proc is None:
-                raise Error("badarg")
-            proc.name = None
-
-    def registered(self) -> list[str]:
-        with self._lock:
-            return list(self._names)
-
-    def register_global(self, name: Any, pid: Pid) -> bool:
-        with self._lock:
-            proc = self.lookup(pid)
-            if proc is None or name in self._globals:
-                return False
-            self._globals[name] = proc.pid
-            proc.global_names.add(name)
-            return True
-
-    def unregister_global(self, name: Any) -> None:
-        with self._lock:
-            pid = self._globals.pop(name, None)
-            proc = self.lookup(pid) if pid is not None else None
-            if proc is not None:
-                proc.global_names.discard(name)
-
-    def set_global(self, name: Any, pid: Pid | None) -> None:
-        """The distributed registry's replica on this node: `name` now means `pid` (or
-        nothing). The registry itself frees names of dead processes."""
-        with self._lock:
-            if pid is None:
-                self._globals.pop(name, None)
-            else:
-                self._globals[name] = pid
-
-    def global_names(self) -> list[Any]:
-        with self._lock:
-            return list(self._globals)
 
     # -- messages and timers ----------------------------------------------------------------
 
