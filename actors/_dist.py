@@ -38,15 +38,16 @@ import struct
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from transport import codec, epmd
 from transport.codec import Frame, FrameError, Kind
-from transport.zmq_link import CurveKeys, ZmqLink
+from transport.zmq_link import ZmqLink
 
+from ._dist_handshake import Handshake
+from ._dist_records import DistConfig, InboundHalf, Peer
 from ._terms import Error
 
 if TYPE_CHECKING:
@@ -54,63 +55,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("actors.dist")
 
-MAX_HANDSHAKE_FRAME = 2048  # a HELLO is at most ~830 bytes: anything bigger is refused unhashed
-MAX_PENDING_HANDSHAKES = 1024  # unanswered CHALLENGEs kept at once (expire after setup_time)
 BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a batch
 BATCH_BYTES = 256 * 1024  # the most one DATA frame carries when several controls share it
 _LENGTH = struct.Struct(">I")
 _FRAME_OVERHEAD = codec.HEADER_SIZE + codec.TAG_SIZE + _LENGTH.size
-
-
-@dataclass
-class DistConfig:
-    """How a node joins a cluster. Times are milliseconds."""
-
-    cookie: str
-    listen: str = "tcp://127.0.0.1:0"
-    advertise: str | None = None  # the address peers dial; defaults to `listen`'s real one
-    net_ticktime: int = 800  # a peer silent this long is down
-    setup_time: int = 3000  # a connection not up within this is given up
-    max_frame: int = codec.DEFAULT_MAX_FRAME
-    epmd: bool = True  # register with (and start) the host's port mapper
-    epmd_port: int | None = None
-    seeds: dict[str, str] = field(default_factory=dict)  # node name -> address, no lookup
-    curve: CurveKeys | None = None
-
-
-@dataclass
-class _Inbound:
-    """The peer's half: frames it sends to our ROUTER from one connection identity."""
-
-    identity: bytes
-    peer: str
-    nonce_a: bytes
-    nonce_b: bytes
-    created: float
-    address: str
-    opener: codec.Opener | None = None
-
-
-@dataclass
-class _Peer:
-    name: str
-    address: str | None = None
-    channel: int | None = None
-    nonce: bytes = b""
-    sealer: codec.Sealer | None = None
-    out_up: bool = False
-    inbound: _Inbound | None = None
-    up: bool = False  # both halves: the peer is in nodes()
-    down: bool = False
-    started: float = 0.0
-    last_heard: float = 0.0
-    creation: int = 0
-    outbox: list[bytes] = field(default_factory=list)
-    flush_scheduled: bool = False
-    last_send: int = 0
-    last_tick: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 def dumps(control: Any) -> bytes:
@@ -136,7 +84,7 @@ def dumps_fun(fun: Any, args: tuple[Any, ...]) -> bytes:
         raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
 
 
-class Distribution:
+class Distribution(Handshake):
     """The distribution of one node. `start()` binds, registers with epmd and starts I/O."""
 
     def __init__(self, node: Node, config: DistConfig) -> None:
@@ -146,9 +94,9 @@ class Distribution:
         self.creation = node.creation
         self._hs_key = codec.handshake_key(config.cookie)
         self._lock = threading.Lock()
-        self._peers: dict[str, _Peer] = {}
-        self._inbound: dict[bytes, _Inbound] = {}
-        self._by_channel: dict[int, _Peer] = {}
+        self._peers: dict[str, Peer] = {}
+        self._inbound: dict[bytes, InboundHalf] = {}
+        self._by_channel: dict[int, Peer] = {}
         self._blocked: set[str] = set()
         self._refusal_logged_at = -1e9
         self._refused_unlogged = 0
@@ -230,7 +178,7 @@ class Distribution:
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
 
-    def _flush(self, peer: _Peer) -> None:
+    def _flush(self, peer: Peer) -> None:
         """I/O thread: flush a burst."""
         with peer.lock:
             peer.flush_scheduled = False
@@ -238,7 +186,7 @@ class Distribution:
         if not sent:
             self._down(peer, "send_queue_full")
 
-    def _flush_locked(self, peer: _Peer, *, wait: bool = True) -> bool:
+    def _flush_locked(self, peer: Peer, *, wait: bool = True) -> bool:
         """With `peer.lock` held: send the outbox, in frames of at most BATCH_BYTES (a
         bigger control goes alone). False if the channel refused a frame."""
         outbox, peer.outbox = peer.outbox, []
@@ -255,14 +203,14 @@ class Distribution:
             start = end
         return True
 
-    def connect(self, name: str) -> _Peer:
+    def connect(self, name: str) -> Peer:
         """Start connecting to `name` unless a connection exists. Returns its peer record;
         `peer.done` is set once it is up (peer.up) or has failed (peer.down)."""
         with self._lock:
             peer = self._peers.get(name)
             if peer is not None and not peer.down:
                 return peer
-            peer = _Peer(name, started=time.monotonic())
+            peer = Peer(name, started=time.monotonic())
             self._peers[name] = peer
         address = None if name in self._blocked else self._address_of(name)
         if address is None:
@@ -311,167 +259,6 @@ class Distribution:
         except epmd.EpmdError:
             return None
 
-    # -- our half: the handshake as initiator (I/O thread) ------------------------------------
-
-    def _open(self, peer: _Peer) -> None:
-        if peer.down:
-            return
-        assert peer.address is not None
-        peer.nonce = codec.new_nonce()
-        peer.channel = self._link.open_channel(peer.address)
-        self._by_channel[peer.channel] = peer
-        hello = codec.Hello(self.name, peer.name, peer.nonce, self.address, self.creation)
-        frame = codec.seal(self._hs_key, Kind.HELLO, 0, codec.encode_hello(hello))
-        self._link.send(peer.channel, frame, wait=False)
-
-    def on_outbound(self, channel: int, data: bytes) -> None:
-        peer = self._peer_of_channel(channel)
-        if peer is None or peer.out_up or peer.name in self._blocked:
-            return
-        try:
-            kind = codec.peek_kind(data)
-            if kind == Kind.REJECT:
-                reason = codec.open_reject(data)
-                log.error("node %s: %s refused our connection: %s", self.name, peer.name, reason)
-                self._down(peer, reason)
-                return
-            frame = codec.open_frame(self._hs_key, data, MAX_HANDSHAKE_FRAME)
-            if frame.kind != Kind.CHALLENGE:
-                raise FrameError("bad_kind", "expected CHALLENGE")
-            challenge = codec.decode_challenge(frame.payload)
-        except FrameError as exc:
-            self._reject(exc, f"handshake reply from {peer.name}")
-            log.error("node %s: connection to %s failed authentication (%s): check the cookie",
-                      self.name, peer.name, exc.reason)
-            self._down(peer, "bad_cookie")
-            return
-        if (challenge.nonce_echo != peer.nonce or challenge.sender != peer.name
-                or challenge.receiver != self.name):
-            self.rejected["bad_challenge"] += 1
-            return
-        key = codec.session_key(self.config.cookie, peer.nonce, challenge.nonce, self.name,
-                                peer.name)
-        peer.creation = challenge.creation
-        with peer.lock:
-            peer.sealer = codec.Sealer(key)
-            self._link.stop_reading(channel)
-            ack = peer.sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce)))
-            self._link.send(channel, ack, wait=False)
-            self._flush_locked(peer, wait=False)
-            peer.out_up = True
-        self._maybe_up(peer)
-
-    def _peer_of_channel(self, channel: int) -> _Peer | None:
-        return self._by_channel.get(channel)
-
-    def on_channel_lost(self, channel: int) -> None:
-        peer = self._peer_of_channel(channel)
-        if peer is not None:
-            self._down(peer, "connection_closed" if peer.out_up else "unreachable")
-
-    # -- their half: the handshake as responder, and data (I/O thread) ----------------------
-
-    def on_inbound(self, identity: bytes, data: bytes) -> None:
-        half = self._inbound.get(identity)
-        if half is None:
-            self._on_hello(identity, data)
-            return
-        if half.peer in self._blocked:
-            return
-        if half.opener is None:
-            self._on_ack(half, data)
-            return
-        try:
-            frame = half.opener.open(data)
-        except FrameError as exc:
-            self._reject(exc, f"frame from {half.peer}")
-            return
-        peer = self._peers.get(half.peer)
-        if peer is None or peer.inbound is not half:
-            return
-        peer.last_heard = time.monotonic()
-        if frame.kind == Kind.DATA:
-            self._deliver(half.peer, frame)
-
-    def _on_hello(self, identity: bytes, data: bytes) -> None:
-        """A new connection's first frame. It must be a HELLO sealed with the cookie. A HELLO
-        proves nothing fresh (it could be a replay), so it changes no live connection: the
-        new half only replaces an old one once its ACK proves it (`_on_ack`)."""
-        try:
-            if codec.peek_kind(data) != Kind.HELLO:
-                raise FrameError("unknown_connection", "a frame before any HELLO")
-            if len(data) > MAX_HANDSHAKE_FRAME:
-                raise FrameError("too_big", f"a HELLO of {len(data)} bytes")
-            frame = codec.open_frame(self._hs_key, data, MAX_HANDSHAKE_FRAME)
-            hello = codec.decode_hello(frame.payload)
-        except FrameError as exc:
-            self._reject(exc, "a connection attempt")
-            if exc.reason == "bad_tag":
-                self._log_refusal()
-                self._link.reply(identity, codec.reject_frame("bad_cookie"))
-            return
-        if hello.sender in self._blocked:
-            return  # a cut cable
-        if hello.receiver != self.name or hello.sender == self.name:
-            self.rejected["wrong_node"] += 1
-            self._link.reply(identity, codec.reject_frame("wrong_node"))
-            return
-        if len(self._inbound) >= MAX_PENDING_HANDSHAKES:
-            self.rejected["too_many_handshakes"] += 1
-            return
-        nonce_b = codec.new_nonce()
-        self._inbound[identity] = _Inbound(identity, hello.sender, hello.nonce, nonce_b,
-                                           time.monotonic(), hello.address)
-        challenge = codec.Challenge(self.name, hello.sender, hello.nonce, nonce_b, self.creation)
-        self._link.reply(identity, codec.seal(self._hs_key, Kind.CHALLENGE, 0,
-                                              codec.encode_challenge(challenge)))
-        self._dial_back(hello.sender, hello.address)
-
-    def _dial_back(self, name: str, address: str) -> _Peer:
-        """Our half towards a node that connects to us, unless we have one."""
-        with self._lock:
-            peer = self._peers.get(name)
-            if peer is not None and not peer.down:
-                return peer
-            peer = _Peer(name, address=address, started=time.monotonic())
-            self._peers[name] = peer
-        self._open(peer)
-        return peer
-
-    def _log_refusal(self) -> None:
-        """Log refused connections, at most one line a second (a flood must not flood logs)."""
-        now = time.monotonic()
-        self._refused_unlogged += 1
-        if now - self._refusal_logged_at >= 1.0:
-            log.error("node %s: refused %d connection attempt(s) that failed authentication: "
-                      "wrong cookie or forged frames", self.name, self._refused_unlogged)
-            self._refusal_logged_at = now
-            self._refused_unlogged = 0
-
-    def _on_ack(self, half: _Inbound, data: bytes) -> None:
-        key = codec.session_key(self.config.cookie, half.nonce_a, half.nonce_b, half.peer,
-                                self.name)
-        opener = codec.Opener(key, self.config.max_frame)
-        try:
-            if len(data) > MAX_HANDSHAKE_FRAME:
-                raise FrameError("too_big", f"an ACK of {len(data)} bytes")
-            frame = opener.open(data)
-            if frame.kind != Kind.ACK or codec.decode_ack(frame.payload).nonce_echo != half.nonce_b:
-                raise FrameError("bad_ack")
-        except FrameError as exc:
-            self._reject(exc, f"handshake from {half.peer}")
-            return
-        peer = self._peers.get(half.peer)
-        if peer is not None and peer.inbound is not None and not peer.down:
-            self._down(peer, "reconnected")  # proven new: the peer restarted or gave us up
-            peer = None
-        if peer is None or peer.down:
-            peer = self._dial_back(half.peer, half.address)
-        half.opener = opener
-        peer.inbound = half
-        peer.last_heard = time.monotonic()
-        self._maybe_up(peer)
-
     def _deliver(self, sender: str, frame: Frame) -> None:
         """Unpickle and handle each control of a DATA frame, in order. Consecutive sends to
         one process are delivered together (one lock, one wake-up)."""
@@ -517,7 +304,7 @@ class Distribution:
 
     # -- up, down and ticks (I/O thread) ----------------------------------------------------
 
-    def _maybe_up(self, peer: _Peer) -> None:
+    def _maybe_up(self, peer: Peer) -> None:
         if peer.up or peer.down or not peer.out_up or peer.inbound is None:
             return
         peer.up = True
@@ -538,11 +325,11 @@ class Distribution:
                 known = self._peers.get(name)
                 if known is not None and not known.down:
                     continue
-                peer = _Peer(name, address=address, started=time.monotonic())
+                peer = Peer(name, address=address, started=time.monotonic())
                 self._peers[name] = peer
             self._open(peer)
 
-    def _down(self, peer: _Peer, reason: str) -> None:
+    def _down(self, peer: Peer, reason: str) -> None:
         if peer.channel is not None:
             self._link.abort(peer.channel)  # a sender blocked on a full queue lets go of the lock
         with peer.lock:
