@@ -289,7 +289,11 @@ class Distribution(Handshake):
             elif control is not None:
                 self._deliver_run(run_id, run)
                 run_id, run = None, []
-                handle(sender, control)
+                try:
+                    handle(sender, control)
+                except Exception:  # one bad control must not cost the rest of the frame
+                    log.exception("node %s: error handling a control from %s", self.name,
+                                  sender)
         self._deliver_run(run_id, run)
 
     def _deliver_run(self, pid_id: Any, msgs: list[Any]) -> None:

@@ -49,6 +49,22 @@ def _run_blob(blob: bytes) -> Any:
     return fun(*args)
 
 
+_SIGNALS = ("exit", "exit2", "down")  # controls whose last field is an exit reason
+
+
+def portable(reason: Any) -> Any:
+    """An exit reason that the other node can unpickle. A signal must arrive whatever its
+    reason holds, so a reason that does not survive a pickle round trip (say, an exception
+    whose constructor wants other arguments) travels as ("unpicklable", repr(reason))."""
+    if reason is None or type(reason) in (str, int):
+        return reason
+    try:
+        pickle.loads(pickle.dumps(reason, 5))
+        return reason
+    except Exception:
+        return ("unpicklable", repr(reason))
+
+
 def wire_id(pid: Pid) -> int:
     """How a remote "send" names its target: serial and creation in one int."""
     return pid.id << 32 | pid.creation
@@ -76,12 +92,18 @@ class Remote:
             if autoconnect:
                 self.nodedown(name, False)
             return
+        if control[0] in _SIGNALS:
+            control = (*control[:-1], portable(control[-1]))
         dist.send(name, control, autoconnect=autoconnect, lazy=lazy)
 
     # -- incoming controls (I/O thread) -----------------------------------------------------
 
     def handle(self, sender: str, control: Any) -> None:
         node = self.node
+        if type(control) is not tuple or not control:
+            log.error("node %s: dropped a malformed control from %s: %.200r",
+                      node.name, sender, control)
+            return
         op = control[0]
         if op == "send" and len(control) == 3:  # the common cases first
             proc = node.lookup_id(control[1])
