@@ -18,6 +18,7 @@ delivers "timeout" to handle_info.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import _context, _gen
@@ -26,7 +27,8 @@ from ._server_loop import ServerLoop
 from ._terms import Exit, ProcessKilled
 
 __all__ = [
-    "GenServer", "call", "cast", "receive_response", "reply", "send_request", "start",
+    "GenServer", "abcast", "call", "cast", "multi_call", "receive_response", "reply",
+    "send_request", "start",
     "start_link", "stop", "wait_response",
 ]
 
@@ -112,6 +114,48 @@ def call(server_ref: Any, request: Any, timeout: int | str = DEFAULT_TIMEOUT) ->
     args = [server_ref, request] if timeout is DEFAULT_TIMEOUT else [server_ref, request, timeout]
     return _gen.call(server_ref, "$gen_call", request, int(timeout) if timeout is
                      DEFAULT_TIMEOUT else timeout, ("gen_server", "call", args))
+
+
+def multi_call(*args: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+    """multi_call(name, request) or multi_call(nodes, name, request, timeout="infinity"):
+    call the server registered as `name` on each node (default: this node and all it is
+    connected to), in parallel. Returns ([(node, reply)], bad_nodes): a node is bad if the
+    server is not there, dies, or does not answer within `timeout` ms (one deadline for all).
+    """
+    if args and type(args[0]) is list:
+        nodes, name, request, *rest = args
+        timeout = rest[0] if rest else "infinity"
+    else:
+        name, request = args
+        nodes, timeout = [_context.current_node().name, *_context.current_node().nodes()], \
+            "infinity"
+    _gen.check_timeout(timeout)
+    deadline = None if timeout == "infinity" else time.monotonic() + timeout / 1000.0
+    requests = [(node, send_request((name, node), request)) for node in nodes]
+    replies: list[tuple[str, Any]] = []
+    bad: list[str] = []
+    for node, req in requests:
+        left = "infinity" if deadline is None else max(0, int((deadline - time.monotonic())
+                                                              * 1000))
+        answer = receive_response(req, left)
+        if type(answer) is tuple and answer[0] == "reply":
+            replies.append((node, answer[1]))
+        else:
+            bad.append(node)
+    return replies, bad
+
+
+def abcast(*args: Any) -> str:
+    """abcast(name, request) or abcast(nodes, name, request): cast to the server registered
+    as `name` on each node (default: this node and its connected nodes). "abcast"."""
+    if args and type(args[0]) is list:
+        nodes, name, request = args
+    else:
+        name, request = args
+        nodes = [_context.current_node().name, *_context.current_node().nodes()]
+    for node in nodes:
+        cast((name, node), request)
+    return "abcast"
 
 
 def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
