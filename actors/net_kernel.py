@@ -56,7 +56,10 @@ def start_node(name: str, cookie: str | None = None, **options: Any) -> Node:
 
 def start(name: str, cookie: str | None = None, **options: Any) -> tuple[str, Pid]:
     """net_kernel:start: this OS process's local node becomes `name`. Returns
-    ("ok", net_kernel_pid), or ("error", reason) if it is distributed already."""
+    ("ok", net_kernel_pid), or ("error", reason) if it is distributed already.
+
+    Unlike Erlang, which renames the running node, this starts a new node and stops the
+    old default one ("nonode@nohost"): call it before spawning anything you want to keep."""
     current = existing_default_node()
     if current is not None and current.dist is not None:
         return ("error", ("already_started", current.name))

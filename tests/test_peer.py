@@ -156,3 +156,12 @@ def test_a_node_started_by_hand_is_found_by_name_alone(dist_node: Node,
     recv(lambda m: m == ("nodedown", name))
     assert time.monotonic() - t0 < 10
     assert net_kernel.connect_node(name) is False  # its name left the port mapper with it
+
+
+def test_init_stop_ends_a_node_cleanly(dist_node: Node, standalone: Any) -> None:
+    name, proc = standalone
+    assert net_kernel.connect_node(name) is True
+    erlang.monitor_node(name, True)
+    assert rpc.call(name, "init", "stop", []) == "ok"
+    recv(lambda m: m == ("nodedown", name))
+    assert proc.wait(10) == 0
