@@ -44,7 +44,7 @@ import cloudpickle
 
 from transport import codec, epmd
 from transport.codec import Frame, FrameError, Kind
-from transport.zmq_link import ZmqLink
+from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
 from ._dist_handshake import Handshake
 from ._dist_records import DistConfig, InboundHalf, Peer
@@ -162,6 +162,7 @@ class Distribution(Handshake):
                 return
             peer = self.connect(name)
         schedule = False
+        state = SENT
         with peer.lock:
             if peer.down:
                 return
@@ -173,22 +174,43 @@ class Distribution(Handshake):
                 schedule = not peer.flush_scheduled
                 peer.flush_scheduled = True
             else:
-                self._flush_locked(peer)
+                state = self._flush_locked(peer)
             peer.last_send = now
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
+        if state == FULL and not self._link.on_io_thread():
+            self._wait_for_room(peer)
+
+    def _wait_for_room(self, peer: Peer) -> None:
+        """Back-pressure, as a busy dist port: the sender waits (not holding the peer's lock)
+        until ZeroMQ takes the frames left over, or the peer is down."""
+        while not peer.down:
+            time.sleep(0.001)
+            with peer.lock:
+                if peer.down or self._push_locked(peer) != FULL:
+                    return
 
     def _flush(self, peer: Peer) -> None:
-        """I/O thread: flush a burst."""
+        """I/O thread: flush a burst. It never waits: a full queue waits for the next try."""
         with peer.lock:
             peer.flush_scheduled = False
-            sent = not peer.out_up or self._flush_locked(peer, wait=False)
-        if not sent:
-            self._down(peer, "send_queue_full")
+            state = self._flush_locked(peer) if peer.out_up else SENT
+        if state == CLOSED:
+            self._down(peer, "connection_closed")
 
-    def _flush_locked(self, peer: Peer, *, wait: bool = True) -> bool:
-        """With `peer.lock` held: send the outbox, in frames of at most BATCH_BYTES (a
-        bigger control goes alone). False if the channel refused a frame."""
+    def _push_locked(self, peer: Peer) -> str:
+        """With `peer.lock` held: hand sealed frames to ZeroMQ, in order, while it takes them."""
+        unsent = peer.unsent
+        while unsent:
+            state = self._link.send(peer.channel, unsent[0])  # type: ignore[arg-type]
+            if state != SENT:
+                return state
+            unsent.popleft()
+        return SENT
+
+    def _flush_locked(self, peer: Peer) -> str:
+        """With `peer.lock` held: seal the outbox into frames of at most BATCH_BYTES (a
+        bigger control goes alone) and push them; SENT, FULL or CLOSED."""
         outbox, peer.outbox = peer.outbox, []
         start = 0
         while start < len(outbox):
@@ -197,11 +219,9 @@ class Distribution(Handshake):
                 size += len(outbox[end])
                 end += 1
             payload = b"".join(outbox[start:end])
-            frame = peer.sealer.seal(Kind.DATA, payload)  # type: ignore[union-attr]
-            if not self._link.send(peer.channel, frame, wait=wait):  # type: ignore[arg-type]
-                return False
+            peer.unsent.append(peer.sealer.seal(Kind.DATA, payload))  # type: ignore[union-attr]
             start = end
-        return True
+        return self._push_locked(peer)
 
     def connect(self, name: str) -> Peer:
         """Start connecting to `name` unless a connection exists. Returns its peer record;
@@ -334,14 +354,13 @@ class Distribution(Handshake):
             self._open(peer)
 
     def _down(self, peer: Peer, reason: str) -> None:
-        if peer.channel is not None:
-            self._link.abort(peer.channel)  # a sender blocked on a full queue lets go of the lock
         with peer.lock:
             if peer.down:
                 return
             peer.down = True
             peer.out_up = False
             peer.outbox.clear()
+            peer.unsent.clear()
         was_up = peer.up
         peer.up = False
         with self._lock:
@@ -370,16 +389,16 @@ class Distribution(Handshake):
             elif (peer.out_up and peer.name not in self._blocked
                   and now - peer.last_tick >= ticktime / 4 - 0.001):
                 peer.last_tick = now
-                sent = True
                 with peer.lock:
-                    if peer.out_up and peer.outbox:  # lazy controls: a frame is a tick too
-                        sent = self._flush_locked(peer, wait=False)
-                    elif peer.out_up:
-                        frame = peer.sealer.seal(Kind.TICK)  # type: ignore[union-attr]
-                        sent = self._link.send(peer.channel, frame,  # type: ignore[arg-type]
-                                               wait=False)
-                if not sent:
-                    self._down(peer, "send_queue_full")
+                    if not peer.out_up:
+                        state = SENT
+                    elif peer.outbox or peer.unsent:  # waiting frames: each is a tick too
+                        state = self._flush_locked(peer)
+                    else:
+                        state = self._link.send(
+                            peer.channel, peer.sealer.seal(Kind.TICK))  # type: ignore[union-attr,arg-type]
+                if state == CLOSED:
+                    self._down(peer, "connection_closed")
         stale = now - setup
         for identity, half in list(self._inbound.items()):
             if half.opener is None and half.created < stale:

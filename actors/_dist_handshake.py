@@ -39,7 +39,7 @@ class Handshake:
         self._by_channel[peer.channel] = peer
         hello = codec.Hello(self.name, peer.name, peer.nonce, self.address, self.creation)
         frame = codec.seal(self._hs_key, Kind.HELLO, 0, codec.encode_hello(hello))
-        self._link.send(peer.channel, frame, wait=False)
+        self._link.send(peer.channel, frame)
 
     def on_outbound(self: Distribution, channel: int, data: bytes) -> None:
         peer = self._peer_of_channel(channel)
@@ -73,8 +73,8 @@ class Handshake:
             peer.sealer = codec.Sealer(key)
             self._link.stop_reading(channel)
             ack = peer.sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce)))
-            self._link.send(channel, ack, wait=False)
-            self._flush_locked(peer, wait=False)
+            peer.unsent.append(ack)  # first, then whatever waited for the connection
+            self._flush_locked(peer)
             peer.out_up = True
         self._maybe_up(peer)
 

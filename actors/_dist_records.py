@@ -4,6 +4,7 @@ of each peer's two connection halves. Plain data, guarded as `_dist` says."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from transport import codec
@@ -56,7 +57,8 @@ class Peer:
     started: float = 0.0
     last_heard: float = 0.0
     creation: int = 0
-    outbox: list[bytes] = field(default_factory=list)
+    outbox: list[bytes] = field(default_factory=list)  # controls not yet sealed
+    unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
     flush_scheduled: bool = False
     last_send: int = 0
     last_tick: float = 0.0

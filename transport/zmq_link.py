@@ -6,6 +6,7 @@ Rules of this module:
   (`LinkHandler`) authenticates and decodes, always on the I/O thread.
 - Each outgoing channel is a DEALER connected to a peer's ROUTER. Any thread may `send` on
   it; a per-channel lock serialises senders, so frames leave in the order they were sealed.
+  `send` never waits: at ZeroMQ's high-water mark it says FULL and the caller retries.
   While a channel is `reading` (its handshake), the I/O thread also reads replies from it;
   afterwards only senders touch it, and the I/O thread watches only its monitor socket.
 - Inbound frames arrive on the ROUTER as (identity, frame). A multipart message of another
@@ -31,6 +32,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("transport.zmq_link")
+
+SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
 
 
 class LinkHandler(Protocol):
@@ -110,36 +113,26 @@ class ZmqLink:
         except (BlockingIOError, OSError):
             pass  # the pipe is full (a wake-up is pending) or closed (shutting down)
 
-    def send(self, channel: int, frame: bytes, *, wait: bool = True) -> bool:
-        """Queue `frame` on an outgoing channel. False if the channel is gone or aborted.
-
-        While ZeroMQ's queue for the channel is full, `wait` blocks (back-pressure, as a busy
-        dist port) until it drains or the channel is aborted; without `wait` it returns False.
-        The I/O thread never waits: it must stay free to notice that a peer is gone."""
+    def send(self, channel: int, frame: bytes) -> str:
+        """Queue `frame` on an outgoing channel, never waiting: SENT, FULL (ZeroMQ's queue for
+        the channel is at its high-water mark: try again later) or CLOSED (the channel is
+        gone). Back-pressure is the caller's business."""
         ch = self._channels.get(channel)
         if ch is None:
-            return False
-        copy = len(frame) < 65536
-        while True:
-            with ch.lock:
-                if not ch.open:
-                    return False
-                try:
-                    ch.socket.send(frame, zmq.NOBLOCK, copy=copy)
-                    return True
-                except zmq.Again:
-                    if not wait:
-                        return False
-                except zmq.ZMQError:
-                    return False
-            time.sleep(0.001)
+            return CLOSED
+        with ch.lock:
+            if not ch.open:
+                return CLOSED
+            try:
+                ch.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+                return SENT
+            except zmq.Again:
+                return FULL
+            except zmq.ZMQError:
+                return CLOSED
 
-    def abort(self, channel: int) -> None:
-        """Any thread: make every current and later `send` on the channel return False at
-        once (a sender waiting on a full queue lets go); `close_channel` then closes it."""
-        ch = self._channels.get(channel)
-        if ch is not None:
-            ch.open = False
+    def on_io_thread(self) -> bool:
+        return threading.get_ident() == self._thread.ident
 
     # -- I/O thread only --------------------------------------------------------------------
 
