@@ -22,7 +22,7 @@ from .node import Node, existing_default_node, set_default_node
 
 __all__ = [
     "block_nodes", "connect_node", "default_cookie", "disconnect_node", "get_net_ticktime",
-    "monitor_nodes", "start", "start_node", "stop", "unblock_nodes",
+    "heal", "monitor_nodes", "partition", "start", "start_node", "stop", "unblock_nodes",
 ]
 
 NET_KERNEL = "net_kernel"
@@ -126,4 +126,37 @@ def unblock_nodes(names: list[str] | None = None) -> str:
     node = _dist_node()
     if node.dist is not None:
         node.dist.unblock(None if names is None else list(names))
+    return "ok"
+
+
+def partition(side_a: list[str], side_b: list[str], timeout: int = 5000) -> str:
+    """Cut every link between the nodes of `side_a` and those of `side_b`, both ways, by
+    dropping their frames at the transport (as ra's inet_tcp_proxy). Run it from a node
+    connected to all of them (a test's controller); that node may be on a side itself.
+    Each side then sees the other go down after net_ticktime. Undo with `heal`."""
+    return _on_sides(side_a, side_b, block_nodes, timeout)
+
+
+def heal(side_a: list[str], side_b: list[str], timeout: int = 5000) -> str:
+    """Undo `partition` and reconnect the two sides (the mesh does the rest)."""
+    _on_sides(side_a, side_b, unblock_nodes, timeout)
+    from . import rpc
+
+    for node in side_a:
+        for other in side_b:
+            rpc.call(node, connect_node, [other], timeout)
+    return "ok"
+
+
+def _on_sides(side_a: list[str], side_b: list[str], fun: Any, timeout: int) -> str:
+    from . import rpc
+
+    me = _dist_node().name
+    # the controller's own side last: until then it still reaches every node
+    order = sorted([(n, side_b) for n in side_a] + [(n, side_a) for n in side_b],
+                   key=lambda item: item[0] == me)
+    for node, others in order:
+        result = rpc.call(node, fun, [list(others)], timeout)
+        if result != "ok":
+            raise Error(("partition_failed", node, result))
     return "ok"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from actors import erlang, gen_server, global_, net_kernel, peer, rpc
+from actors import Node, erlang, gen_server, global_, net_kernel, peer, rpc
 from actors._terms import Pid
 from tests.conftest import COOKIE
 from tests.helpers import down_of, no_message, recv, wait_until
@@ -627,3 +627,27 @@ def test_spawn_monitor_of_a_slower_remote_process_delivers_its_down(
     _, p = peers()
     pid, ref = erlang.spawn_monitor(p, _idle_for, 300)
     assert recv(down_of(ref), 3000) == ("DOWN", ref, "process", pid, "normal")
+
+
+def test_partition_api_cuts_two_sets_both_ways_and_heals(dist_node: Node, peers: Any) -> None:
+    """net_kernel.partition/heal, run from a controller outside both sides."""
+    _, a = peers()
+    _, b = peers()
+    wait_until(lambda: b in rpc.call(a, erlang.nodes))
+    me = erlang.self()
+
+    def watch(node: str) -> None:
+        erlang.monitor_node(node, True)
+        erlang.send(me, ("watching", erlang.node()))
+        erlang.send(me, ("seen", erlang.node(), erlang.receive()))
+
+    erlang.spawn(a, watch, b)
+    erlang.spawn(b, watch, a)
+    recv(lambda m: m == ("watching", a))
+    recv(lambda m: m == ("watching", b))
+    assert net_kernel.partition([a], [b]) == "ok"
+    assert recv(lambda m: m[:2] == ("seen", a), timeout=5000)[2] == ("nodedown", b)
+    assert recv(lambda m: m[:2] == ("seen", b), timeout=5000)[2] == ("nodedown", a)
+    assert sorted(erlang.nodes()) == sorted([a, b])  # the controller still reaches both
+    assert net_kernel.heal([a], [b]) == "ok"
+    wait_until(lambda: b in rpc.call(a, erlang.nodes) and a in rpc.call(b, erlang.nodes))
