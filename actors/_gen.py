@@ -184,9 +184,9 @@ def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
     target = node.locate(server_ref)
     if target is None or (type(target) is Process and not target.alive):
         raise Exit("noproc")
-    local = type(target) is Process
-    mref = node.monitor(me, target.pid if local else target)  # type: ignore[union-attr]
-    node.route(target.pid if local else target, ("$system", None, ("terminate", reason)))  # type: ignore[union-attr]
+    dest = target.pid if type(target) is Process else target  # type: ignore[union-attr]
+    mref = node.monitor(me, dest)
+    node.route(dest, ("$system", None, ("terminate", reason)))
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
     if down is TIMEOUT:
         node.demonitor(me, mref)

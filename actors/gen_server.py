@@ -180,8 +180,7 @@ def cast(server_ref: Any, request: Any) -> str:
     if sender is not None and not sender.alive:
         raise ProcessKilled()  # an abandoned thread: its cast is dropped and it unwinds
     node = sender.node if sender is not None else _context.current_node()
-    if node.locate(server_ref) is not None:
-        node.route(server_ref, ("$gen_cast", request))
+    node.route(server_ref, ("$gen_cast", request))  # to an unknown name: dropped, as OTP's
     return "ok"
 
 
