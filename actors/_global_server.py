@@ -33,14 +33,14 @@ log = logging.getLogger("actors.global")
 
 
 class GlobalNameServer(gen_server.GenServer):
-    """State: {"names": {name: (pid, method, mref)}, "locks": {name: (lock_id, taken_ms)},
-    "losers": {name: pids that lost a clash for it}}."""
+    """State: {"names": {name: (pid, method, mref)}, "by_ref": {mref: name},
+    "locks": {name: (lock_id, taken_ms)}, "losers": {name: pids that lost a clash for it}}."""
 
     def init(self, args: Any) -> Any:
         from . import net_kernel
 
         net_kernel.monitor_nodes(True)
-        return ("ok", {"names": {}, "locks": {}, "losers": {}})
+        return ("ok", {"names": {}, "locks": {}, "losers": {}, "by_ref": {}})
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         names, locks = state["names"], state["locks"]
@@ -98,19 +98,23 @@ class GlobalNameServer(gen_server.GenServer):
     # -- the table ------------------------------------------------------------------------
 
     def _set(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
-        names = state["names"]
+        names, by_ref = state["names"], state["by_ref"]
         old = names.pop(name, None)
         if old is not None:
             erlang.demonitor(old[2], ["flush"])
+            by_ref.pop(old[2], None)
         if pid is not None:
-            names[name] = (pid, method, erlang.monitor("process", pid))
+            mref = erlang.monitor("process", pid)
+            names[name] = (pid, method, mref)
+            by_ref[mref] = name
         _context.current_node().set_global(name, pid)
 
     def _forget_ref(self, state: Any, ref: Ref) -> None:
-        for name, (_, _, mref) in list(state["names"].items()):
-            if mref == ref:
-                del state["names"][name]
-                _context.current_node().set_global(name, None)
+        name = state["by_ref"].pop(ref, None)
+        current = state["names"].get(name) if name is not None else None
+        if current is not None and current[2] == ref:
+            del state["names"][name]
+            _context.current_node().set_global(name, None)
 
     def _merge(self, state: Any, name: Any, pid: Pid, method: Any) -> None:
         current = state["names"].get(name)
