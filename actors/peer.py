@@ -74,12 +74,12 @@ def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] |
         raise Error("not_alive")
     node = f"{name or 'peer-' + secrets.token_hex(4)}@{host}"
     command = [sys.executable, "-m", "actors.node", "--name", node, "--peer",
-               "--cookie", local.dist.config.cookie,
                "--net-ticktime", str(net_ticktime or local.dist.config.net_ticktime),
                *(args or [])]
+    # the cookie goes by the environment, which other users cannot read (argv they can)
+    child_env = {**os.environ, **(env or {}), "ERLPY_COOKIE": local.dist.config.cookie}
     popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env={**os.environ, **(env or {})},
-                             start_new_session=True)
+                             text=True, env=child_env, start_new_session=True)
     address = _wait_ready(popen, node, wait_boot)
     if address is None:
         _halt(popen, 0)

@@ -165,3 +165,26 @@ def test_init_stop_ends_a_node_cleanly(dist_node: Node, standalone: Any) -> None
     assert rpc.call(name, "init", "stop", []) == "ok"
     recv(lambda m: m == ("nodedown", name))
     assert proc.wait(10) == 0
+
+
+def _chatty(lines: int) -> int:
+    for i in range(lines):
+        print(f"line {i} " + "x" * 100)
+    return lines
+
+
+def test_a_peer_that_prints_a_lot_does_not_hang(dist_node: Node) -> None:
+    """Nobody reads a peer's stdout after it is up: its output goes to stderr instead of
+    filling a pipe and blocking the node."""
+    _, peer_pid, node = peer.start()
+    assert rpc.call(node, _chatty, [2000], 20000) == 2000  # ~220 KB, over any pipe buffer
+    assert rpc.call(node, erlang.node, [], 5000) == node
+    peer.stop(peer_pid)
+
+
+def test_the_cookie_is_not_on_a_peers_command_line(dist_node: Node) -> None:
+    _, peer_pid, _ = peer.start()
+    with open(f"/proc/{peer.os_pid(peer_pid)}/cmdline", "rb") as cmdline:
+        argv = cmdline.read()
+    assert b"actors.node" in argv and COOKIE.encode() not in argv
+    peer.stop(peer_pid)

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         if not net_kernel.connect_node(seed):
             logging.getLogger("actors.node").warning("seed %s is not reachable", seed)
     print(f"READY {node.name} {node.dist.address}", flush=True)
+    if args.peer:  # the starter reads nothing more from our stdout: send the rest to stderr
+        sys.stdout.flush()
+        os.dup2(2, 1)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
