@@ -68,7 +68,6 @@ class Handshake:
             return
         key = codec.session_key(self.config.cookie, peer.nonce, challenge.nonce, self.name,
                                 peer.name)
-        peer.creation = challenge.creation
         with peer.lock:
             peer.sealer = codec.Sealer(key)
             self._link.stop_reading(channel)

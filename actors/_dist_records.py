@@ -56,7 +56,6 @@ class Peer:
     down: bool = False
     started: float = 0.0
     last_heard: float = 0.0
-    creation: int = 0
     outbox: list[bytes] = field(default_factory=list)  # controls not yet sealed
     unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
     flush_scheduled: bool = False

@@ -126,9 +126,7 @@ def multi_call(*args: Any) -> tuple[list[tuple[str, Any]], list[str]]:
         nodes, name, request, *rest = args
         timeout = rest[0] if rest else "infinity"
     else:
-        name, request = args
-        nodes, timeout = [_context.current_node().name, *_context.current_node().nodes()], \
-            "infinity"
+        (name, request), nodes, timeout = args, _all_nodes(), "infinity"
     _gen.check_timeout(timeout)
     deadline = None if timeout == "infinity" else time.monotonic() + timeout / 1000.0
     requests = [(node, send_request((name, node), request)) for node in nodes]
@@ -151,11 +149,16 @@ def abcast(*args: Any) -> str:
     if args and type(args[0]) is list:
         nodes, name, request = args
     else:
-        name, request = args
-        nodes = [_context.current_node().name, *_context.current_node().nodes()]
+        (name, request), nodes = args, _all_nodes()
     for node in nodes:
         cast((name, node), request)
     return "abcast"
+
+
+def _all_nodes() -> list[str]:
+    """This node and every node it is connected to: OTP's [node() | nodes()]."""
+    node = _context.current_node()
+    return [node.name, *node.nodes()]
 
 
 def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
