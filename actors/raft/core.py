@@ -33,6 +33,7 @@ from .messages import (
     InstallSnapshot,
     NodeId,
     Options,
+    PeerDown,
     Propose,
     ReadIndex,
     RequestVote,
@@ -181,5 +182,6 @@ _HANDLERS: dict[type, Callable[[RaftCore, Any, list[Effect]], None]] = {
     ReadIndex: read_index.handle_read_index,
     TransferLeadership: transfer.handle_transfer,
     ChangeMembership: membership.handle_change,
+    PeerDown: election.handle_peer_down,
     Campaign: _campaign,
 }

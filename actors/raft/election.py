@@ -28,6 +28,7 @@ from .messages import (
     HeartbeatResult,
     InstallSnapshot,
     Message,
+    PeerDown,
     RequestVote,
     TimeoutNow,
     Vote,
@@ -133,6 +134,15 @@ def tick_election(c: RaftCore, out: list[Effect]) -> None:
     if c.election_elapsed >= c.randomized_timeout:
         reset_election_timer(c)
         campaign(c, out, transfer=False)
+
+
+def handle_peer_down(c: RaftCore, ev: PeerDown, out: list[Effect]) -> None:
+    """Our leader's node is gone: drop its lease and campaign soon (in 1..T/2 ticks)."""
+    if c.role != "follower" or c.leader != ev.peer:
+        return
+    _set_role(c, "follower", None, out)
+    c.election_elapsed = 0
+    c.randomized_timeout = 1 + c.rng.randrange(max(1, c.opts.election_ticks // 2))
 
 
 def in_lease(c: RaftCore) -> bool:

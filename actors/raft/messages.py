@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-NodeId = int
+NodeId = int | tuple[str, str]  # ints in tests; ra's server ids (name, node) in the shell
 EntryKind = Literal["command", "noop", "config"]
 
 
@@ -228,6 +228,17 @@ class ChangeMembership:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerDown:
+    """The shell learned that `peer`'s node is down (the transport's nodedown).
+
+    A follower whose leader it was ends that leader's lease and campaigns after
+    a short randomised delay, instead of waiting a whole election timeout.
+    """
+
+    peer: NodeId
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """Start an election now (a test or operator hook; same as an election timeout)."""
 
@@ -242,6 +253,7 @@ Event = (
     | ReadIndex
     | TransferLeadership
     | ChangeMembership
+    | PeerDown
     | Campaign
 )
 

@@ -16,7 +16,7 @@ from actors.raft import (
 )
 from actors.raft.quorum import committed_index, has_quorum, majority, vote_result
 
-from .helpers import core, ents
+from .helpers import core, ents, sent
 
 
 def test_log_terms_and_slices() -> None:
@@ -120,3 +120,23 @@ def test_log_compact_and_restore() -> None:
     assert (log.entries(), log.last_index, log.last_term) == ((), 9, 5)
     with pytest.raises(ValueError):
         log.compact(3)
+
+
+def test_peer_down_of_the_leader_ends_its_lease_and_campaigns_soon() -> None:
+    from actors.raft import Heartbeat, PeerDown, RoleChanged
+
+    c = core(2, election_ticks=10)
+    c.step(Heartbeat(1, 1, 0))
+    assert (c.leader, c.role) == (1, "follower")
+    # A vote request for term 2 is ignored while the leader's lease holds.
+    assert c.step(RequestVote(2, 3, 0, 0, pre_vote=True)) == []
+    assert c.step(PeerDown(3)) == []  # not our leader: nothing happens
+    effects = c.step(PeerDown(1))
+    assert effects == [RoleChanged("follower", 1, None)]
+    granted = sent(c.step(RequestVote(2, 3, 0, 0, pre_vote=True)))
+    assert granted and granted[0].msg.granted  # lease gone: pre-vote granted
+    ticks = 0
+    while c.role == "follower" and ticks < 10:
+        c.step(Tick())
+        ticks += 1
+    assert c.role == "pre_candidate" and 1 <= ticks <= 5  # well before 10..19 ticks

@@ -1,0 +1,224 @@
+"""One cluster member's state in its server process, and the effect interpreter.
+
+Rules of this module:
+* `Member` owns a `RaftCore`, the machine and its state. `step(event)` feeds
+  the core and runs the effects it returns **in order**, one branch per
+  effect (`run_effect`), as `actors.raft.effects` requires:
+  `PersistState` is written and fsynced here before anything else happens;
+  `PersistEntries` goes to the node's WAL writer, which batches fsyncs and
+  sends back `("$ra_written", index, term)`; `Send` goes over distribution.
+* Log entries of kind "command" hold `(system_time_ms, command)`: the
+  leader's clock when it appended the command, replicated with it, so
+  `meta["system_time"]` is the same on every member.
+* Machine effects are run by the leader only, except `release_cursor`,
+  which every member honours (log compaction is local).
+* A correlation says who waits for an answer: `("call", from_)` for
+  `process_command`, `("pipe", pid, corr)` for `pipeline_command`,
+  `("read", from_, fun)` for `consistent_query`, `("member", from_)` for
+  membership changes. `None` means nobody waits (ra's own commands).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections import defaultdict
+from typing import Any
+
+from .. import erlang, gen_server, ra_machine
+from ..raft import (
+    Accepted,
+    Apply,
+    Effect,
+    Entry,
+    PersistEntries,
+    PersistSnapshot,
+    PersistState,
+    RaftCore,
+    ReadReady,
+    Rejected,
+    Reply,
+    RestoreSnapshot,
+    RoleChanged,
+    Send,
+    SnapshotTaken,
+    SnapshotWritten,
+)
+from . import _machine_effects
+from ._records import dumps
+
+log = logging.getLogger("actors.ra")
+
+ServerId = tuple[str, str]
+
+
+class Member:
+    """A member's shell state. Built by `RaServer.init` from recovered storage."""
+
+    def __init__(self, cfg: dict[str, Any], core: RaftCore, machine: ra_machine.Machine,
+                 state: Any, store: Any, names: Any) -> None:
+        self.cfg = cfg
+        self.id: ServerId = core.id  # type: ignore[assignment]
+        self.uid: str = cfg["uid"]
+        self.core = core
+        self.machine = machine
+        self.state = state
+        self.store = store  # MemberStore: hard state (the rest goes through the writers)
+        self.names = names  # the system's registered names
+        self.results: dict[int, Any] = {}  # index -> reply, for the Replies of one step
+        self.pipe_out: dict[Any, list[tuple[Any, Any]]] = defaultdict(list)
+        self.waiting_reads: list[tuple[int, Any]] = []  # (index, correlation)
+        self.monitors: dict[Any, Any] = {}  # machine-monitored pid -> ref
+        self.timers: dict[Any, Any] = {}  # machine timer name -> timer ref
+        self.since_snapshot = 0
+        self.applied_term = core.log.snapshot_term
+        self.tick_count = 0
+        tick_ms = cfg.get("tick_ms", 50)
+        self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, event: Any) -> None:
+        """Feed one event to the core and run its effects in order."""
+        for effect in self.core.step(event):
+            self.run_effect(effect)
+        self._flush_pipeline_replies()
+
+    def run_effect(self, e: Effect) -> None:
+        match e:
+            case Send(to, msg):
+                erlang.send(to, ("$ra", msg))
+            case PersistState(term, voted_for):
+                self.store.save_hard_state(term, voted_for)
+            case PersistEntries(from_index, entries):
+                self._write(from_index, entries)
+            case PersistSnapshot(meta, data):
+                # Mirror a dropped suffix to disk first, in order with the entry writes,
+                # so a restart cannot bring back entries the core discarded (§7).
+                gen_server.call(self.names.wal, ("sync_append", self.uid,
+                                                 self.core.log.last_index + 1, ()), "infinity")
+                gen_server.call(self.names.segment_writer,
+                                ("snapshot", self.uid, meta, data), "infinity")
+                self.step(SnapshotWritten(meta.index, meta.term))
+            case RestoreSnapshot(meta, data):
+                self.state = pickle.loads(data)
+                self.applied_term = meta.term
+                self.since_snapshot = 0
+            case Apply(entries):
+                self._apply(entries)
+            case Reply(correlation, result):
+                self._reply(correlation, result)
+            case ReadReady(correlation, index):
+                self.waiting_reads.append((index, correlation))
+                self._serve_reads()
+            case RoleChanged(role, _term, _leader):
+                if role == "leader" or role == "follower":
+                    self._run_machine_effects(self.machine.state_enter(role, self.state))
+            case _:
+                raise TypeError(f"unknown raft effect {e!r}")
+
+    def _write(self, from_index: int, entries: tuple[Entry, ...]) -> None:
+        erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply(self, entries: tuple[Entry, ...]) -> None:
+        for entry in entries:
+            self.applied_term = entry.term
+            if entry.kind != "command":
+                continue
+            system_time, command = entry.command  # type: ignore[misc]
+            meta = {"index": entry.index, "term": entry.term, "system_time": system_time}
+            reply, effects = self._apply_one(meta, command)
+            self.results[entry.index] = reply
+            self._run_machine_effects(effects)
+        self.since_snapshot += len(entries)
+        self._serve_reads()
+        interval = self.cfg.get("snapshot_interval", 4096)
+        if interval and self.since_snapshot >= interval:
+            self._snapshot(self.core.applied, self.state)
+
+    def _apply_one(self, meta: dict[str, Any], command: Any) -> tuple[Any, list[Any]]:
+        """Run `apply`; an exception or a bad return leaves the state unchanged.
+
+        Every member fails the same way (apply is deterministic), so the
+        replicas stay identical; the caller gets ("error", ...).
+        """
+        try:
+            state, reply, effects = ra_machine.normalise_result(
+                self.machine.apply(meta, command, self.state))
+        except Exception as exc:  # reported to the caller and logged
+            log.error("%s: machine apply failed at index %s: %r", self.id, meta["index"], exc)
+            return ("error", ("machine_exception", repr(exc))), []
+        self.state = state
+        return reply, effects
+
+    def _snapshot(self, index: int, state: Any) -> None:
+        self.since_snapshot = 0
+        self.step(SnapshotTaken(index, dumps(state)))
+
+    def _run_machine_effects(self, effects: list[Any]) -> None:
+        for effect in effects:
+            if type(effect) is tuple and effect and effect[0] == "release_cursor":
+                _, index, state = effect
+                if index <= self.core.applied:
+                    self._snapshot(index, state)
+            elif self.core.role == "leader":
+                _machine_effects.run(self, effect)
+
+    # ------------------------------------------------------------------ replies
+
+    def leader_id(self) -> ServerId | None:
+        return self.core.leader  # type: ignore[return-value]
+
+    def _reply(self, correlation: Any, result: Accepted | Rejected) -> None:
+        if correlation is None:
+            return
+        kind = correlation[0]
+        if isinstance(result, Accepted):
+            reply = self.results.pop(result.index, None)
+            if kind == "call":
+                gen_server.reply(correlation[1], ("ok", reply, self.id))
+            elif kind == "pipe":
+                self.pipe_out[correlation[1]].append((correlation[2], reply))
+            elif kind == "member":
+                gen_server.reply(correlation[1], ("ok", (result.index, self.core.term), self.id))
+            return
+        answer = rejection(result, self.leader_id())
+        if kind == "pipe":
+            erlang.send(correlation[1], ("ra_event", self.id, (
+                "rejected", ("not_leader", answer[1] if answer[0] == "redirect" else None,
+                             correlation[2]))))
+        else:
+            gen_server.reply(correlation[1], answer)
+
+    def _flush_pipeline_replies(self) -> None:
+        self.results.clear()
+        if not self.pipe_out:
+            return
+        for pid, applied in self.pipe_out.items():
+            erlang.send(pid, ("ra_event", self.id, ("applied", applied)))
+        self.pipe_out.clear()
+
+    def _serve_reads(self) -> None:
+        if not self.waiting_reads:
+            return
+        ready = [w for w in self.waiting_reads if w[0] <= self.core.applied]
+        self.waiting_reads = [w for w in self.waiting_reads if w[0] > self.core.applied]
+        for _index, (_kind, from_, fun) in ready:
+            gen_server.reply(from_, run_query(fun, self.state, self.id))
+
+
+def rejection(result: Rejected, leader: ServerId | None) -> tuple[Any, ...]:
+    """What a caller is told when the core refused its request."""
+    if result.reason == "not_leader":
+        return ("redirect", result.leader if result.leader is not None else leader)
+    return ("error", result.reason)
+
+
+def run_query(fun: Any, state: Any, leader: Any) -> tuple[Any, ...]:
+    """("ok", fun(state), leader), or ("error", ("query_failed", repr)) if fun raises."""
+    try:
+        return ("ok", fun(state), leader)
+    except Exception as exc:  # the query is the caller's code
+        return ("error", ("query_failed", repr(exc)))

@@ -1,0 +1,199 @@
+"""`RaServer`: the gen_server that runs one cluster member (ra's `ra_server_proc`).
+
+Rules of this module:
+* It is registered locally under the member's name, so its server id
+  `(name, node)` is an ordinary gen_server reference on any node.
+* `init` recovers the member from disk (snapshot + segments + WAL, through the
+  segment writer, which serialises file access) and builds the pure core. A
+  corrupt log stops it with `("corrupt_log", "<file> at offset <n>: ...")`.
+* Peer messages arrive as `("$ra", message)`; logical time as `"$ra_tick"`
+  every `tick_ms`; WAL completions as `("$ra_written", index, term)`.
+* A request the member cannot serve because it is not the leader is answered
+  `("redirect", leader_or_None)`; `actors.ra` follows redirects for the caller.
+* A nodedown of the leader's node is fed to the core as `PeerDown`, so a SIGKILL
+  of the leader's node is noticed at once rather than after an election timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import random
+from typing import Any
+
+from .. import erlang, gen_server, net_kernel, ra_machine
+from ..raft import (
+    Campaign,
+    ChangeMembership,
+    Options,
+    PeerDown,
+    Propose,
+    RaftCore,
+    ReadIndex,
+    Tick,
+    TransferLeadership,
+    Written,
+)
+from . import _machine_effects
+from ._member import Member, run_query
+from ._member_store import MemberStore
+from ._names import SystemNames
+
+log = logging.getLogger("actors.ra")
+
+TICK = "$ra_tick"
+
+
+class RaServer(gen_server.GenServer):
+    """One member. `init` takes the member config dict written by `start_server`."""
+
+    def init(self, cfg: dict[str, Any]) -> Any:
+        erlang.process_flag("trap_exit", True)
+        names = SystemNames(cfg["system"])
+        uid = cfg["uid"]
+        wal_ops = gen_server.call(names.wal, ("ops", uid), "infinity")
+        recovered = gen_server.call(names.segment_writer, ("recover", uid, wal_ops), "infinity")
+        if recovered[0] == "error":
+            log.error("ra member %s cannot start: %s", cfg["name"], recovered[1])
+            return ("stop", recovered[1])
+        rec = recovered[1]
+        machine, state = ra_machine.resolve(cfg["machine"])
+        if rec.snapshot is not None:
+            state = pickle.loads(rec.snapshot[1])
+        me = (cfg["name"], erlang.node())
+        opts = Options(election_ticks=cfg.get("election_ticks", 10),
+                       max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16))
+        core = RaftCore(me, cfg["members"], random.Random(), opts,  # type: ignore[arg-type]
+                        rec.hard_state, rec.entries, rec.snapshot)
+        store = MemberStore(cfg["data_dir"], uid)
+        member = Member(cfg, core, machine, state, store, names)
+        net_kernel.monitor_nodes(True)
+        erlang.send_after(cfg.get("tick_ms", 50), erlang.self(), TICK)
+        return ("ok", member)
+
+    # ------------------------------------------------------------------ requests
+
+    def handle_call(self, request: Any, from_: Any, m: Member) -> Any:
+        core = m.core
+        match request:
+            case ("$ra_command", command):
+                if core.role != "leader":
+                    return ("reply", ("redirect", m.leader_id()), m)
+                m.step(Propose((erlang.system_time("millisecond"), command), ("call", from_)))
+                return ("noreply", m)
+            case ("$ra_consistent_query", fun):
+                if core.role != "leader":
+                    return ("reply", ("redirect", m.leader_id()), m)
+                m.step(ReadIndex(("read", from_, fun)))
+                return ("noreply", m)
+            case ("$ra_local_query", fun):
+                answer = run_query(fun, m.state, m.leader_id())
+                if answer[0] == "ok":
+                    answer = ("ok", ((core.applied, m.applied_term), answer[1]), answer[2])
+                return ("reply", answer, m)
+            case ("$ra_leader_query", fun):
+                if core.role != "leader":
+                    return ("reply", ("redirect", m.leader_id()), m)
+                return self.handle_call(("$ra_local_query", fun), from_, m)
+            case ("$ra_member", op, member) if op in ("add", "remove"):
+                if core.role != "leader":
+                    return ("reply", ("redirect", m.leader_id()), m)
+                m.step(ChangeMembership(op, tuple(member), ("member", from_)))
+                return ("noreply", m)
+            case "$ra_members":
+                return ("reply", ("ok", sorted(core.voters), m.leader_id()), m)
+            case ("$ra_transfer", target):
+                return ("reply", self._transfer(m, tuple(target)), m)
+            case "$ra_trigger_election":
+                m.step(Campaign())
+                return ("reply", "ok", m)
+            case "$ra_overview":
+                return ("reply", overview(m), m)
+        return ("reply", ("error", ("bad_request", request)), m)
+
+    @staticmethod
+    def _transfer(m: Member, target: tuple[str, str]) -> Any:
+        if m.core.role != "leader":
+            return ("error", ("not_leader", m.leader_id()))
+        if target == m.id:
+            return "already_leader"
+        if target not in m.core.voters:
+            return ("error", "unknown_member")
+        m.step(TransferLeadership(target))  # type: ignore[arg-type]
+        return "ok"
+
+    def handle_cast(self, msg: Any, m: Member) -> Any:
+        match msg:
+            case ("$ra_pipeline", command, correlation, pid):
+                if m.core.role != "leader":
+                    erlang.send(pid, ("ra_event", m.id,
+                                      ("rejected", ("not_leader", m.leader_id(), correlation))))
+                else:
+                    m.step(Propose((erlang.system_time("millisecond"), command),
+                                   ("pipe", pid, correlation)))
+        return ("noreply", m)
+
+    # ------------------------------------------------------------------ events
+
+    def handle_info(self, msg: Any, m: Member) -> Any:
+        match msg:
+            case ("$ra", message):
+                m.step(message)
+            case ("$ra_written", index, term):
+                m.step(Written(index, term))
+            case "$ra_tick":
+                self._tick(m)
+            case ("nodedown", node):
+                if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
+                    m.step(PeerDown(m.core.leader))
+                self._machine_command(m, ("nodedown", node), lambda: _watches_node(m, node))
+            case ("nodeup", node):
+                self._machine_command(m, ("nodeup", node), lambda: _watches_node(m, node))
+            case ("DOWN", _ref, "process", pid, reason) if pid in m.monitors:
+                del m.monitors[pid]
+                self._machine_command(m, ("down", pid, reason), lambda: True)
+            case (_machine_effects.TIMER_TAG, name):
+                m.timers.pop(name, None)
+                self._machine_command(m, ("timeout", name), lambda: True)
+        return ("noreply", m)
+
+    @staticmethod
+    def _tick(m: Member) -> None:
+        erlang.send_after(m.cfg.get("tick_ms", 50), erlang.self(), TICK)
+        m.step(Tick())
+        m.tick_count += 1
+        if m.tick_count % m.ticks_per_machine_tick == 0:
+            effects = m.machine.tick(erlang.system_time("millisecond"), m.state)
+            m._run_machine_effects(effects)
+
+    @staticmethod
+    def _machine_command(m: Member, command: Any, relevant: Any) -> None:
+        """ra's own commands reach the machine through the log, proposed by the leader."""
+        if m.core.role == "leader" and relevant():
+            m.step(Propose((erlang.system_time("millisecond"), command), None))
+
+    def terminate(self, reason: Any, m: Any) -> Any:
+        return "ok"
+
+
+def _watches_node(m: Member, node: str) -> bool:
+    return any(erlang.node(pid) == node for pid in m.monitors)
+
+
+def overview(m: Member) -> dict[str, Any]:
+    """`ra.member_overview`: role, term, commit index, last applied, leader and more."""
+    core = m.core
+    return {
+        "id": m.id,
+        "uid": m.uid,
+        "cluster_name": m.cfg["cluster_name"],
+        "role": core.role,
+        "term": core.term,
+        "commit_index": core.commit,
+        "last_applied": core.applied,
+        "last_index": core.log.last_index,
+        "snapshot_index": core.log.snapshot_index,
+        "leader": m.leader_id(),
+        "members": sorted(core.voters),
+        "machine": m.machine.overview(m.state),
+    }

@@ -1,0 +1,154 @@
+"""A node's ra system: its supervision tree and its member configurations on disk.
+
+The tree (names from `SystemNames`), `rest_for_one` because each child depends
+on the ones before it::
+
+    ra_<system>_sup (rest_for_one)
+    ├── ra_<system>_segment_writer   segment and snapshot files
+    ├── ra_<system>_log_wal          the shared WAL, group commit
+    └── ra_<system>_server_sup (one_for_one)
+        └── <server name> ...        one RaServer per member on this node
+
+If the WAL writer dies, the members restart after it and recover from disk; a
+member that dies is restarted alone. Acknowledged entries are on disk before
+they are acknowledged, so no restart loses one.
+
+Member configurations are kept in ``<data_dir>/servers/<name>.cfg`` so that
+`restart_server` can bring a stopped member back with its cluster, machine and
+storage uid.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from supervision import supervisor
+
+from .. import erlang, gen_server
+from ._member_store import check_uid
+from ._names import SystemNames, member_uid
+from ._records import atomic_write, dumps, encode, loads, make_dirs, scan
+from ._segment_writer import SegmentWriter
+from ._server import RaServer
+from ._wal_writer import WalWriter
+
+DATA_DIR_ENV = "ERLPY_RA_DATA_DIR"
+
+
+def default_data_dir(node_name: str) -> str:
+    """`$ERLPY_RA_DATA_DIR/<node>` or `~/.erlpy/ra/<node>`: derived from the node name."""
+    base = os.environ.get(DATA_DIR_ENV) or str(Path.home() / ".erlpy" / "ra")
+    return os.path.join(base, member_uid("node", node_name))
+
+
+class _SystemSup(supervisor.Supervisor):
+    def init(self, args: tuple[str, dict[str, Any]]) -> Any:
+        system, opts = args
+        names = SystemNames(system)
+        flags = {"strategy": "rest_for_one", "intensity": 5, "period": 10}
+        return ("ok", (flags, [
+            {"id": "segment_writer",
+             "start": (gen_server.start_link, [("local", names.segment_writer), SegmentWriter,
+                                               (system, opts)])},
+            {"id": "wal",
+             "start": (gen_server.start_link, [("local", names.wal), WalWriter, (system, opts)])},
+            {"id": "server_sup", "type": "supervisor",
+             "start": (supervisor.start_link, [("local", names.server_sup), _ServerSup, None])},
+        ]))
+
+
+class _ServerSup(supervisor.Supervisor):
+    def init(self, _args: Any) -> Any:
+        return ("ok", ({"strategy": "one_for_one", "intensity": 10, "period": 10}, []))
+
+
+def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
+    """Start the system's tree on this node, unlinked from the caller. Idempotent."""
+    names = SystemNames(system)
+    if erlang.whereis(names.sup) != "undefined":
+        return "ok"
+    opts["data_dir"] = os.path.abspath(data_dir or default_data_dir(erlang.node()))
+    make_dirs(os.path.join(opts["data_dir"], "servers"))
+    result = supervisor.start_link(("local", names.sup), _SystemSup, (system, opts))
+    match result:
+        case ("ok", pid):
+            erlang.unlink(pid)  # the system outlives whoever started it (an rpc, say)
+            return "ok"
+        case ("error", ("already_started", _pid)):
+            return "ok"
+    return result
+
+
+def stop(system: str = "default") -> Any:
+    """Stop the system's tree on this node."""
+    sup = erlang.whereis(SystemNames(system).sup)
+    if sup == "undefined":
+        return ("error", "system_not_started")
+    return gen_server.stop(sup, "shutdown", 10000)
+
+
+def data_dir(system: str) -> str:
+    return str(gen_server.call(SystemNames(system).segment_writer, "data_dir", "infinity"))
+
+
+def _cfg_path(system: str, name: str) -> str:
+    return os.path.join(data_dir(system), "servers", check_uid(member_uid("s", name)) + ".cfg")
+
+
+def new_member_config(system: str, cluster_name: str, name: str, machine: Any,
+                      members: list[tuple[str, str]], opts: dict[str, Any]) -> dict[str, Any]:
+    """A fresh member's config, with a uid naming this incarnation of it."""
+    return {**opts, "system": system, "cluster_name": cluster_name, "name": name,
+            "machine": machine, "members": [tuple(m) for m in members],
+            "uid": f"{member_uid(cluster_name, name)}_{secrets.token_hex(4)}",
+            "data_dir": data_dir(system)}
+
+
+def save_config(cfg: dict[str, Any]) -> None:
+    atomic_write(_cfg_path(cfg["system"], cfg["name"]), [encode(dumps(cfg))])
+
+
+def load_config(system: str, name: str) -> dict[str, Any] | None:
+    path = _cfg_path(system, name)
+    try:
+        with open(path, "rb") as f:
+            found = scan(f.read(), path)
+    except FileNotFoundError:
+        return None
+    return loads(found.payloads[0], path, 0) if found.payloads else None  # type: ignore[return-value]
+
+
+def forget_config(system: str, name: str) -> None:
+    try:
+        os.remove(_cfg_path(system, name))
+    except FileNotFoundError:
+        pass
+
+
+def start_member(cfg: dict[str, Any]) -> Any:
+    """Start (or restart) a member under the server supervisor: "ok" | ("error", r)."""
+    names = SystemNames(cfg["system"])
+    spec = {"id": cfg["name"], "restart": "transient", "shutdown": 5000,
+            "start": (gen_server.start_link, [("local", cfg["name"]), RaServer, cfg])}
+    supervisor.delete_child(names.server_sup, cfg["name"])  # a stopped earlier incarnation
+    match supervisor.start_child(names.server_sup, spec):
+        case ("ok", _pid) | ("ok", _pid, _):
+            return "ok"
+        case ("error", ("already_started", _pid)) | ("error", ("already_present", _pid)):
+            return ("error", "already_started")
+        case ("error", reason):
+            return ("error", reason)
+    return ("error", "unexpected")
+
+
+def stop_member(system: str, name: str) -> Any:
+    """Stop a member's process; its data stays. "ok" | ("error", "not_found")."""
+    names = SystemNames(system)
+    result = supervisor.terminate_child(names.server_sup, name)
+    if result != "ok":
+        return ("error", "not_found")
+    supervisor.delete_child(names.server_sup, name)
+    return "ok"
