@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 ServerId = tuple[str, str]
+ServerRef = ServerId | list[ServerId]  # one member, or several to try in turn
 DEFAULT_TIMEOUT = 5000
 
 
@@ -85,7 +86,8 @@ def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list
             if answer[0] == "ok" and answer[2] is not None:
                 return ("ok", started, not_started)
         erlang.receive(lambda _m: False, 20)  # poll the members again in 20 ms
-    return ("ok", started, not_started)
+    delete_cluster(started)
+    return ("error", "cluster_not_formed")
 
 
 def start_server(system: str, cluster_name: str, server_id: ServerId, machine: Any,
@@ -108,11 +110,12 @@ def stop_server(system: str, server_id: ServerId) -> Any:
     return _on(node, "_stop_server_here", [system, name])
 
 
-def delete_cluster(server_ids: list[ServerId], system: str = "default") -> Any:
+def delete_cluster(server_ids: list[ServerId], timeout: int = DEFAULT_TIMEOUT,
+                   system: str = "default") -> Any:
     """Stop every member and delete its data: ("ok", leader_or_None)."""
     leader = None
     for sid in server_ids:
-        answer = members(sid, 1000)
+        answer = members(sid, min(timeout, 1000))
         if answer[0] == "ok" and answer[2] is not None:
             leader = answer[2]
             break
@@ -132,9 +135,8 @@ def _on(node: str, function: str, args: list[Any]) -> Any:
 
 def _start_server_here(system: str, cluster_name: str, name: str, machine: Any,
                        server_ids: list[ServerId], opts: dict[str, Any]) -> Any:
-    ensured = _system.start(system)
-    if ensured != "ok":
-        return ensured
+    if erlang.whereis(SystemNames(system).sup) == "undefined":
+        return ("error", "system_not_started")
     if _system.load_config(system, name) is not None:
         return ("error", "already_started")
     cfg = _system.new_member_config(system, cluster_name, name, machine, server_ids, opts)
@@ -176,7 +178,7 @@ def _delete_server_here(system: str, name: str) -> Any:
 # ------------------------------------------------------------------ commands and queries
 
 
-def process_command(server_id: ServerId, command: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
+def process_command(server_id: ServerRef, command: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """Commit `command` and return ("ok", reply, leader) | ("error", r) | ("timeout", sid)."""
     return _leader_call(server_id, ("$ra_command", command), timeout)
 
@@ -200,12 +202,12 @@ def local_query(server_id: ServerId, fun: Any, timeout: int = DEFAULT_TIMEOUT) -
     return _direct_call(server_id, ("$ra_local_query", fun), timeout)
 
 
-def leader_query(server_id: ServerId, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
+def leader_query(server_id: ServerRef, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """As `local_query`, on the leader's state."""
     return _leader_call(server_id, ("$ra_leader_query", fun), timeout)
 
 
-def consistent_query(server_id: ServerId, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
+def consistent_query(server_id: ServerRef, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """Linearizable: ("ok", fun(state), leader). The leader confirms with a quorum that it
     still leads (ReadIndex) and answers once it has applied that far; a leader cut off in
     a minority never answers, and the caller gets ("timeout", server_id)."""
@@ -279,8 +281,21 @@ def _wait(state: RetryCallState) -> float:
     return min(0.1, 0.005 * 2 ** state.attempt_number)
 
 
-def _leader_call(server_id: ServerId, request: Any, timeout: int) -> Any:
-    """Call the leader, following redirects and retrying across leader changes."""
+def _leader_call(server_id: ServerRef, request: Any, timeout: int) -> Any:
+    """Call the leader, following redirects and retrying across leader changes.
+
+    `server_id` may be a list of members, as in ra: each is tried in turn until one
+    answers (a member that is not running, or whose node is down, is skipped).
+    """
+    if isinstance(server_id, list):
+        deadline = time.monotonic() + (timeout / 1000 if timeout != "infinity" else 1e9)
+        result: Any = ("error", "noproc")
+        for sid in server_id:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            result = _leader_call(tuple(sid), request, left if timeout != "infinity" else timeout)
+            if result[0] != "error" or result[1] not in ("noproc", "nodedown"):
+                return result
+        return result
     origin = tuple(server_id)
     seconds = timeout / 1000 if timeout != "infinity" else 1e9
     deadline = time.monotonic() + seconds
