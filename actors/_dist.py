@@ -154,8 +154,10 @@ class Distribution(Handshake):
             log.error("node %s: a message to %s of %d bytes is over max_frame (%d): not sent",
                       self.name, name, len(payload), self.config.max_frame)
             raise Error(("badarg", ("message_too_large", len(payload))))
-        if name in self._blocked:
-            return  # a cut cable: the frame is lost
+        if name in self._blocked:  # a cut cable: the frame is lost
+            if autoconnect and ((known := self._peers.get(name)) is None or known.down):
+                self.connect(name)  # fails at once, so new links and monitors get noconnection
+            return
         peer = self._peers.get(name)
         if peer is None or peer.down:
             if not autoconnect:
@@ -232,9 +234,11 @@ class Distribution(Handshake):
                 return peer
             peer = Peer(name, started=time.monotonic())
             self._peers[name] = peer
-        address = None if name in self._blocked else self._address_of(name)
+        blocked = name in self._blocked
+        address = None if blocked else self._address_of(name)
         if address is None:
-            self._link.call_soon(lambda: self._down(peer, "unreachable"))
+            reason = "blocked" if blocked else "unreachable"
+            self._link.call_soon(lambda: self._down(peer, reason))
         else:
             peer.address = address
             self._link.call_soon(lambda: self._open(peer))
@@ -374,7 +378,7 @@ class Distribution(Handshake):
         peer.done.set()
         if was_up:
             log.info("node %s: %s is down: %s", self.name, peer.name, reason)
-        elif reason not in ("disconnect", "reconnected"):
+        elif reason not in ("disconnect", "reconnected", "blocked"):
             log.warning("node %s: could not connect to %s: %s", self.name, peer.name, reason)
         self.node.remote.nodedown(peer.name, was_up)
 

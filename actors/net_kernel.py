@@ -132,14 +132,16 @@ def unblock_nodes(names: list[str] | None = None) -> str:
 def partition(side_a: list[str], side_b: list[str], timeout: int = 5000) -> str:
     """Cut every link between the nodes of `side_a` and those of `side_b`, both ways, by
     dropping their frames at the transport (as ra's inet_tcp_proxy). Run it from a node
-    connected to all of them (a test's controller); that node may be on a side itself.
-    Each side then sees the other go down after net_ticktime. Undo with `heal`."""
-    return _on_sides(side_a, side_b, block_nodes, timeout)
+    connected to all of them (a test's controller); that node may be on a side itself:
+    then the far side's nodes are told to cut the others, and the controller cuts them
+    itself, last. Each side then sees the other go down after net_ticktime. Undo with
+    `heal`."""
+    return _on_sides(side_a, side_b, block_nodes, timeout, me_last=True)
 
 
 def heal(side_a: list[str], side_b: list[str], timeout: int = 5000) -> str:
     """Undo `partition` and reconnect the two sides (the mesh does the rest)."""
-    _on_sides(side_a, side_b, unblock_nodes, timeout)
+    _on_sides(side_a, side_b, unblock_nodes, timeout, me_last=False)
     from . import rpc
 
     for node in side_a:
@@ -148,15 +150,21 @@ def heal(side_a: list[str], side_b: list[str], timeout: int = 5000) -> str:
     return "ok"
 
 
-def _on_sides(side_a: list[str], side_b: list[str], fun: Any, timeout: int) -> str:
+def _on_sides(side_a: list[str], side_b: list[str], fun: Any, timeout: int,
+              me_last: bool) -> str:
+    """fun(other side) on every node. A node never acts on the controller itself (its
+    rpc answer would be cut); the controller, when on a side, acts on the whole other
+    side: last when cutting, first when healing, so it reaches every node meanwhile."""
     from . import rpc
 
     me = _dist_node().name
-    # the controller's own side last: until then it still reaches every node
     order = sorted([(n, side_b) for n in side_a] + [(n, side_a) for n in side_b],
-                   key=lambda item: item[0] == me)
+                   key=lambda item: (item[0] == me) == me_last)
     for node, others in order:
-        result = rpc.call(node, fun, [list(others)], timeout)
+        if node == me:
+            result = fun(list(others))
+        else:
+            result = rpc.call(node, fun, [[o for o in others if o != me]], timeout)
         if result != "ok":
             raise Error(("partition_failed", node, result))
     return "ok"
