@@ -37,7 +37,7 @@ from typing import Any
 from actors import Exit, erlang, gen_server
 from supervision import supervisor
 
-from . import audit_log, poc, tool_runner
+from . import audit_log, poc, raft_mode, tool_runner
 from .tools import Tools, default_tools
 
 __all__ = ["APP_NAME", "MODES", "TOP_SUP", "AppConfig", "start", "stop"]
@@ -60,6 +60,9 @@ class AppConfig:
     runner_intensity: int = 3  # the runner supervisor's: restarts per runner_period s
     runner_period: int = 5
     forward_timeout: int = poc.FORWARD_TIMEOUT
+    nodes: tuple[str, ...] = ()  # raft: every node of the cluster
+    data_dir: str | None = None  # raft: the ra system's data dir (default: from the node name)
+    ra_options: dict[str, Any] = field(default_factory=dict)  # raft: ra system and members
 
 
 def start(mode: str = "poc", tools: Tools | None = None, node_id: Any = None,
@@ -68,11 +71,11 @@ def start(mode: str = "poc", tools: Tools | None = None, node_id: Any = None,
 
     `tools` defaults to `default_tools()`; `node_id` to the node's name. `options` are
     AppConfig's other fields (pool_size, runner_intensity, runner_period,
-    forward_timeout). ("error", "not_implemented") for mode "raft", for now."""
+    forward_timeout; for "raft" also nodes, data_dir and ra_options)."""
     if mode not in MODES:
         return ("error", ("bad_mode", mode))
     if mode == "raft":
-        return ("error", "not_implemented")
+        options["nodes"] = tuple(options.get("nodes") or (erlang.node(),))
     config = AppConfig(mode, tools if tools is not None else default_tools(), node_id,
                        **options)
     result = gen_server.start(("local", APP_NAME), _AppMaster, config)
@@ -99,11 +102,34 @@ def _server_child(config: AppConfig) -> dict[str, Any]:
                                    forward_timeout=config.forward_timeout)
             return {"id": "consensus", "start": (poc.start_link, [server]),
                     "modules": [poc.ConsensusServer]}
+        case "raft":
+            front = raft_mode.RaftConfig(nodes=config.nodes, node_id=config.node_id,
+                                         tools=config.tools, forward_timeout=config.forward_timeout,
+                                         ra_options=_member_options(config.ra_options))
+            return {"id": "consensus", "start": (raft_mode.start_link, [front]),
+                    "modules": [raft_mode.RaftConsensusServer]}
     raise ValueError(f"no consensus server for mode {config.mode!r}")
 
 
+_MEMBER_KEYS = ("tick_ms", "election_ticks", "snapshot_interval", "machine_tick_ms")
+
+
+def _member_options(ra_options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ra_options.items() if k in _MEMBER_KEYS}
+
+
+def _audit_child(config: AppConfig) -> dict[str, Any]:
+    """POC: the leader's in-memory log. Raft: a view of the replicated state."""
+    if config.mode == "raft":
+        return {"id": "audit_log", "start": (raft_mode.start_audit_log, []),
+                "modules": [raft_mode.RaftAuditLog]}
+    return {"id": "audit_log", "start": (audit_log.start_link, []),
+            "modules": [audit_log.AuditLog]}
+
+
 class ErlmcpSup(supervisor.Supervisor):
-    """The top supervisor: rest_for_one over the runners, the log and the server."""
+    """The top supervisor: rest_for_one over (raft: the ra system,) the runners, the log
+    and the server."""
 
     def init(self, config: AppConfig) -> Any:
         flags = {"strategy": "rest_for_one", "intensity": TOP_INTENSITY, "period": TOP_PERIOD}
@@ -112,10 +138,13 @@ class ErlmcpSup(supervisor.Supervisor):
         children = [
             {"id": "tool_runner_sup", "start": (tool_runner.start_link, runners),
              "type": "supervisor", "modules": [tool_runner.RunnerSup]},
-            {"id": "audit_log", "start": (audit_log.start_link, []),
-             "modules": [audit_log.AuditLog]},
+            _audit_child(config),
             _server_child(config),
         ]
+        if config.mode == "raft":
+            system = {k: v for k, v in config.ra_options.items() if k not in _MEMBER_KEYS}
+            children.insert(0, {"id": "ra_system", "type": "supervisor",
+                                "start": (raft_mode.start_ra_system, [config.data_dir, system])})
         return ("ok", (flags, children))
 
 

@@ -67,19 +67,24 @@ class _ServerSup(supervisor.Supervisor):
 
 def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
     """Start the system's tree on this node, unlinked from the caller. Idempotent."""
-    names = SystemNames(system)
-    if erlang.whereis(names.sup) != "undefined":
+    if erlang.whereis(SystemNames(system).sup) != "undefined":
         return "ok"
-    opts["data_dir"] = os.path.abspath(data_dir or default_data_dir(erlang.node()))
-    make_dirs(os.path.join(opts["data_dir"], "servers"))
-    result = supervisor.start_link(("local", names.sup), _SystemSup, (system, opts))
-    match result:
+    match start_link(system, data_dir, **opts):
         case ("ok", pid):
             erlang.unlink(pid)  # the system outlives whoever started it (an rpc, say)
             return "ok"
         case ("error", ("already_started", _pid)):
             return "ok"
-    return result
+        case other:
+            return other
+
+
+def start_link(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
+    """Start the system's tree linked to the caller (to put it under a supervisor):
+    ("ok", pid) | ("error", reason)."""
+    opts["data_dir"] = os.path.abspath(data_dir or default_data_dir(erlang.node()))
+    make_dirs(os.path.join(opts["data_dir"], "servers"))
+    return supervisor.start_link(("local", SystemNames(system).sup), _SystemSup, (system, opts))
 
 
 def stop(system: str = "default") -> Any:

@@ -229,3 +229,22 @@ class Agent:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+# -- Raft mode ----------------------------------------------------------------------------------
+
+def start_raft_app(nodes: list[str], data_dir: str) -> Any:
+    """(on a peer) Start the service in Raft mode, a member of the cluster of `nodes`."""
+    return app.start("raft", nodes=nodes, data_dir=data_dir)
+
+
+def start_raft_cluster(peers: Peers, count: int, data_root: Any,
+                       names: list[str] | None = None) -> tuple[list[Pid], list[str]]:
+    """`count` peers running the service in Raft mode; returns once one leads."""
+    started = [peers(names[i] if names else None) for i in range(count)]
+    nodes = [node for _, node in started]
+    for node in nodes:
+        result = rpc.call(node, start_raft_app, [nodes, str(data_root / node)], 15000)
+        assert result[0] == "ok", result
+    wait_converged(nodes, timeout=15.0)
+    return [pid for pid, _ in started], nodes

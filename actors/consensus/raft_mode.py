@@ -1,0 +1,237 @@
+"""ConsensusServer, Raft mode: the same protocol as the POC, on an ra cluster.
+
+Rules of this module:
+- Each node runs a member `(MEMBER_NAME, node)` of the ra cluster CLUSTER_NAME, and a
+  ConsensusServer registered as SERVER_NAME in front of it. The server starts its member
+  (or restarts it from disk) in `init`; the members of the cluster are the config's nodes.
+- The replicated machine (`AuditMachine`) is deterministic: an entry's `execution_id` is
+  its log index and its `timestamp` the `system_time` in the entry's meta (the leader's
+  clock when it appended it). Every member holds the same audit log.
+- The tool runs once, on the leader's node, in a supervised ToolRunner; then the entry,
+  which carries the result, is committed with `ra.process_command`. A follower's server
+  forwards the request to the server on the leader's node (FORWARD_TIMEOUT), as the POC's
+  followers do; "no_leader", "leader_unavailable" and "leader_timeout" mean the same.
+- Request ids: before running a tool with an id, the leader asks the cluster with
+  `consistent_query` whether that id is committed; if so it answers the stored reply. The
+  machine also refuses a second entry for an id. So the audit trail is exactly-once, and
+  execution is effectively once: a leader that dies after running a tool and before
+  committing its entry leaves no trace, and a retry runs the tool again. Tools receive the
+  request id as an idempotency key for that case.
+- Status and audit reads use `local_query` (this member's applied state, possibly a
+  little behind); `("audit", {..., "consistent": True})` uses `consistent_query`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors import Exit, erlang, gen_server, ra, ra_machine
+from actors.ra import _system as ra_system
+
+from . import audit_log
+from .client import SERVER_NAME, call_failure
+from .tool_runner import SUP_NAME, RunnerPool
+from .tools import Tools, default_tools
+
+__all__ = ["CLUSTER_NAME", "MEMBER_NAME", "AuditMachine", "RaftConfig", "RaftConsensusServer",
+           "start_link"]
+
+log = logging.getLogger("actors.consensus")
+
+CLUSTER_NAME = "erlmcp_consensus"
+MEMBER_NAME = "erlmcp_consensus_member"
+FORWARD_TIMEOUT = 5000
+COMMIT_TIMEOUT = 5000
+SYSTEM = "default"
+
+
+class AuditMachine(ra_machine.Machine):
+    """State: {"entries": [oldest .. newest], "replies": {request_id: reply}}.
+
+    Command: ("record", tool, args, result, request_id, executor, reply). The reply to the
+    command is the reply the client gets: the recorded one for a request id seen before.
+    """
+
+    def init(self, config: Any) -> Any:
+        return {"entries": [], "replies": {}}
+
+    def apply(self, meta: ra_machine.Meta, command: Any, state: Any) -> tuple[Any, ...]:
+        match command:
+            case ("record", tool, args, result, request_id, executor, reply):
+                if request_id is not None and request_id in state["replies"]:
+                    return (state, state["replies"][request_id])
+                state["entries"].append({
+                    "execution_id": meta["index"], "tool": tool, "args": args,
+                    "result": result, "timestamp": meta["system_time"],
+                    "executor": executor, "request_id": request_id,
+                })
+                if request_id is not None:
+                    state["replies"][request_id] = reply
+                return (state, reply)
+        return (state, ("error", ("bad_command", command)))
+
+    def overview(self, state: Any) -> Any:
+        return {"entries": len(state["entries"])}
+
+
+@dataclass(frozen=True)
+class RaftConfig:
+    """`nodes`: every node of the cluster (this one included); `ra_options` go to members."""
+
+    nodes: tuple[str, ...]
+    node_id: Any = None
+    tools: Tools = field(default_factory=default_tools)
+    forward_timeout: int = FORWARD_TIMEOUT
+    runner_sup: Any = SUP_NAME
+    ra_options: dict[str, Any] = field(default_factory=dict)
+
+
+def start_link(config: RaftConfig) -> Any:
+    return gen_server.start_link(("local", SERVER_NAME), RaftConsensusServer, config)
+
+
+def start_ra_system(data_dir: str | None, options: dict[str, Any]) -> Any:
+    """This node's ra system, linked: a child of erlmcp_sup."""
+    return ra_system.start_link(SYSTEM, data_dir, **options)
+
+
+def start_audit_log(name: str = audit_log.NAME) -> Any:
+    return gen_server.start_link(("local", name), RaftAuditLog, None)
+
+
+class RaftAuditLog(gen_server.GenServer):
+    """The AuditLog of Raft mode: the same queries as `audit_log.AuditLog`, answered from
+    this node's member of the cluster (its applied, replicated state). No state of its own."""
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        me = (MEMBER_NAME, erlang.node())
+        match request:
+            case ("query", dict(q)):
+                found = ra.local_query(me, lambda st: audit_log.select(st["entries"], q))
+                return ("reply", found[1][1] if found[0] == "ok" else ("error", found[0]), state)
+            case "size":
+                found = ra.local_query(me, lambda st: len(st["entries"]))
+                return ("reply", found[1][1] if found[0] == "ok" else 0, state)
+        return ("reply", ("error", "unknown_request"), state)
+
+
+@dataclass
+class RaftState:
+    node_id: Any
+    member: tuple[str, str]
+    pool: RunnerPool
+    forward_timeout: int
+    execution_count: int = 0  # tools this node's server ran as leader
+
+
+class RaftConsensusServer(gen_server.GenServer):
+    def init(self, config: RaftConfig) -> Any:
+        me = (MEMBER_NAME, erlang.node())
+        started = ra.restart_server(SYSTEM, me)
+        if started == ("error", "name_not_registered"):
+            ids = [(MEMBER_NAME, n) for n in config.nodes]
+            started = ra.start_server(SYSTEM, CLUSTER_NAME, me, ("module", AuditMachine, None),
+                                      ids, **config.ra_options)
+        if started not in ("ok", ("error", "already_started")):
+            return ("stop", ("ra_member_not_started", started))
+        return ("ok", RaftState(config.node_id or erlang.node(), me,
+                                RunnerPool(config.tools, config.runner_sup),
+                                config.forward_timeout))
+
+    def handle_call(self, request: Any, from_: Any, s: RaftState) -> Any:
+        match request:
+            case ("execute_tool", tool, args):
+                return ("reply", self._execute(s, request, tool, args, None), s)
+            case ("execute_tool", tool, args, request_id):
+                return ("reply", self._execute(s, request, tool, args, request_id), s)
+            case ("$at_leader", tool, args, request_id):
+                if self._leader_node(s) != erlang.node():
+                    return ("reply", ("error", "not_leader"), s)
+                return ("reply", self._execute_here(s, tool, args, request_id), s)
+            case ("audit", dict(q)):
+                return ("reply", self._audit(s, q), s)
+            case "get_status":
+                return ("reply", self._status(s), s)
+        return ("reply", ("error", "unknown_request"), s)
+
+    # -- execution --------------------------------------------------------------------------
+
+    def _leader_node(self, s: RaftState) -> str | None:
+        answer = ra.members(s.member, 2000)
+        if answer[0] == "ok" and answer[2] is not None:
+            return str(answer[2][1])
+        return None
+
+    def _execute(self, s: RaftState, request: Any, tool: Any, args: Any,
+                 request_id: Any) -> Any:
+        """Run at the leader's server; follow a leader change at most twice."""
+        answer: Any = ("error", "no_leader")
+        for _ in range(3):
+            leader = self._leader_node(s)
+            if leader is None:
+                return ("error", "no_leader")
+            if leader == erlang.node():
+                return self._execute_here(s, tool, args, request_id)
+            try:
+                answer = gen_server.call((SERVER_NAME, leader),
+                                         ("$at_leader", tool, args, request_id),
+                                         s.forward_timeout)
+            except Exit as exc:
+                if call_failure(exc.reason) == "timeout":
+                    return ("error", "leader_timeout")
+                return ("error", "leader_unavailable")
+            if answer != ("error", "not_leader"):
+                return answer
+        return answer
+
+    def _execute_here(self, s: RaftState, tool: Any, args: Any, request_id: Any) -> Any:
+        if request_id is not None:
+            found = ra.consistent_query(s.member, lambda st: st["replies"].get(request_id, None),
+                                        COMMIT_TIMEOUT)
+            if found[0] != "ok":
+                return ("error", "no_quorum")
+            if found[1] is not None:
+                return found[1]  # committed before: the stored reply, and nothing runs
+        outcome = s.pool.run(tool, args, request_id)
+        if outcome == ("error", "no_runner"):
+            return outcome
+        result = outcome[1] if outcome[0] == "ok" else outcome
+        command = ("record", tool, args, result, request_id, erlang.node(), outcome)
+        committed = ra.process_command(s.member, command, COMMIT_TIMEOUT)
+        match committed:
+            case ("ok", reply, _leader):
+                s.execution_count += 1
+                return reply
+            case ("timeout", _):
+                return ("error", "commit_timeout")
+        return ("error", committed[1])
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _audit(self, s: RaftState, q: dict[str, Any]) -> Any:
+        fun = lambda st: audit_log.select(st["entries"], q)  # noqa: E731
+        if q.get("consistent"):
+            answer = ra.consistent_query(s.member, fun, COMMIT_TIMEOUT)
+            return answer[1] if answer[0] == "ok" else ("error", answer[0])
+        answer = ra.local_query(s.member, fun, COMMIT_TIMEOUT)
+        return answer[1][1] if answer[0] == "ok" else ("error", answer[0])
+
+    def _status(self, s: RaftState) -> dict[str, Any]:
+        overview = ra.member_overview(s.member, 2000)
+        size = ra.local_query(s.member, lambda st: len(st["entries"]), 2000)
+        leader = overview.get("leader") if isinstance(overview, dict) else None
+        return {
+            "node_id": s.node_id,
+            "node": erlang.node(),
+            "mode": "raft",
+            "role": "leader" if isinstance(overview, dict) and overview["role"] == "leader"
+            else "follower",
+            "leader_pid": leader if leader is not None else "undefined",
+            "execution_count": s.execution_count,
+            "audit_log_size": size[1][1] if size[0] == "ok" else 0,
+            "term": overview.get("term") if isinstance(overview, dict) else None,
+            "commit_index": overview.get("commit_index") if isinstance(overview, dict)
+            else None,
+        }
