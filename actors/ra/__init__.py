@@ -64,8 +64,9 @@ def stop(system: str = "default") -> Any:
 
 
 def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list[ServerId],
-                  timeout: int = 10000) -> Any:
-    """Start a member on each server id's node and wait for a leader.
+                  timeout: int = 10000, **opts: Any) -> Any:
+    """Start a member on each server id's node and wait for a leader. `opts` are member
+    options (tick_ms, election_ticks, snapshot_interval, ...) for every member.
 
     Returns ("ok", started, not_started), or ("error", "cluster_not_formed") when
     fewer than a majority started (those that did are deleted again).
@@ -73,7 +74,7 @@ def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list
     ids = [tuple(s) for s in server_ids]
     started, not_started = [], []
     for sid in ids:
-        result = start_server(system, cluster_name, sid, machine, ids)
+        result = start_server(system, cluster_name, sid, machine, ids, **opts)
         (started if result == "ok" else not_started).append(sid)
     if len(started) <= len(ids) // 2:
         delete_cluster(started)

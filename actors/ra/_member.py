@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -49,6 +50,8 @@ from ._records import dumps
 
 log = logging.getLogger("actors.ra")
 
+RECONNECT_INTERVAL = 1.0  # seconds between attempts to reach a member's node that is down
+
 ServerId = tuple[str, str]
 
 
@@ -72,6 +75,8 @@ class Member:
         self.timers: dict[Any, Any] = {}  # machine timer name -> timer ref
         self.since_snapshot = 0
         self.applied_term = core.log.snapshot_term
+        self.depth = 0  # nesting of `step` (effects that step the core again)
+        self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
         self.tick_count = 0
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
@@ -79,15 +84,25 @@ class Member:
     # ------------------------------------------------------------------ stepping
 
     def step(self, event: Any) -> None:
-        """Feed one event to the core and run its effects in order."""
-        for effect in self.core.step(event):
-            self.run_effect(effect)
-        self._flush_pipeline_replies()
+        """Feed one event to the core and run its effects in order.
+
+        Effects may step the core again (a snapshot taken while applying); replies
+        collected meanwhile are sent when the outermost step ends.
+        """
+        self.depth += 1
+        try:
+            for effect in self.core.step(event):
+                self.run_effect(effect)
+        finally:
+            self.depth -= 1
+        if self.depth == 0:
+            self._flush_pipeline_replies()
 
     def run_effect(self, e: Effect) -> None:
         match e:
             case Send(to, msg):
-                erlang.send(to, ("$ra", msg))
+                if self._reachable(to[1]):  # type: ignore[index]
+                    erlang.send(to, ("$ra", msg))
             case PersistState(term, voted_for):
                 self.store.save_hard_state(term, voted_for)
             case PersistEntries(from_index, entries):
@@ -116,6 +131,19 @@ class Member:
                     self._run_machine_effects(self.machine.state_enter(role, self.state))
             case _:
                 raise TypeError(f"unknown raft effect {e!r}")
+
+    def _reachable(self, node: str) -> bool:
+        """Messages to a node that is down are dropped (Raft retransmits), except one a
+        second, which tries to reconnect: a dead node costs no connection attempt per
+        heartbeat."""
+        last = self.down_nodes.get(node)
+        if last is None:
+            return True
+        now = time.monotonic()
+        if now - last < RECONNECT_INTERVAL:
+            return False
+        self.down_nodes[node] = now
+        return True
 
     def _write(self, from_index: int, entries: tuple[Entry, ...]) -> None:
         erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
@@ -149,7 +177,7 @@ class Member:
                 self.machine.apply(meta, command, self.state))
         except Exception as exc:  # reported to the caller and logged
             log.error("%s: machine apply failed at index %s: %r", self.id, meta["index"], exc)
-            return ("error", ("machine_exception", repr(exc))), []
+            return ApplyFailed(("machine_exception", repr(exc))), []
         self.state = state
         return reply, effects
 
@@ -178,8 +206,12 @@ class Member:
         if isinstance(result, Accepted):
             reply = self.results.pop(result.index, None)
             if kind == "call":
-                gen_server.reply(correlation[1], ("ok", reply, self.id))
+                answer = ("error", reply.reason) if isinstance(reply, ApplyFailed) else \
+                    ("ok", reply, self.id)
+                gen_server.reply(correlation[1], answer)
             elif kind == "pipe":
+                if isinstance(reply, ApplyFailed):
+                    reply = ("error", reply.reason)
                 self.pipe_out[correlation[1]].append((correlation[2], reply))
             elif kind == "member":
                 gen_server.reply(correlation[1], ("ok", (result.index, self.core.term), self.id))
@@ -207,6 +239,15 @@ class Member:
         self.waiting_reads = [w for w in self.waiting_reads if w[0] > self.core.applied]
         for _index, (_kind, from_, fun) in ready:
             gen_server.reply(from_, run_query(fun, self.state, self.id))
+
+
+class ApplyFailed:
+    """The reply of a command whose `apply` raised: its caller gets ("error", reason)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
 
 
 def rejection(result: Rejected, leader: ServerId | None) -> tuple[Any, ...]:

@@ -62,6 +62,8 @@ class SegmentWriter(gen_server.GenServer):
                 return ("reply", "ok", s)
             case "data_dir":
                 return ("reply", s.data_dir, s)
+            case "options":
+                return ("reply", dict(s.opts), s)
         return ("reply", ("error", ("bad_request", request)), s)
 
     def terminate(self, reason: Any, s: Any) -> Any:
@@ -74,6 +76,7 @@ class SegmentWriter(gen_server.GenServer):
 class _State:
     def __init__(self, names: SystemNames, opts: dict[str, Any]) -> None:
         self.names = names
+        self.opts = opts
         self.data_dir: str = opts["data_dir"]
         self.sync: bool = opts.get("wal_sync", True)
         self.stores: dict[str, MemberStore] = {}

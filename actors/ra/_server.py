@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import pickle
 import random
+import time
 from typing import Any
 
 from .. import erlang, gen_server, net_kernel, ra_machine
@@ -144,10 +145,12 @@ class RaServer(gen_server.GenServer):
             case "$ra_tick":
                 self._tick(m)
             case ("nodedown", node):
+                m.down_nodes.setdefault(node, time.monotonic())
                 if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
                     m.step(PeerDown(m.core.leader))
                 self._machine_command(m, ("nodedown", node), lambda: _watches_node(m, node))
             case ("nodeup", node):
+                m.down_nodes.pop(node, None)
                 self._machine_command(m, ("nodeup", node), lambda: _watches_node(m, node))
             case ("DOWN", _ref, "process", pid, reason) if pid in m.monitors:
                 del m.monitors[pid]

@@ -69,14 +69,23 @@ def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> 
     """Start the system's tree on this node, unlinked from the caller. Idempotent."""
     if erlang.whereis(SystemNames(system).sup) != "undefined":
         return "ok"
-    match start_link(system, data_dir, **opts):
+    trapping = erlang.process_flag("trap_exit", True)  # a failed start must not kill us
+    try:
+        result = start_link(system, data_dir, **opts)
+    finally:
+        erlang.process_flag("trap_exit", trapping)
+    match result:
         case ("ok", pid):
             erlang.unlink(pid)  # the system outlives whoever started it (an rpc, say)
+            erlang.receive(lambda m: m == ("EXIT", pid, "normal"), 0)
             return "ok"
         case ("error", ("already_started", _pid)):
             return "ok"
-        case other:
-            return other
+        case ("error", reason):
+            erlang.receive(lambda m: type(m) is tuple and len(m) == 3 and m[0] == "EXIT"
+                           and m[2] == reason, 0)  # the failed start's exit signal
+            return ("error", reason)
+    return result
 
 
 def start_link(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
@@ -103,10 +112,17 @@ def _cfg_path(system: str, name: str) -> str:
     return os.path.join(data_dir(system), "servers", check_uid(member_uid("s", name)) + ".cfg")
 
 
+MEMBER_OPTIONS = ("tick_ms", "election_ticks", "snapshot_interval", "machine_tick_ms",
+                  "max_batch", "max_inflight")
+
+
 def new_member_config(system: str, cluster_name: str, name: str, machine: Any,
                       members: list[tuple[str, str]], opts: dict[str, Any]) -> dict[str, Any]:
-    """A fresh member's config, with a uid naming this incarnation of it."""
-    return {**opts, "system": system, "cluster_name": cluster_name, "name": name,
+    """A fresh member's config, with a uid naming this incarnation of it. Member options
+    not in `opts` default to those the system was started with."""
+    defaults = gen_server.call(SystemNames(system).segment_writer, "options", "infinity")
+    defaults = {k: v for k, v in defaults.items() if k in MEMBER_OPTIONS}
+    return {**defaults, **opts, "system": system, "cluster_name": cluster_name, "name": name,
             "machine": machine, "members": [tuple(m) for m in members],
             "uid": f"{member_uid(cluster_name, name)}_{secrets.token_hex(4)}",
             "data_dir": data_dir(system)}
@@ -144,6 +160,8 @@ def start_member(cfg: dict[str, Any]) -> Any:
             return "ok"
         case ("error", ("already_started", _pid)) | ("error", ("already_present", _pid)):
             return ("error", "already_started")
+        case ("error", (reason, dict(_child_spec))):  # OTP's {error, {What, Child}}
+            return ("error", reason)
         case ("error", reason):
             return ("error", reason)
     return ("error", "unexpected")

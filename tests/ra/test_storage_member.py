@@ -184,6 +184,15 @@ def test_snapshot_compacts_and_recovers_into_a_core(tmp_path: Path) -> None:
     assert (core.term, core.voted_for) == (2, 1)
 
 
+def test_wal_ops_replay_after_the_segments(tmp_path: Path) -> None:
+    store = MemberStore(tmp_path, "m")
+    store.flush_segments([("entries", 1, run(1, 10))])
+    wal_ops: list[Op] = [("entries", 5, run(5, 6, term=2)), ("entries", 7, ())]
+    assert store.recover(wal_ops).entries == [*run(1, 4), *run(5, 6, term=2)]
+    store.flush_segments(wal_ops)  # the same ops, once their WAL file rolled
+    assert MemberStore(tmp_path, "m").recover(wal_ops).entries == store.recover([]).entries
+
+
 def test_wal_ops_below_the_snapshot_are_clipped(tmp_path: Path) -> None:
     store = MemberStore(tmp_path, "m")
     store.save_snapshot(meta(10), b"s")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors.ra._member_store import MemberStore
-from actors.ra._records import CorruptLog, LogImage, Op, scan
+from actors.ra._records import CorruptLog, LogImage, Op, op_record, scan
 from actors.ra._wal import Wal
 from actors.raft.messages import Entry
 
@@ -247,6 +247,25 @@ def test_forget_drops_a_member_from_the_memtables(tmp_path: Path) -> None:
     wal.flush()
     wal.forget("gone")
     assert [r.ops.keys() for r in wal.take_rolled()] == [set()]
+    big, _ = opened(tmp_path / "big")
+    big.append("gone", 1, run(1, 1))
+    big.flush()
+    assert big.current_op("gone") is not None
+    big.forget("gone")
+    assert big.current_op("gone") is None
+    big.close()
+
+
+def test_a_wal_record_without_a_uid_is_corruption(tmp_path: Path) -> None:
+    wal, _ = opened(tmp_path)
+    wal.append("a", 1, run(1, 1))
+    wal.close()
+    path = tmp_path / "00000001.wal"
+    size = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(op_record(None, ("entries", 2, run(2, 2))))
+    with pytest.raises(CorruptLog, match=f"offset {size}: a WAL record without a uid"):
+        Wal(tmp_path).recover()
 
 
 def test_a_failed_write_closes_the_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
