@@ -56,13 +56,20 @@ class _SystemSup(supervisor.Supervisor):
             {"id": "wal",
              "start": (gen_server.start_link, [("local", names.wal), WalWriter, (system, opts)])},
             {"id": "server_sup", "type": "supervisor",
-             "start": (supervisor.start_link, [("local", names.server_sup), _ServerSup, None])},
+             "start": (supervisor.start_link, [("local", names.server_sup), _ServerSup,
+                                               (system, opts["data_dir"])])},
         ]))
 
 
 class _ServerSup(supervisor.Supervisor):
-    def init(self, _args: Any) -> Any:
-        return ("ok", ({"strategy": "one_for_one", "intensity": 10, "period": 10}, []))
+    """one_for_one over the members. When it (re)starts inside a running system (after a
+    crash of the WAL writer, say), it brings back every member that was running then."""
+
+    def init(self, args: tuple[str, str]) -> Any:
+        _system, directory = args
+        running = [c for c in _configs(directory) if c.get("running")]
+        return ("ok", ({"strategy": "one_for_one", "intensity": 10, "period": 10},
+                       [_member_spec(c) for c in running]))
 
 
 def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
@@ -93,6 +100,9 @@ def start_link(system: str = "default", data_dir: str | None = None, **opts: Any
     ("ok", pid) | ("error", reason)."""
     opts["data_dir"] = os.path.abspath(data_dir or default_data_dir(erlang.node()))
     make_dirs(os.path.join(opts["data_dir"], "servers"))
+    for cfg in _configs(opts["data_dir"]):  # a new system: nothing of it runs yet
+        if cfg.get("running"):
+            _write_config({**cfg, "running": False})
     return supervisor.start_link(("local", SystemNames(system).sup), _SystemSup, (system, opts))
 
 
@@ -108,8 +118,35 @@ def data_dir(system: str) -> str:
     return str(gen_server.call(SystemNames(system).segment_writer, "data_dir", "infinity"))
 
 
-def _cfg_path(system: str, name: str) -> str:
-    return os.path.join(data_dir(system), "servers", check_uid(member_uid("s", name)) + ".cfg")
+def _cfg_path(system: str, name: str, directory: str | None = None) -> str:
+    base = directory or data_dir(system)
+    return os.path.join(base, "servers", check_uid(member_uid("s", name)) + ".cfg")
+
+
+def _configs(directory: str) -> list[dict[str, Any]]:
+    """Every member config stored under the data dir `directory`."""
+    folder = os.path.join(directory, "servers")
+    found = []
+    for file in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if file.endswith(".cfg"):
+            cfg = _read_config(os.path.join(folder, file))
+            if cfg is not None:
+                found.append(cfg)
+    return found
+
+
+def _read_config(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            found = scan(f.read(), path)
+    except FileNotFoundError:
+        return None
+    return loads(found.payloads[0], path, 0) if found.payloads else None  # type: ignore[return-value]
+
+
+def _write_config(cfg: dict[str, Any]) -> None:
+    path = _cfg_path(cfg["system"], cfg["name"], cfg["data_dir"])
+    atomic_write(path, [encode(dumps(cfg))])
 
 
 MEMBER_OPTIONS = ("tick_ms", "election_ticks", "snapshot_interval", "machine_tick_ms",
@@ -129,17 +166,11 @@ def new_member_config(system: str, cluster_name: str, name: str, machine: Any,
 
 
 def save_config(cfg: dict[str, Any]) -> None:
-    atomic_write(_cfg_path(cfg["system"], cfg["name"]), [encode(dumps(cfg))])
+    _write_config(cfg)
 
 
 def load_config(system: str, name: str) -> dict[str, Any] | None:
-    path = _cfg_path(system, name)
-    try:
-        with open(path, "rb") as f:
-            found = scan(f.read(), path)
-    except FileNotFoundError:
-        return None
-    return loads(found.payloads[0], path, 0) if found.payloads else None  # type: ignore[return-value]
+    return _read_config(_cfg_path(system, name))
 
 
 def forget_config(system: str, name: str) -> None:
@@ -149,14 +180,19 @@ def forget_config(system: str, name: str) -> None:
         pass
 
 
-def start_member(cfg: dict[str, Any]) -> Any:
-    """Start (or restart) a member under the server supervisor: "ok" | ("error", r)."""
-    names = SystemNames(cfg["system"])
-    spec = {"id": cfg["name"], "restart": "transient", "shutdown": 5000,
+def _member_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"id": cfg["name"], "restart": "transient", "shutdown": 5000,
             "start": (gen_server.start_link, [("local", cfg["name"]), RaServer, cfg])}
+
+
+def start_member(cfg: dict[str, Any]) -> Any:
+    """Start (or restart) a member under the server supervisor: "ok" | ("error", r).
+    Its config is marked running, so a restart of the server supervisor brings it back."""
+    names = SystemNames(cfg["system"])
     supervisor.delete_child(names.server_sup, cfg["name"])  # a stopped earlier incarnation
-    match supervisor.start_child(names.server_sup, spec):
+    match supervisor.start_child(names.server_sup, _member_spec(cfg)):
         case ("ok", _pid) | ("ok", _pid, _):
+            _write_config({**cfg, "running": True})
             return "ok"
         case ("error", ("already_started", _pid)) | ("error", ("already_present", _pid)):
             return ("error", "already_started")
@@ -174,4 +210,7 @@ def stop_member(system: str, name: str) -> Any:
     if result != "ok":
         return ("error", "not_found")
     supervisor.delete_child(names.server_sup, name)
+    cfg = load_config(system, name)
+    if cfg is not None:
+        _write_config({**cfg, "running": False})
     return "ok"

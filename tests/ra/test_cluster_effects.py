@@ -92,9 +92,7 @@ def test_a_machine_that_raises_fails_the_command_and_the_cluster_goes_on(
     assert ra.process_command(follower, ("x", 1))[0] == "ok"
 
     got = ra.process_command(follower, ("boom", 1))
-    print(f"\nprocess_command of a command whose apply raises: {got!r}")
     assert got == ("error", ("machine_exception", "RuntimeError('boom 1')")), got
-    assert got[0] != "ok" or got[1][0] == "error", got  # never an "ok" with a real reply
 
     # the state did not change anywhere; the cluster keeps serving, same leader
     next_index = h.overview(leader)["last_index"] + 1  # type: ignore[index]
