@@ -12,7 +12,8 @@ Rules of this module:
 * `recover(wal_ops)` rebuilds what the core needs on restart: the latest
   snapshot, then the segment ops, then this uid's WAL ops (from
   `Wal.recover()`), applied in order; the entries are those contiguous from
-  snapshot index + 1 (anything at or below the snapshot index is dropped).
+  snapshot index + 1 (anything at or below the snapshot index is dropped),
+  cut, with a warning, where a term falls (that suffix is stale, see below).
   The result feeds `RaftCore(hard_state=..., entries=..., snapshot=...)`.
 * **Installing a snapshot** (`PersistSnapshot`): the core keeps the entries
   after the snapshot only if its log held the snapshot's (index, term);
@@ -75,6 +76,22 @@ def _is_node_id(x: object) -> bool:
     if isinstance(x, tuple):
         return len(x) == 2 and all(isinstance(part, str) for part in x)
     return x is None or isinstance(x, int)
+
+
+def _monotonic(entries: list[Entry], term: int, where: str) -> list[Entry]:
+    """`entries` up to the first whose term is below its predecessor's (the first
+    one's predecessor is the snapshot). Terms never fall along a log, so what
+    follows is a stale suffix whose drop was never stored: never committed,
+    safe to drop, and logged, since it means a shell broke the snapshot rule."""
+    for pos, e in enumerate(entries):
+        if e.term < term:
+            log.warning(
+                "%s: entry %d has term %d after term %d: dropping it and the %d after it",
+                where, e.index, e.term, term, len(entries) - pos - 1,
+            )
+            return entries[:pos]
+        term = e.term
+    return entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +168,15 @@ class MemberStore:
         snap = self.snapshot()
         image = self.segments.replay()
         image.apply_ops(wal_ops)
-        base = snap[0].index if snap is not None else 0
-        entries = image.contiguous(base)
+        base, term = (snap[0].index, snap[0].term) if snap is not None else (0, 0)
+        entries = _monotonic(image.contiguous(base), term, self.directory)
         last = base + len(entries)
         beyond = [i for i in image.entries if i > last]
         if beyond:
             log.warning(
                 "%s: %d stored entries after index %d do not follow on and are ignored "
                 "(first %d)", self.directory, len(beyond), last, min(beyond),
-            )  # fmt: skip
+            )
         return Recovered(self.hard_state(), snap, entries)
 
     # ------------------------------------------------------------ lifecycle
@@ -170,6 +187,7 @@ class MemberStore:
     def delete(self) -> None:
         """delete_cluster: remove everything this member stored."""
         self.close()
+        self.segments = SegmentLog(self.directory, self.segments.max_file_bytes, self.sync)
         if os.path.isdir(self.directory):
             shutil.rmtree(self.directory)
             fsync_dir(os.path.dirname(self.directory), self.sync)

@@ -130,13 +130,15 @@ def _zeros(data: bytes, start: int) -> bool:
 
 
 def _next_valid_record(data: bytes, start: int) -> int | None:
-    """The offset of the first complete record with a good checksum at or after `start`."""
+    """The offset of the first complete, non-empty record with a good checksum at or
+    after `start` (we never write empty payloads; an empty one is 0xA1 + 8 zero bytes,
+    too easily found inside a torn payload)."""
     magic = bytes([MAGIC])
     pos = data.find(magic, start)
     while pos != -1 and len(data) - pos >= HEADER_SIZE:
         _, length, crc = _HEADER.unpack_from(data, pos)
         end = pos + HEADER_SIZE + length
-        if end <= len(data) and zlib.crc32(data[pos + HEADER_SIZE : end]) == crc:
+        if length > 0 and end <= len(data) and zlib.crc32(data[pos + HEADER_SIZE : end]) == crc:
             return pos
         pos = data.find(magic, pos + 1)
     return None
@@ -303,7 +305,7 @@ def read_records(path: str, tail_ok: bool) -> Scan:
         log.warning(
             "%s: torn tail at byte offset %d (%s): truncating %d bytes",
             path, found.end, found.detail, len(data) - found.end,
-        )  # fmt: skip
+        )
         fd = os.open(path, os.O_WRONLY)
         try:
             os.ftruncate(fd, found.end)

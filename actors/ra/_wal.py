@@ -218,6 +218,8 @@ class Wal:
         number = int(m.group(1))
         if number not in self._closed:
             raise ValueError(f"{rolled_path} is not a closed WAL file (or is already deleted)")
+        if any(os.path.basename(r.path) == _name(number) for r in self._rolled):
+            raise ValueError(f"{rolled_path} was never taken (take_rolled) for the segments")
         if number != self._closed[0]:
             raise ValueError(f"WAL files are deleted oldest first: {_name(self._closed[0])} first")
         os.remove(rolled_path)

@@ -179,7 +179,7 @@ def test_snapshot_compacts_and_recovers_into_a_core(tmp_path: Path) -> None:
     core = RaftCore(
         1, [1, 2, 3], random.Random(0),
         hard_state=r.hard_state, entries=r.entries, snapshot=r.snapshot,
-    )  # fmt: skip
+    )
     assert (core.log.first_index, core.log.last_index, core.log.last_term) == (23, 45, 2)
     assert (core.term, core.voted_for) == (2, 1)
 
@@ -219,6 +219,20 @@ def test_installed_snapshot_with_the_truncation_op_drops_the_stale_suffix(tmp_pa
     assert MemberStore(tmp_path, "m").recover(ops[:2]).entries == []
 
 
+def test_a_stale_suffix_below_the_snapshot_term_is_dropped_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash between save_snapshot and the truncation op (the contract broken)."""
+    store = MemberStore(tmp_path, "m")
+    store.save_snapshot(meta(8, 3), b"s")
+    with caplog.at_level(logging.WARNING, logger="actors.ra"):
+        r = store.recover([("entries", 1, run(1, 10, term=2))])
+    assert r.entries == []
+    assert any("entry 9 has term 2 after term 3" in rec.getMessage() for rec in caplog.records)
+    ops: list[Op] = [("entries", 9, (*run(9, 10, term=3), *run(11, 12, term=2)))]
+    assert store.recover(ops).entries == list(run(9, 10, term=3))
+
+
 def test_gap_after_the_contiguous_entries_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -240,3 +254,5 @@ def test_delete_removes_the_member(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "members") == ["other"]
     fresh = MemberStore(tmp_path, "m").recover([])
     assert (fresh.hard_state, fresh.snapshot, fresh.entries) == (HardState(), None, [])
+    store.flush_segments([("entries", 1, run(1, 1))])  # the same uid again, from scratch
+    assert store.recover([]).entries == list(run(1, 1))

@@ -54,6 +54,9 @@ class Model:
     def base(self, uid: str) -> int:
         return self.snaps[uid][0].index if uid in self.snaps else 0
 
+    def snap_term(self, uid: str) -> int:
+        return self.snaps[uid][0].term if uid in self.snaps else 1
+
     def expected(self, uid: str, log: dict[int, Entry] | None = None) -> list[Entry]:
         """The entries a recovery must return: contiguous after the snapshot."""
         out, index, log = [], self.base(uid) + 1, self.durable[uid] if log is None else log
@@ -101,9 +104,11 @@ def step(sys_: System, model: Model, data: st.DataObject) -> None:
     action = data.draw(st.sampled_from(["append"] * 5 + ["flush"] * 3 + ["seg", "snap", "crash"]))
     uid = data.draw(st.sampled_from(UIDS))
     if action == "append":
-        last = model.base(uid) + len(model.expected(uid, model.view(uid)))  # the core's
-        lo = data.draw(st.integers(max(1, model.base(uid) - 2), last + 1))
-        n, term = data.draw(st.integers(0, 4)), data.draw(st.integers(1, 9))
+        view, base = model.view(uid), model.base(uid)
+        last = base + len(model.expected(uid, view))  # the core's last index
+        lo = data.draw(st.integers(max(1, base - 2), last + 1))
+        prev = view[lo - 1].term if lo - 1 > base else model.snap_term(uid)
+        n, term = data.draw(st.integers(0, 4)), prev + data.draw(st.integers(0, 2))  # terms rise
         entries = tuple(Entry(term, i, (uid, i, term)) for i in range(lo, lo + n))
         sys_.wal.append(uid, lo, entries)
         model.pending.append((uid, lo, entries))

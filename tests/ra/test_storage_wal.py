@@ -224,6 +224,8 @@ def test_delete_is_oldest_first_and_never_the_current_file(tmp_path: Path) -> No
     for i in range(1, 3):
         wal.append("a", i, run(i, i))
         wal.flush()
+    with pytest.raises(ValueError, match="never taken"):
+        wal.delete(str(tmp_path / "00000001.wal"))
     first, second = (r.path for r in wal.take_rolled())
     with pytest.raises(ValueError, match="oldest first"):
         wal.delete(second)
