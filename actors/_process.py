@@ -186,6 +186,7 @@ class Process:
         self.waiting = True
         self.status = "waiting"
         self.lock.release()
+        woken = False  # stays False if the wait is interrupted (KeyboardInterrupt)
         try:
             woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
         finally:

@@ -1,150 +1,149 @@
-"""`python -m demos.run_demo`: a supervised crash-and-restart story, step by step.
+"""`python -m demos.run_demo`: erlmcp's consensus service, POC mode against Raft mode, on
+real nodes (one OS process each), told as a numbered story.
 
-A supervisor holds an audit log and a tool runner. The story: a tool runs; a tool crashes
-its runner and the supervisor restarts it; a tool hangs, the caller times out and the stuck
-runner is killed at once on shutdown; crashes past the restart intensity stop the tree.
+    python -m demos.run_demo                      # everything, both modes
+    python -m demos.run_demo --mode raft --scenario partition,numbers
+    python -m demos.run_demo --json               # the story on stderr, results on stdout
+
+Parts: 1 POC `failover` (erlmcp's run_demo, step for step), 2 Raft `failover`,
+3 `partition` (5 nodes split 3 | 2), 4 `tools` (crashing and hanging tools under
+supervision), 5 `numbers` (the seed's performance table, measured). It needs no set-up:
+a private port mapper on an ephemeral port, a temporary data directory and the peer
+nodes are all made here and removed at the end, on Ctrl-C too. Exit status: 0 when every
+check holds, 1 when one fails (each is printed), 130 when interrupted.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
-import threading
+import signal
+import sys
+import time
+import traceback
 from typing import Any
 
-from actors import Node, erlang, gen_server
-from supervision import supervisor
+from ._demo_cluster import Lab
+from ._demo_numbers import measure, print_tables
+from ._demo_partition import partition
+from ._demo_report import Story, conclusion
+from ._demo_scenarios import failover, tools
 
-HANG_RELEASE = threading.Event()  # lets the hung tool's abandoned thread end at exit
-
-
-class AuditLog(gen_server.GenServer):
-    """Keeps every event it is told about, newest first."""
-
-    def init(self, _args: Any) -> Any:
-        return ("ok", [])
-
-    def handle_cast(self, msg: Any, state: list[Any]) -> Any:
-        match msg:
-            case ("record", event):
-                return ("noreply", [event, *state])
-        return ("noreply", state)
-
-    def handle_call(self, request: Any, _from: Any, state: list[Any]) -> Any:
-        match request:
-            case "entries":
-                return ("reply", list(reversed(state)), state)
-        return ("reply", ("error", "unknown_request"), state)
+SCENARIOS = ("failover", "partition", "tools", "numbers")
+MODES = ("poc", "raft")
 
 
-class ToolRunner(gen_server.GenServer):
-    """Runs a tool per call. A tool that raises crashes the runner."""
-
-    def init(self, _args: Any) -> Any:
-        erlang.process_flag("trap_exit", True)  # so shutdown waits for terminate/2
-        gen_server.cast("audit_log", ("record", ("runner_started", erlang.self())))
-        return ("ok", 0)
-
-    def handle_call(self, request: Any, _from: Any, count: int) -> Any:
-        match request:
-            case ("run", "add", {"a": a, "b": b}):
-                return ("reply", ("ok", a + b), count + 1)
-            case ("run", "divide", {"a": a, "b": b}):
-                return ("reply", ("ok", a / b), count + 1)
-            case ("run", "hang", _):
-                HANG_RELEASE.wait(30)  # stuck in Python code until released
-                return ("reply", ("ok", "woke up"), count)
-        return ("reply", ("error", "unknown_tool"), count)
-
-
-class DemoSup(supervisor.Supervisor):
-    def init(self, _args: Any) -> Any:
-        flags = {"strategy": "one_for_one", "intensity": 2, "period": 5}
-        children = [
-            {"id": "audit_log", "start": (gen_server.start_link,
-                                          [("local", "audit_log"), AuditLog, None])},
-            {"id": "tool_runner", "start": (gen_server.start_link,
-                                            [("local", "tool_runner"), ToolRunner, None]),
-             "shutdown": 100},
-        ]
-        return ("ok", (flags, children))
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m demos.run_demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=["poc", "raft", "both"], default="both")
+    p.add_argument("--scenario", action="append", default=[],
+                   help=f"one or more of {', '.join(SCENARIOS)} (comma-separated or repeated; "
+                        "default: all)")
+    p.add_argument("--json", action="store_true", help="results as JSON on stdout")
+    p.add_argument("--verbose", action="store_true", help="the nodes' warnings on stderr")
+    args = p.parse_args(argv)
+    chosen = [s.strip() for arg in args.scenario for s in arg.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        p.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    args.scenarios = [s for s in SCENARIOS if s in chosen] if chosen else list(SCENARIOS)
+    args.modes = list(MODES) if args.mode == "both" else [args.mode]
+    return args
 
 
-def say(step: str, text: str) -> None:
-    print(f"[{step}] {text}", flush=True)
+def run(lab: Lab, story: Story, modes: list[str], scenarios: list[str]) -> None:
+    if "failover" in scenarios:
+        for mode in modes:
+            failover(lab, story, mode)
+    if "partition" in scenarios:
+        story.part("3", "Partition: 5 nodes split into 3 and 2, in each mode")
+        for mode in modes:
+            partition(lab, story, mode)
+    if "tools" in scenarios:
+        story.part("4", "Crashing tools: supervised runners, restart intensity, escalation")
+        for mode in modes:
+            tools(lab, story, mode)
+    if "numbers" in scenarios:
+        story.part("5", "Numbers: the seed's Performance Characteristics, measured now")
+        for mode in sorted(modes, reverse=True):  # raft first, then stop it: POC runs alone
+            measure(lab, story, mode)
+            if mode == "raft" and len(modes) > 1:
+                lab.cluster(mode).retire()
+        print_tables(story, modes)
 
 
-def run_tool(tool: str, args: dict[str, Any], timeout: int = 1000) -> Any:
+_INTERRUPTED: list[int] = []
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    """SIGINT and SIGTERM: remember it (an interrupt that lands inside the runtime can come
+    out as another exception), then raise KeyboardInterrupt."""
+    _INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot print "✓" gets "?"
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+    logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL)
+    story = Story(sys.stderr if args.json else sys.stdout)
+    lab = Lab("WARNING" if args.verbose else "CRITICAL")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    t0 = time.monotonic()
+    error: str | None = None
+    interrupted = False
     try:
-        return gen_server.call("tool_runner", ("run", tool, args), timeout)
-    except erlang.Exit as exc:
-        reason = exc.reason[0]
-        if type(reason) is tuple and isinstance(reason[0], BaseException):
-            reason = f"{type(reason[0]).__name__}: {reason[0]}"
-        return ("exit", reason)
-
-
-def wait_for_new(name: str, old: Any, timeout_ms: int = 2000) -> Any:
-    """Wait (bounded) until `name` is registered to a pid other than `old`."""
-    deadline = erlang.monotonic_time("millisecond") + timeout_ms
-    while erlang.monotonic_time("millisecond") < deadline:
-        pid = erlang.whereis(name)
-        if pid not in ("undefined", old):
-            return pid
-        erlang.receive(lambda _m: False, 5)
-    raise SystemExit(f"{name} was not restarted in {timeout_ms} ms")
-
-
-def story() -> None:
-    erlang.process_flag("trap_exit", True)
-    _, sup = supervisor.start_link(("local", "demo_sup"), DemoSup, None)
-    say("1", f"supervisor demo_sup {sup} started its children in order:")
-    for child_id, pid, kind, _ in supervisor.which_children("demo_sup"):
-        say("1", f"    {child_id:<12} {pid}  ({kind})")
-
-    say("2", f"add(2, 3) -> {run_tool('add', {'a': 2, 'b': 3})}")
-
-    runner = erlang.whereis("tool_runner")
-    say("3", f"divide(1, 0) -> {run_tool('divide', {'a': 1, 'b': 0})}")
-    new_runner = wait_for_new("tool_runner", runner)
-    say("3", f"tool_runner crashed; the supervisor restarted it: {runner} -> {new_runner}")
-    say("3", f"add(40, 2) on the new runner -> {run_tool('add', {'a': 40, 'b': 2})}")
-
-    say("4", f"hang() with a 200 ms call timeout -> {run_tool('hang', {}, 200)}")
-    hung = erlang.whereis("tool_runner")
-    t0 = erlang.monotonic_time("millisecond")
-    supervisor.terminate_child("demo_sup", "tool_runner")
-    took = erlang.monotonic_time("millisecond") - t0
-    say("4", f"terminate_child on the stuck runner returned in {took} ms "
-             f"(shutdown 100 ms, then kill); alive: {erlang.is_process_alive(hung)}")
-    say("4", f"restart_child -> {supervisor.restart_child('demo_sup', 'tool_runner')}")
-
-    ref = erlang.monitor("process", sup)
-    is_down = lambda m: type(m) is tuple and m[:2] == ("DOWN", ref)  # noqa: E731
-    down = erlang.TIMEOUT
-    for attempt in range(1, 6):
-        runner = erlang.whereis("tool_runner")
-        say("5", f"crash #{attempt}: divide(1, 0) -> {run_tool('divide', {'a': 1, 'b': 0})}")
-        down = erlang.receive(is_down, 300)
-        if down is not erlang.TIMEOUT:
-            break
-        say("5", f"    restarted as {wait_for_new('tool_runner', runner)}")
-    if down is erlang.TIMEOUT:
-        raise SystemExit("the supervisor did not give up in time")
-    say("5", f"more than 2 restarts within 5 s: demo_sup gave up and exited with {down[4]!r}")
-    say("5", f"audit_log is gone too: whereis -> {erlang.whereis('audit_log')!r}")
-
-
-def main() -> int:
-    logging.basicConfig(level=logging.CRITICAL)  # the story prints what matters
-    node = Node("demo@localhost")
-    try:
-        with node.bound():
-            story()
+        lab.open()
+        story.say(f"erlmcp consensus, POC (global) against Raft (ra): modes {args.modes}, "
+                  f"scenarios {args.scenarios}")
+        story.say(f"this demo's node {lab.node}; a private port mapper on 127.0.0.1:"
+                  f"{lab.port}; data under {lab.tmp}")
+        run(lab, story, args.modes, args.scenarios)
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception:
+        if _INTERRUPTED:
+            interrupted = True
+        else:
+            error = traceback.format_exc()
     finally:
-        HANG_RELEASE.set()
-        node.stop()
-    print("demo finished: every crash was contained and reported by its supervisor")
-    return 0
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        lab.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
+    wall = round(time.monotonic() - t0, 1)
+    results = story.results(wall_s=wall, modes=args.modes, scenarios=args.scenarios,
+                            error=error, interrupted=interrupted)
+    ok = results["ok"] and error is None and not interrupted
+    results["ok"] = ok
+    _summary(story, results)
+    if args.json:
+        print(json.dumps(results, default=str, indent=1))
+    return 130 if interrupted else 0 if ok else 1
+
+
+def _summary(story: Story, results: dict[str, Any]) -> None:
+    conclusion(story)
+    story.say()
+    if results["interrupted"]:
+        story.say("interrupted: the nodes were stopped and the data directory removed")
+    if results["error"]:
+        story.say("the demo stopped on an error:")
+        for line in results["error"].rstrip().splitlines():
+            story.say(f"  {line}")
+    failed = [c for c in results["checks"] if not c["ok"]]
+    for c in failed:
+        story.say(f"FAILED {c['id']}: {c['name']}: {c['detail']}")
+    story.say(f"{len(results['checks'])} checks, "
+              + (f"{len(failed)} FAILED" if failed else "all hold")
+              + f"; {results['wall_s']} s")
 
 
 if __name__ == "__main__":

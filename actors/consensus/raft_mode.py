@@ -167,7 +167,6 @@ class RaftConsensusServer(gen_server.GenServer):
     def _execute(self, s: RaftState, request: Any, tool: Any, args: Any,
                  request_id: Any) -> Any:
         """Run at the leader's server; follow a leader change at most twice."""
-        answer: Any = ("error", "no_leader")
         for _ in range(3):
             leader = self._leader_node(s)
             if leader is None:
@@ -184,7 +183,7 @@ class RaftConsensusServer(gen_server.GenServer):
                 return ("error", "leader_unavailable")
             if answer != ("error", "not_leader"):
                 return answer
-        return answer
+        return ("error", "no_leader")  # the leader we were told of keeps being stale
 
     def _execute_here(self, s: RaftState, tool: Any, args: Any, request_id: Any) -> Any:
         if request_id is not None:

@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in node.dist.config.seeds:  # try each seed once; the mesh does the rest
         if not net_kernel.connect_node(seed):
             logging.getLogger("actors.node").warning("seed %s is not reachable", seed)
-    print(f"READY {node.name} {node.dist.address}", flush=True)
+    try:
+        print(f"READY {node.name} {node.dist.address}", flush=True)
+    except BrokenPipeError:  # the starter went away while we booted: nobody wants us
+        node.stop()
+        os._exit(0)
     if args.peer:  # the starter reads nothing more from our stdout: send the rest to stderr
         sys.stdout.flush()
         os.dup2(2, 1)

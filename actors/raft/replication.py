@@ -43,7 +43,8 @@ class Progress:
     """The leader's view of one follower."""
 
     __slots__ = (
-        "inflight", "match", "next", "probe_sent", "probing", "silent", "snap_index", "snap_offset"
+        "commit_sent", "inflight", "match", "next", "probe_sent", "probing", "silent",
+        "snap_index", "snap_offset",
     )
 
     def __init__(self, next_index: int) -> None:
@@ -55,6 +56,7 @@ class Progress:
         self.silent = 0  # ticks without an AppendResult while behind
         self.snap_index = 0  # snapshot being sent, and the byte offset the peer holds
         self.snap_offset = 0
+        self.commit_sent = 0  # the highest commit index this peer was told
 
     def __repr__(self) -> str:
         mode = "probe" if self.probing else "replicate"
@@ -94,6 +96,7 @@ def send_append(c: RaftCore, peer: NodeId, out: list[Effect]) -> bool:
         return snapshot.send_chunk(c, peer, out)
     entries = c.log.slice(pr.next, pr.next + c.opts.max_batch - 1)
     out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, entries, c.commit)))
+    pr.commit_sent = max(pr.commit_sent, min(c.commit, prev + len(entries)))
     if pr.probing:
         pr.probe_sent = True
     elif entries:
@@ -125,9 +128,24 @@ def handle_append_result(c: RaftCore, m: AppendResult, out: list[Effect]) -> Non
     if c.role != "leader":
         return
     transfer.on_progress(c, m.frm, out)
+    sent = False
     for _ in range(c.opts.max_inflight):
         if not send_append(c, m.frm, out):
             break
+        sent = True
+    if not sent:
+        _tell_commit(c, m.frm, pr, out)
+
+
+def _tell_commit(c: RaftCore, peer: NodeId, pr: Progress, out: list[Effect]) -> None:
+    """An idle peer that holds entries committed since we last told it learns it now,
+    so it applies them without waiting for the next heartbeat."""
+    known = min(c.commit, pr.match)
+    if known > pr.commit_sent and not pr.probing and not pr.inflight:
+        prev = pr.next - 1
+        out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
+                                            c.commit)))
+        pr.commit_sent = known
 
 
 def _on_reject(c: RaftCore, m: AppendResult, pr: Progress, out: list[Effect]) -> None:
@@ -169,6 +187,7 @@ def _announce_commit(c: RaftCore, out: list[Effect]) -> None:
             prev = pr.next - 1
             prev_term = c.log.term_at(prev) or 0
             out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit)))
+            pr.commit_sent = max(pr.commit_sent, min(c.commit, pr.match))
 
 
 def apply_committed(c: RaftCore, out: list[Effect]) -> None:
@@ -188,6 +207,7 @@ def broadcast_heartbeat(c: RaftCore, out: list[Effect]) -> None:
     for peer in sorted(c.progress):
         commit = min(c.progress[peer].match, c.commit)
         out.append(Send(peer, Heartbeat(c.term, c.id, commit, ctx)))
+        c.progress[peer].commit_sent = max(c.progress[peer].commit_sent, commit)
 
 
 def tick_leader(c: RaftCore, out: list[Effect]) -> None:

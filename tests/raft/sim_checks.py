@@ -60,8 +60,14 @@ class Invariants:
         if e.index != len(self.committed) + 1:
             return f"{member} applied {e!r} beyond anything committed"
         self.committed.append(e)
+        # The entry was committed by a leader of some term T <= the newest leader's term;
+        # leaders of later terms must hold it (§5.4). A stale leader of an older term, cut
+        # off before T, may lack it: only the newest term's leader is held to it.
+        cores = list(cores)
+        newest = max(self.leaders, default=0)  # the newest term that elected a leader
         for c in cores:
-            lead = c.role == "leader" and c.term > e.term and e.index > c.log.snapshot_index
+            lead = c.role == "leader" and c.term == newest and c.term > e.term \
+                and e.index > c.log.snapshot_index
             if lead and c.log.term_at(e.index) != e.term:
                 return f"leader completeness: leader {c.id} of term {c.term} lacks {e!r}"
         return None
