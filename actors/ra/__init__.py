@@ -300,31 +300,50 @@ def _leader_call(server_id: ServerRef, request: Any, timeout: int) -> Any:
     origin = tuple(server_id)
     seconds = timeout / 1000 if timeout != "infinity" else 1e9
     deadline = time.monotonic() + seconds
-    target: Any = origin
-    retrying = Retrying(stop=stop_after_delay(seconds), wait=_wait, reraise=False,
+    route = _Route(origin)
+    try:
+        return route.attempt(request, deadline)  # the common case: no retry machinery
+    except (_Follow, _Again):
+        pass
+    retrying = Retrying(stop=stop_after_delay(max(0.0, deadline - time.monotonic())),
+                        wait=_wait, reraise=False,
                         retry=retry_if_exception_type((_Follow, _Again)))
     try:
         for attempt in retrying:
             with attempt:
-                left = max(0, int((deadline - time.monotonic()) * 1000))
-                try:
-                    reply = gen_server.call(target, request, left)
-                except Exit as exit_:
-                    result = _exit_result(exit_.reason, target)
-                    if result[0] == "timeout" or target == origin:
-                        return result if result[0] != "timeout" else ("timeout", origin)
-                    target = origin  # the leader we were sent to is gone: ask again
-                    raise _Again() from None
-                match reply:
-                    case ("redirect", leader) if leader is not None and tuple(leader) != target:
-                        target = tuple(leader)
-                        raise _Follow()
-                    case ("redirect", _):
-                        target = origin
-                        raise _Again()
-                    case ("error", "busy"):
-                        raise _Again()
-                return reply
+                return route.attempt(request, deadline)
     except RetryError:  # out of time
         pass
     return ("timeout", origin)
+
+
+class _Route:
+    """Where a leader call goes next: the member asked first, or the leader it named."""
+
+    def __init__(self, origin: ServerId) -> None:
+        self.origin = origin
+        self.target: ServerId = origin
+
+    def attempt(self, request: Any, deadline: float) -> Any:
+        """One call: its result, or raise _Follow / _Again to retry."""
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        try:
+            reply = gen_server.call(self.target, request, left)
+        except Exit as exit_:
+            result = _exit_result(exit_.reason, self.target)
+            if result[0] == "timeout":
+                return ("timeout", self.origin)
+            if self.target == self.origin:
+                return result
+            self.target = self.origin  # the leader we were sent to is gone: ask again
+            raise _Again() from None
+        match reply:
+            case ("redirect", leader) if leader is not None and tuple(leader) != self.target:
+                self.target = tuple(leader)
+                raise _Follow()
+            case ("redirect", _):
+                self.target = self.origin
+                raise _Again()
+            case ("error", "busy"):
+                raise _Again()
+        return reply

@@ -76,6 +76,7 @@ class Member:
         self.since_snapshot = 0
         self.applied_term = core.log.snapshot_term
         self.depth = 0  # nesting of `step` (effects that step the core again)
+        self.proposals: list[tuple[Any, Any]] = []  # (command, correlation) not yet proposed
         self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
         self.tick_count = 0
         tick_ms = cfg.get("tick_ms", 50)

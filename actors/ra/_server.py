@@ -29,6 +29,7 @@ from ..raft import (
     Options,
     PeerDown,
     Propose,
+    ProposeMany,
     RaftCore,
     ReadIndex,
     Tick,
@@ -80,7 +81,7 @@ class RaServer(gen_server.GenServer):
             case ("$ra_command", command):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
-                m.step(Propose((erlang.system_time("millisecond"), command), ("call", from_)))
+                _queue(m, command, ("call", from_))
                 return ("noreply", m)
             case ("$ra_consistent_query", fun):
                 if core.role != "leader":
@@ -130,8 +131,7 @@ class RaServer(gen_server.GenServer):
                     erlang.send(pid, ("ra_event", m.id,
                                       ("rejected", ("not_leader", m.leader_id(), correlation))))
                 else:
-                    m.step(Propose((erlang.system_time("millisecond"), command),
-                                   ("pipe", pid, correlation)))
+                    _queue(m, command, ("pipe", pid, correlation))
         return ("noreply", m)
 
     # ------------------------------------------------------------------ events
@@ -144,6 +144,10 @@ class RaServer(gen_server.GenServer):
                 m.step(Written(index, term))
             case "$ra_tick":
                 self._tick(m)
+            case "$ra_propose":
+                batch, m.proposals = m.proposals, []
+                now = erlang.system_time("millisecond")
+                m.step(ProposeMany(tuple(((now, cmd), corr) for cmd, corr in batch)))
             case ("nodedown", node):
                 m.down_nodes.setdefault(node, time.monotonic())
                 if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
@@ -177,6 +181,15 @@ class RaServer(gen_server.GenServer):
 
     def terminate(self, reason: Any, m: Any) -> Any:
         return "ok"
+
+
+def _queue(m: Member, command: Any, correlation: Any) -> None:
+    """Commands that arrive together are proposed together: the first of a batch sends
+    the server a "$ra_propose", which queues behind every command already in its mailbox.
+    One proposal then makes one WAL write and one AppendEntries per follower for all."""
+    if not m.proposals:
+        erlang.send(erlang.self(), "$ra_propose")
+    m.proposals.append((command, correlation))
 
 
 def _watches_node(m: Member, node: str) -> bool:

@@ -1,11 +1,11 @@
 """The node's WAL writer process (ra's `ra_log_wal`): group commit for every member.
 
 Rules of this module:
-* Members send `("append", uid, from_index, entries, pid)`. Writes are only
-  buffered; the first one of a batch sends the writer a `"$flush"` message, which
-  queues behind every append already in the mailbox. When it comes, the whole
-  batch is written with one `fdatasync`, and each member is told the last
-  entry it now has on disk with `("$ra_written", index, term)`.
+* Members send `("append", uid, from_index, entries, pid)`. On the first, the
+  writer takes every other append already waiting in its mailbox, writes the
+  whole batch with one `fdatasync` (group commit), and tells each member the
+  last entry it now has on disk with `("$ra_written", index, term)`. Appends
+  that arrive during the fsync form the next batch.
 * A closed (rolled) WAL file goes to the segment writer, which appends its
   ops to each member's segments and answers `("$flushed", path)`; only then is
   the WAL file deleted. Until then its ops stay here, for members that recover.
@@ -50,14 +50,9 @@ class WalWriter(gen_server.GenServer):
     def handle_info(self, msg: Any, s: _State) -> Any:
         match msg:
             case ("append", uid, from_index, entries, pid):
-                s.wal.append(uid, from_index, entries)
-                if entries:
-                    s.waiting[pid] = (entries[-1].index, entries[-1].term)
-                if not s.flush_queued:
-                    s.flush_queued = True
-                    erlang.send(erlang.self(), "$flush")
-            case "$flush":
-                s.flush_queued = False
+                s.append(uid, from_index, entries, pid)
+                while (more := erlang.receive(_is_append, 0)) is not erlang.TIMEOUT:
+                    s.append(*more[1:])  # every append already waiting joins this batch
                 s.flush()
             case ("$flushed", path):
                 s.out_for_flush = [r for r in s.out_for_flush if r.path != path]
@@ -86,13 +81,21 @@ class WalWriter(gen_server.GenServer):
         return "ok"
 
 
+def _is_append(msg: Any) -> bool:
+    return type(msg) is tuple and len(msg) == 5 and msg[0] == "append"
+
+
 class _State:
     def __init__(self, names: SystemNames, wal: Wal) -> None:
         self.names = names
         self.wal = wal
         self.waiting: dict[Any, tuple[int, int]] = {}
-        self.flush_queued = False
         self.out_for_flush: list[RolledFile] = []
+
+    def append(self, uid: str, from_index: int, entries: Any, pid: Any) -> None:
+        self.wal.append(uid, from_index, entries)
+        if entries:
+            self.waiting[pid] = (entries[-1].index, entries[-1].term)
 
     def flush(self) -> None:
         self.wal.flush()

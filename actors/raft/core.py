@@ -35,6 +35,7 @@ from .messages import (
     Options,
     PeerDown,
     Propose,
+    ProposeMany,
     ReadIndex,
     RequestVote,
     SnapshotMeta,
@@ -139,6 +140,19 @@ def _propose(c: RaftCore, ev: Propose, out: list[Effect]) -> None:
         replication.leader_append(c, [Entry(c.term, index, ev.command)], out)
 
 
+def _propose_many(c: RaftCore, ev: ProposeMany, out: list[Effect]) -> None:
+    if c.role != "leader" or c.transferee is not None:
+        reason = "not_leader" if c.role != "leader" else "busy"
+        out.extend(Reply(corr, Rejected(reason, c.leader)) for _cmd, corr in ev.items)
+        return
+    first = c.log.last_index + 1
+    entries = [Entry(c.term, first + i, cmd) for i, (cmd, _corr) in enumerate(ev.items)]
+    for e, (_cmd, corr) in zip(entries, ev.items, strict=True):
+        c.pending[e.index] = corr
+    if entries:
+        replication.leader_append(c, entries, out)
+
+
 def _tick(c: RaftCore, ev: Tick, out: list[Effect]) -> None:
     if c.role == "leader":
         replication.tick_leader(c, out)
@@ -179,6 +193,7 @@ _HANDLERS: dict[type, Callable[[RaftCore, Any, list[Effect]], None]] = {
     SnapshotWritten: snapshot.handle_snapshot_written,
     SnapshotTaken: snapshot.handle_snapshot_taken,
     Propose: _propose,
+    ProposeMany: _propose_many,
     ReadIndex: read_index.handle_read_index,
     TransferLeadership: transfer.handle_transfer,
     ChangeMembership: membership.handle_change,

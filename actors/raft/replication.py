@@ -172,8 +172,8 @@ def maybe_commit(c: RaftCore, out: list[Effect]) -> None:
         return
     first_in_term = c.log.term_at(c.commit) != c.term
     c.commit = n
+    apply_committed(c, out)  # first: the clients' replies go out before the announcements
     _announce_commit(c, out)
-    apply_committed(c, out)
     if first_in_term:
         read_index.on_term_committed(c, out)
     membership.on_commit(c, out)

@@ -140,3 +140,23 @@ def test_peer_down_of_the_leader_ends_its_lease_and_campaigns_soon() -> None:
         c.step(Tick())
         ticks += 1
     assert c.role == "pre_candidate" and 1 <= ticks <= 5  # well before 10..19 ticks
+
+
+def test_propose_many_appends_one_batch_and_answers_each() -> None:
+    from actors.raft import PersistEntries, ProposeMany, Rejected, Reply
+
+    from .harness import Network
+    from .helpers import elect
+
+    net = Network(3)
+    elect(net, 1)
+    assert net.step(2, ProposeMany((("x", "a"),))) == [Reply("a", Rejected("not_leader", 1))]
+    effects = net.step(1, ProposeMany((("x", "a"), ("y", "b"), ("z", None))))
+    writes = [e for e in effects if isinstance(e, PersistEntries)]
+    assert len(writes) == 1 and [e.command for e in writes[0].entries] == ["x", "y", "z"]
+    appends = [e for e in sent(effects) if isinstance(e.msg, AppendEntries)]
+    assert len(appends) == 2 and all(len(e.msg.entries) == 3 for e in appends)
+    net.stabilize()
+    lines = net.take_output().splitlines()
+    assert "1 reply a accepted index=2" in lines and "1 reply b accepted index=3" in lines
+    assert [e.command for e in net.applied[3]][-3:] == ["x", "y", "z"]
