@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m demos.bench runtime|dist [--json PATH] [--rounds N] [--quick]`.
+"""Benchmarks: `python -m demos.bench runtime|dist|raft [--json PATH] [--rounds N] [--quick]`.
 
 Every figure is measured beside its pykka peer in the same run, round after round, and the
 median over the rounds is reported. The `ratio` column is always a cost ratio, so lower is
@@ -385,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
     dist.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     dist.set_defaults(run=cmd_dist)
+    raft = commands.add_parser("raft", help="actors.ra on 3 nodes beside pysyncobj")
+    raft.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    raft.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
+    raft.add_argument("--quick", action="store_true", help="small sizes, 1 round")
+    raft.set_defaults(run=cmd_raft)
     return parser
 
 
@@ -398,6 +403,22 @@ def cmd_dist(args: argparse.Namespace) -> int:
     print(f"distribution figures: median of {sizes.rounds} rounds, real OS-process nodes "
           f"on loopback, Python {platform.python_version()}")
     print(format_table(figures))
+    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
+    if args.json:
+        write_json(args.json, figures, sizes.rounds)
+    return 0
+
+
+def cmd_raft(args: argparse.Namespace) -> int:
+    from .bench_raft import RAFT_FULL, RAFT_QUICK, format_raft_table, run_raft
+
+    sizes = RAFT_QUICK if args.quick else RAFT_FULL
+    if args.rounds is not None:
+        sizes = replace(sizes, rounds=args.rounds)
+    figures = run_raft(sizes, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"raft figures: median of {sizes.rounds} rounds, 3 OS-process members on loopback "
+          f"with fdatasync, Python {platform.python_version()}")
+    print(format_raft_table(figures))
     print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
     if args.json:
         write_json(args.json, figures, sizes.rounds)
