@@ -80,3 +80,33 @@ def test_raft_failover_keeps_the_log(peers: Any, tmp_path: Path) -> None:
     assert client.execute_tool(server(remaining[1]), "add", {"a": 1, "b": 1}, "old-1") == \
         ("ok", 2)
     assert status(new_node)["execution_count"] == 1
+
+
+def test_raft_exactly_once_twelve_calls_from_three_nodes(peers: Any, tmp_path: Path) -> None:
+    """erlmcp's exactly-once test in Raft mode: every call runs on the leader only, and every
+    member holds the same twelve entries (the POC's followers hold none)."""
+    _, nodes = start_raft_cluster(peers, 3, tmp_path)
+    for i in range(12):
+        assert client.execute_tool(server(nodes[i % 3]), "add", {"a": i, "b": 1}) == \
+            ("ok", i + 1)
+    leader_node, _ = wait_converged(nodes)
+    counts = {n: status(n)["execution_count"] for n in nodes}
+    assert counts[leader_node] == 12 and sum(counts.values()) == 12
+    wait_until(lambda: all(status(n)["audit_log_size"] == 12 for n in nodes), 10)
+    # a consistent read on a follower sees every entry; limit and since as the POC's
+    follower = next(n for n in nodes if n != leader_node)
+    ok, entries = client.audit(server(follower))
+    assert ok == "ok" and len(entries) == 12
+    consistent = rpc.call(follower, _consistent_audit, [], 5000)
+    assert consistent == ("ok", entries)
+    newest = entries[0]["execution_id"]
+    assert client.audit(server(follower), limit=2)[1] == entries[:2]
+    assert client.audit(server(follower), since=newest) == ("ok", [])
+
+
+def _consistent_audit() -> Any:
+    """(on a peer) The audit through its own server, with a linearizable read."""
+    from actors import gen_server
+    from actors.consensus.client import SERVER_NAME
+
+    return gen_server.call(SERVER_NAME, ("audit", {"consistent": True}), 5000)
