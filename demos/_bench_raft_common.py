@@ -1,0 +1,86 @@
+"""What both sides of `demos.bench_raft` (and `demos.bench_raft_trace`) share.
+
+- `ROOT`, `WINDOW`, `COOKIE`: the repo root, the pipelined window, the run's cookie;
+- `free_port`: a free loopback TCP port;
+- `private_world`: a private port mapper, a distributed node for the client and a temporary
+  root for every data dir, all gone at the end;
+- `p50_us`, `alternating_p50s`: per-round latency medians;
+- `again`: one retry of a throughput round a lost leader spoiled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from actors import net_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOW = 1000  # pipelined commands in flight
+COOKIE = "bench-raft-cookie"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_world() -> Iterator[Path]:
+    """A private port mapper (so the run never meets other nodes), a distributed node for
+    the client, and a temporary root for every data dir; all gone at the end."""
+    from transport import epmd
+
+    saved = {k: os.environ.get(k) for k in (epmd.PORT_ENV, "ERLPY_COOKIE")}
+    port = free_port()
+    os.environ[epmd.PORT_ENV] = str(port)
+    root = Path(tempfile.mkdtemp(prefix="bench_raft_"))
+    try:
+        net_kernel.start(f"bench_raft{os.getpid()}@127.0.0.1", cookie=COOKIE)
+        yield root
+    finally:
+        with contextlib.suppress(Exception):
+            net_kernel.stop()
+        with contextlib.suppress(Exception):
+            epmd.stop(port)
+        shutil.rmtree(root, ignore_errors=True)
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def p50_us(samples: Sequence[int]) -> float:
+    return statistics.median(samples) / 1000.0
+
+
+def alternating_p50s(n: int, ours: Callable[[int], list[int]], peer_: Callable[[int], list[int]],
+                     chunk: int = 100) -> tuple[float, float]:
+    """One round: n of each, in alternating chunks, so both see the same spells of load."""
+    ours_ns: list[int] = []
+    peer_ns: list[int] = []
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        ours_ns += ours(size)
+        peer_ns += peer_(size)
+    return p50_us(ours_ns), p50_us(peer_ns)
+
+
+def again(run: Callable[[], float], log: Callable[[str], None]) -> float:
+    """run(), and once more if it failed (a leader lost under load on a busy machine: each
+    side then rejects or fails the commands in flight)."""
+    try:
+        return run()
+    except (RuntimeError, ConnectionError) as exc:
+        log(f"retrying once after: {exc}")
+        time.sleep(1.0)
+        return run()
