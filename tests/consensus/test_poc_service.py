@@ -69,8 +69,21 @@ def test_the_tree_is_runners_log_server_rest_for_one(node: Node) -> None:
     assert global_.whereis_name(LEADER_NAME) == erlang.whereis(SERVER_NAME)
 
 
+def test_raft_mode_on_one_node_starts_and_stops_its_tree(node: Node, tmp_path: Any) -> None:
+    ok, sup = app.start("raft", data_dir=str(tmp_path))
+    assert ok == "ok"
+    kids = supervisor.which_children(sup)
+    assert [i for i, _, _, _ in kids] == ["ra_system", "tool_runner_sup", "audit_log",
+                                          "consensus"]
+    wait_until(lambda: client.get_status(SERVER_NAME).get("role") == "leader", 10)
+    status = client.get_status(SERVER_NAME)  # a cluster of one elects itself
+    assert status["mode"] == "raft"
+    assert client.execute_tool(SERVER_NAME, "add", {"a": 1, "b": 2}) == ("ok", 3)
+    assert app.stop() == "ok"
+    assert [erlang.whereis(n) for n in ("erlmcp_sup", "ra_default_sup")] == ["undefined"] * 2
+
+
 def test_start_and_stop(node: Node) -> None:
-    assert app.start("raft") == ("error", "not_implemented")
     assert app.start("paxos") == ("error", ("bad_mode", "paxos"))
     sup = _start(node_id="node1")
     assert app.start("poc")[0] == "error"  # already_started
