@@ -7,20 +7,16 @@ own node is cut from by a partition.
 
 from __future__ import annotations
 
-import hmac
 import importlib
-import os
-import pickle
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle
-
 from actors import Pid, erlang, net_kernel, rpc
 from actors.consensus import app, client
 from actors.consensus.client import SERVER_NAME
+from demos._demo_node import seal, unseal  # the agent's lines: HMAC'd with the cookie
 from tests.helpers import recv, wait_until
 
 Peers = Callable[..., tuple[Pid, str]]
@@ -169,28 +165,10 @@ def heal(side_a: list[str], side_b: list[str], agent: Agent) -> None:
 
 # -- an out-of-band control channel ----------------------------------------------------------------
 
-def _seal(obj: Any) -> bytes:
-    """One line: an HMAC (keyed with the cluster's cookie) and the hex pickle of `obj`."""
-    body = cloudpickle.dumps(obj).hex().encode()
-    return hmac.new(_key(), body, "sha256").hexdigest().encode() + b" " + body + b"\n"
-
-
-def _open(line: bytes) -> Any:
-    """`_seal`'s inverse; raises before unpickling anything whose HMAC does not verify."""
-    tag, _, body = line.strip().partition(b" ")
-    if not hmac.compare_digest(tag, hmac.new(_key(), body, "sha256").hexdigest().encode()):
-        raise ValueError("agent line with a bad HMAC: refused")
-    return pickle.loads(bytes.fromhex(body.decode()))
-
-
-def _key() -> bytes:
-    return os.environ["ERLPY_COOKIE"].encode()
-
-
 def _agent(test: Pid) -> None:
     """(on a peer) Obey the test over a localhost socket: each line is an authenticated
-    (see `_seal`) pickle of (fun, args); fun(*args) runs in this process and its result
-    comes back the same way."""
+    (see `demos._demo_node.seal`) pickle of (fun, args); fun(*args) runs in this process
+    and its result comes back the same way."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(15)
         erlang.send(test, ("agent", listener.getsockname()[1]))
@@ -198,12 +176,12 @@ def _agent(test: Pid) -> None:
     with conn, conn.makefile("rwb") as f:
         conn.settimeout(30)
         for line in f:
-            fun, args = _open(line)
+            fun, args = unseal(line)
             try:
                 result: Any = ("ok", fun(*args))
             except Exception as exc:
                 result = ("raised", repr(exc))
-            f.write(_seal(result))
+            f.write(seal(result))
             f.flush()
 
 
@@ -218,11 +196,11 @@ class Agent:
         self.file = self.sock.makefile("rwb")
 
     def __call__(self, fun: Callable[..., Any], *args: Any) -> Any:
-        self.file.write(_seal((fun, args)))
+        self.file.write(seal((fun, args)))
         self.file.flush()
         line = self.file.readline()
         assert line, "the agent is gone"
-        outcome, result = _open(line)
+        outcome, result = unseal(line)
         assert outcome == "ok", result
         return result
 

@@ -290,3 +290,20 @@ def wait_writer_progress(pid: Any, more_than: int, timeout: float = 10.0) -> int
     """(the test) Wait until the writer has more than `more_than` acknowledged commands."""
     return poll(lambda: (n := writer_progress(pid)) > more_than and n, timeout,  # type: ignore[no-any-return]
                 what=f"the writer getting past {more_than} acknowledged commands")
+
+
+def in_process_cluster(root: Path, prefix: str, cluster: str, member: str,
+                       cookie: str) -> tuple[list[Any], list[ServerId]]:
+    """Three distributed nodes in this process, each with its ra system under `root`, and
+    a cluster of `LogMachine` with one member each. Returns (nodes, server ids); the
+    caller binds a node and stops them all."""
+    from actors import net_kernel
+
+    nodes = [net_kernel.start_node(f"{prefix}{i}_{root.name[-6:]}@127.0.0.1", cookie=cookie)
+             for i in range(3)]
+    with nodes[0].bound():
+        for n in nodes:
+            assert rpc.call(n.name, "ra", "start", [str(root / n.name)], 10000) == "ok"
+        ids = [(member, n.name) for n in nodes]
+        assert ra.start_cluster(SYSTEM, cluster, log_machine(), ids)[0] == "ok"
+    return nodes, ids

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors import erlang, net_kernel, ra, rpc
+from actors import erlang, ra, rpc
 from tests.helpers import wait_until
 
 from . import ra_helpers as h
@@ -20,13 +20,8 @@ Ids = list[tuple[str, str]]
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[Ids, Path]]:
-    nodes = [net_kernel.start_node(f"ctl{i}_{tmp_path.name[-6:]}@127.0.0.1", cookie=COOKIE)
-             for i in range(3)]
+    nodes, ids = h.in_process_cluster(tmp_path, "ctl", "ctl", "m", COOKIE)
     with nodes[0].bound():
-        for n in nodes:
-            assert rpc.call(n.name, "ra", "start", [str(tmp_path / n.name)], 10000) == "ok"
-        ids = [("m", n.name) for n in nodes]
-        assert ra.start_cluster("default", "ctl", h.log_machine(), ids)[0] == "ok"
         yield ids, tmp_path
     for n in nodes:
         n.stop()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors import Node, erlang, net_kernel, ra, rpc
+from actors import Node, erlang, ra, rpc
 from tests.helpers import wait_until
 
 from . import ra_helpers as h
@@ -20,15 +20,9 @@ COOKIE = "test-cookie"
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[Node, list[tuple[str, str]]]]:
-    nodes = [net_kernel.start_node(f"crash{i}_{tmp_path.name[-6:]}@127.0.0.1", cookie=COOKIE)
-             for i in range(3)]
-    client = nodes[0]
-    with client.bound():
-        for n in nodes:
-            assert rpc.call(n.name, "ra", "start", [str(tmp_path / n.name)], 10000) == "ok"
-        ids = [("c", n.name) for n in nodes]
-        assert ra.start_cluster("default", "crash", h.log_machine(), ids)[0] == "ok"
-        yield client, ids
+    nodes, ids = h.in_process_cluster(tmp_path, "crash", "crash", "c", COOKIE)
+    with nodes[0].bound():
+        yield nodes[0], ids
     for n in nodes:
         n.stop()
 
