@@ -7,12 +7,17 @@ Rules of this module:
 - The replicated machine (`AuditMachine`) is deterministic: an entry's `execution_id` is
   its log index and its `timestamp` the `system_time` in the entry's meta (the leader's
   clock when it appended it). Every member holds the same audit log.
-- The tool runs once, on the leader's node, in a supervised ToolRunner; then the entry,
-  which carries the result, is committed with `ra.process_command`. A follower's server
-  forwards the request to the server on the leader's node (FORWARD_TIMEOUT), as the POC's
-  followers do; "no_leader", "leader_unavailable" and "leader_timeout" mean the same.
+- The tool runs once, on the leader's node, in a supervised ToolRunner (tools run one at
+  a time, as in the POC); then the entry, which carries the result, is committed with
+  `ra.pipeline_command`, and the caller is answered when it is applied (or gets
+  "commit_timeout" after COMMIT_TIMEOUT, "leader_changed" if leadership moved meanwhile:
+  the outcome is then unknown, and a retry with the request id settles it). A follower's
+  server forwards the request, from a helper process, to the server on the leader's node
+  (FORWARD_TIMEOUT); "no_leader", "leader_unavailable" and "leader_timeout" mean what the
+  POC's do.
 - Request ids: before running a tool with an id, the leader asks the cluster with
-  `consistent_query` whether that id is committed; if so it answers the stored reply. The
+  `consistent_query` whether that id is committed; if so it answers the stored reply. A
+  retry that arrives while the first is committing waits for the first's answer. The
   machine also refuses a second entry for an id. So the audit trail is exactly-once, and
   execution is effectively once: a leader that dies after running a tool and before
   committing its entry leaves no trace, and a retry runs the tool again. Tools receive the
@@ -92,6 +97,33 @@ def start_link(config: RaftConfig) -> Any:
     return gen_server.start_link(("local", SERVER_NAME), RaftConsensusServer, config)
 
 
+def _leader_node(member: tuple[str, str]) -> str | None:
+    answer = ra.members(member, 2000)
+    if answer[0] == "ok" and answer[2] is not None:
+        return str(answer[2][1])
+    return None
+
+
+def _forward(from_: Any, member: tuple[str, str], request: tuple[Any, Any, Any],
+             timeout: int) -> None:
+    """(a helper process) Ask the leader's server; follow a leader change at most twice."""
+    answer: Any = ("error", "no_leader")
+    for _ in range(3):
+        leader = _leader_node(member)
+        if leader is None:
+            break
+        try:
+            answer = gen_server.call((SERVER_NAME, leader), ("$at_leader", *request), timeout)
+        except Exit as exc:
+            failure = call_failure(exc.reason)
+            answer = ("error", "leader_timeout" if failure == "timeout" else "leader_unavailable")
+            break
+        if answer != ("error", "not_leader"):
+            break
+        answer = ("error", "no_leader")  # the leader we were told of is stale
+    gen_server.reply(from_, answer)
+
+
 def start_ra_system(data_dir: str | None, options: dict[str, Any]) -> Any:
     """This node's ra system, linked: a child of erlmcp_sup."""
     return ra_system.start_link(SYSTEM, data_dir, **options)
@@ -118,15 +150,31 @@ class RaftAuditLog(gen_server.GenServer):
 
 
 @dataclass
+class Pending:
+    """A tool that ran here and whose entry is on its way to commit."""
+
+    froms: list[Any]  # the callers to answer (a retry of the same request id joins them)
+    request_id: Any
+    timer: Any
+
+
+@dataclass
 class RaftState:
     node_id: Any
     member: tuple[str, str]
     pool: RunnerPool
     forward_timeout: int
-    execution_count: int = 0  # tools this node's server ran as leader
+    execution_count: int = 0  # tools this node's server ran as leader (committed)
+    pending: dict[Any, Pending] = field(default_factory=dict)  # correlation -> Pending
+    in_flight: dict[Any, Any] = field(default_factory=dict)  # request id -> correlation
 
 
 class RaftConsensusServer(gen_server.GenServer):
+    """Tools run one at a time in this server, as the POC's; their entries commit in the
+    background (`ra.pipeline_command`), so the next tool need not wait for the last commit,
+    and entries that wait together are committed together. A follower's server forwards
+    from a helper process, so it is never blocked by the leader."""
+
     def init(self, config: RaftConfig) -> Any:
         me = (MEMBER_NAME, erlang.node())
         started = ra.restart_server(SYSTEM, me)
@@ -143,13 +191,13 @@ class RaftConsensusServer(gen_server.GenServer):
     def handle_call(self, request: Any, from_: Any, s: RaftState) -> Any:
         match request:
             case ("execute_tool", tool, args):
-                return ("reply", self._execute(s, request, tool, args, None), s)
+                return self._execute(s, from_, tool, args, None)
             case ("execute_tool", tool, args, request_id):
-                return ("reply", self._execute(s, request, tool, args, request_id), s)
+                return self._execute(s, from_, tool, args, request_id)
             case ("$at_leader", tool, args, request_id):
-                if self._leader_node(s) != erlang.node():
+                if _leader_node(s.member) != erlang.node():
                     return ("reply", ("error", "not_leader"), s)
-                return ("reply", self._execute_here(s, tool, args, request_id), s)
+                return self._execute_here(s, from_, tool, args, request_id)
             case ("audit", dict(q)):
                 return ("reply", self._audit(s, q), s)
             case "get_status":
@@ -158,54 +206,63 @@ class RaftConsensusServer(gen_server.GenServer):
 
     # -- execution --------------------------------------------------------------------------
 
-    def _leader_node(self, s: RaftState) -> str | None:
-        answer = ra.members(s.member, 2000)
-        if answer[0] == "ok" and answer[2] is not None:
-            return str(answer[2][1])
-        return None
-
-    def _execute(self, s: RaftState, request: Any, tool: Any, args: Any,
+    def _execute(self, s: RaftState, from_: Any, tool: Any, args: Any,
                  request_id: Any) -> Any:
-        """Run at the leader's server; follow a leader change at most twice."""
-        for _ in range(3):
-            leader = self._leader_node(s)
-            if leader is None:
-                return ("error", "no_leader")
-            if leader == erlang.node():
-                return self._execute_here(s, tool, args, request_id)
-            try:
-                answer = gen_server.call((SERVER_NAME, leader),
-                                         ("$at_leader", tool, args, request_id),
-                                         s.forward_timeout)
-            except Exit as exc:
-                if call_failure(exc.reason) == "timeout":
-                    return ("error", "leader_timeout")
-                return ("error", "leader_unavailable")
-            if answer != ("error", "not_leader"):
-                return answer
-        return ("error", "no_leader")  # the leader we were told of keeps being stale
+        leader = _leader_node(s.member)
+        if leader is None:
+            return ("reply", ("error", "no_leader"), s)
+        if leader == erlang.node():
+            return self._execute_here(s, from_, tool, args, request_id)
+        erlang.spawn(_forward, from_, s.member, (tool, args, request_id), s.forward_timeout)
+        return ("noreply", s)
 
-    def _execute_here(self, s: RaftState, tool: Any, args: Any, request_id: Any) -> Any:
+    def _execute_here(self, s: RaftState, from_: Any, tool: Any, args: Any,
+                      request_id: Any) -> Any:
         if request_id is not None:
+            if request_id in s.in_flight:  # a retry while the first is committing
+                s.pending[s.in_flight[request_id]].froms.append(from_)
+                return ("noreply", s)
             found = ra.consistent_query(s.member, lambda st: st["replies"].get(request_id, None),
                                         COMMIT_TIMEOUT)
             if found[0] != "ok":
-                return ("error", "no_quorum")
+                return ("reply", ("error", "no_quorum"), s)
             if found[1] is not None:
-                return found[1]  # committed before: the stored reply, and nothing runs
+                return ("reply", found[1], s)  # committed before: the stored reply; no run
         outcome = s.pool.run(tool, args, request_id)
         if outcome == ("error", "no_runner"):
-            return outcome
+            return ("reply", outcome, s)
         result = outcome[1] if outcome[0] == "ok" else outcome
         command = ("record", tool, args, result, request_id, erlang.node(), outcome)
-        committed = ra.process_command(s.member, command, COMMIT_TIMEOUT)
-        match committed:
-            case ("ok", reply, _leader):
-                s.execution_count += 1
-                return reply
-            case ("timeout", _):
-                return ("error", "commit_timeout")
-        return ("error", committed[1])
+        correlation = erlang.make_ref()
+        ra.pipeline_command(s.member, command, correlation)
+        timer = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), ("$commit_timeout", correlation))
+        s.pending[correlation] = Pending([from_], request_id, timer)
+        if request_id is not None:
+            s.in_flight[request_id] = correlation
+        return ("noreply", s)
+
+    def handle_info(self, msg: Any, s: RaftState) -> Any:
+        match msg:
+            case ("ra_event", _leader, ("applied", results)):
+                for correlation, reply in results:
+                    if self._answer(s, correlation, reply):
+                        s.execution_count += 1
+            case ("ra_event", _from, ("rejected", ("not_leader", _leader, correlation))):
+                self._answer(s, correlation, ("error", "leader_changed"))
+            case ("$commit_timeout", correlation):
+                self._answer(s, correlation, ("error", "commit_timeout"))
+        return ("noreply", s)
+
+    @staticmethod
+    def _answer(s: RaftState, correlation: Any, reply: Any) -> bool:
+        pending = s.pending.pop(correlation, None)
+        if pending is None:
+            return False  # answered already (a late commit after its timeout)
+        erlang.cancel_timer(pending.timer)
+        s.in_flight.pop(pending.request_id, None)
+        for from_ in pending.froms:
+            gen_server.reply(from_, reply)
+        return True
 
     # -- reads ------------------------------------------------------------------------------
 
