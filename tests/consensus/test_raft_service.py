@@ -1,0 +1,67 @@
+"""Raft mode on one node: concurrent requests, retries of a request id while its entry is
+committing, and the commit's own errors. (The cluster behaviour is in test_raft_cluster.)"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from actors import Node, erlang
+from actors.consensus import app, client
+from actors.consensus.client import SERVER_NAME
+from actors.consensus.tools import default_tools
+from tests.helpers import recv, wait_until
+
+
+def _start(tmp_path: Path, tools: Any) -> None:
+    assert app.start("raft", tools, data_dir=str(tmp_path))[0] == "ok"
+    wait_until(lambda: client.get_status(SERVER_NAME).get("role") == "leader", 10)
+
+
+def test_concurrent_retries_of_one_request_id_run_the_tool_once(node: Node,
+                                                                tmp_path: Path) -> None:
+    runs: list[Any] = []
+    tools = default_tools()
+
+    @tools.tool("counted")
+    def counted(args: dict[str, Any], request_id: Any) -> Any:
+        runs.append(request_id)
+        return len(runs)
+
+    _start(tmp_path, tools)
+    me = erlang.self()
+    for i in range(6):  # the same id six times at once, and two other ids among them
+        rid = "same" if i % 3 else f"other-{i}"
+        erlang.spawn(lambda rid=rid: erlang.send(
+            me, ("done", rid, client.execute_tool(SERVER_NAME, "counted", {}, rid))))
+    answers = [recv(lambda m: type(m) is tuple and m[0] == "done", 10000) for _ in range(6)]
+    same = {a[2] for a in answers if a[1] == "same"}
+    assert len(same) == 1 and next(iter(same))[0] == "ok"  # one answer for all four
+    assert sorted(runs, key=str) == ["other-0", "other-3", "same"]  # each id ran once
+    assert client.get_status(SERVER_NAME)["audit_log_size"] == 3
+    ok, entries = client.audit(SERVER_NAME)
+    assert ok == "ok" and sorted(e["request_id"] for e in entries) == [
+        "other-0", "other-3", "same"]
+    assert app.stop() == "ok"
+
+
+def test_many_clients_at_once_each_get_their_own_result(node: Node, tmp_path: Path) -> None:
+    _start(tmp_path, default_tools())
+    results: dict[int, Any] = {}
+
+    def worker(i: int) -> None:
+        with node.bound():
+            results[i] = client.execute_tool(SERVER_NAME, "add", {"a": i, "b": 1000})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {i: ("ok", i + 1000) for i in range(40)}
+    ok, entries = client.audit(SERVER_NAME)
+    ids = [e["execution_id"] for e in reversed(entries)]
+    assert ok == "ok" and len(ids) == 40 and ids == sorted(set(ids))  # 40 distinct indexes
+    assert client.get_status(SERVER_NAME)["execution_count"] == 40
+    assert app.stop() == "ok"
