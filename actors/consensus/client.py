@@ -7,11 +7,12 @@ Names (atoms are str):
 
 Requests a consensus server answers (`gen_server.call`):
 - ("execute_tool", tool, args) or ("execute_tool", tool, args, request_id)
-  -> ("ok", result) | ("error", reason). `result` is the tool's result, or its
-  ("error", {"reason": "unknown_tool", "tool": tool}) (the POC replies {ok, Result} with
-  whatever execute_tool_local returned). Reasons of the service itself: "no_leader",
-  "leader_unavailable", "leader_timeout", "timeout" (the tool ran past its timeout and was
-  killed), ("tool_crashed", reason).
+  -> ("ok", result) | ("error", reason). An unknown tool or bad arguments give
+  ("error", {"reason": "unknown_tool", "tool": tool}). Reasons of the service itself:
+  "no_leader", "leader_unavailable", "leader_timeout", "timeout" (the tool ran past its
+  timeout and was killed), ("tool_crashed", reason); in Raft mode also "no_quorum",
+  "commit_timeout" and "leader_changed" (the outcome is unknown: retry with the request
+  id).
 - "get_status" -> a dict (see the mode's server).
 - ("audit", {"node": n, "since": execution_id, "limit": k}) -> ("ok", [entry, ...]) newest
   first | ("error", reason). Reads go to the leader, as writes do.

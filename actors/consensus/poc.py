@@ -8,8 +8,9 @@ Rules of this module (behaviour for behaviour with the POC, except where noted):
 - A DOWN of the followed leader's monitor starts a new election (attempt_leadership).
 - The leader runs each tool through the ToolRunner pool and records an audit entry
   {execution_id, tool, args, result, timestamp, executor, request_id} in its node's
-  AuditLog, then replies ("ok", result) (the POC's `{reply, {ok, Result}, ...}`, so an
-  unknown tool answers ("ok", ("error", {"reason": "unknown_tool", ...})) as there). A run
+  AuditLog, then replies ("ok", result) (the POC's `{reply, {ok, Result}, ...}`). An
+  unknown tool or bad arguments answer ("error", {"reason": "unknown_tool", ...}), as the
+  service's protocol says (the POC wrapped it in {ok, ...}); it is recorded too. A run
   that crashed or timed out is recorded too, with its error as the result (the tool may
   have had effects), and answers that error: ("error", ("tool_crashed", r)) or
   ("error", "timeout").
@@ -50,7 +51,7 @@ from actors import Exit, Pid, Ref, erlang, gen_server, global_
 from . import audit_log
 from .client import LEADER_NAME, SERVER_NAME, call_failure
 from .tool_runner import SUP_NAME, RunnerPool
-from .tools import Tools, default_tools
+from .tools import Tools, default_tools, service_answer
 
 __all__ = ["ELECTION_RETRY_MS", "FORWARD_TIMEOUT", "ConsensusServer", "PocConfig", "PocState",
            "start_link"]
@@ -135,7 +136,7 @@ class ConsensusServer(gen_server.GenServer):
             found = audit_log.lookup(s.log, request_id)
             if found != "error":
                 return found[1]  # a retry: the reply we gave, and nothing else
-        outcome = s.pool.run(tool, args, request_id)
+        outcome = service_answer(s.pool.run(tool, args, request_id))
         if outcome == ("error", "no_runner"):
             return outcome  # nothing ran: nothing to record, a retry may run it
         result = outcome[1] if outcome[0] == "ok" else outcome

@@ -38,7 +38,7 @@ from actors.ra import _system as ra_system
 from . import audit_log
 from .client import SERVER_NAME, call_failure
 from .tool_runner import SUP_NAME, RunnerPool
-from .tools import Tools, default_tools
+from .tools import Tools, default_tools, service_answer
 
 __all__ = ["CLUSTER_NAME", "MEMBER_NAME", "AuditMachine", "RaftConfig", "RaftConsensusServer",
            "start_link"]
@@ -228,7 +228,7 @@ class RaftConsensusServer(gen_server.GenServer):
                 return ("reply", ("error", "no_quorum"), s)
             if found[1] is not None:
                 return ("reply", found[1], s)  # committed before: the stored reply; no run
-        outcome = s.pool.run(tool, args, request_id)
+        outcome = service_answer(s.pool.run(tool, args, request_id))
         if outcome == ("error", "no_runner"):
             return ("reply", outcome, s)
         result = outcome[1] if outcome[0] == "ok" else outcome

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 __all__ = ["DEFAULT_TIMEOUT", "BadArgs", "Tool", "ToolFun", "Tools", "default_tools",
-           "unknown_tool"]
+           "is_unknown_tool", "service_answer", "unknown_tool"]
 
 DEFAULT_TIMEOUT = 5000
 ToolFun = Callable[[dict[str, Any], Any], Any]
@@ -35,6 +35,20 @@ class BadArgs(Exception):
 def unknown_tool(name: Any) -> tuple[str, dict[str, Any]]:
     """The POC's answer for an unknown tool or arguments that match no clause."""
     return ("error", {"reason": "unknown_tool", "tool": name})
+
+
+def is_unknown_tool(term: Any) -> bool:
+    """True for `unknown_tool(name)`'s answer."""
+    return (type(term) is tuple and len(term) == 2 and term[0] == "error"
+            and isinstance(term[1], dict) and term[1].get("reason") == "unknown_tool")
+
+
+def service_answer(outcome: tuple[str, Any]) -> tuple[str, Any]:
+    """What the service answers for a runner's outcome: the protocol's ("error", {...}) for
+    an unknown tool or bad arguments (the POC wrapped it: {ok, {error, ...}}), else as is."""
+    if outcome[0] == "ok" and is_unknown_tool(outcome[1]):
+        return outcome[1]  # type: ignore[no-any-return]
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def test_unknown_tools_and_bad_arguments_are_answered_and_audited(node: Node) ->
     _start()
     _wait_role("leader")
     for tool, args in (("nope", {}), ("divide", {"a": 1, "b": 0}), ("add", {"a": "x"})):
-        assert _run(tool, args) == ("ok", unknown_tool(tool))  # {reply, {ok, Result}, ...}
+        assert _run(tool, args) == unknown_tool(tool)  # the protocol's error, audited
     ok, entries = client.audit(SERVER_NAME)
     assert ok == "ok"
     assert [e["result"] for e in entries] == [unknown_tool(t) for t in ("add", "divide", "nope")]
