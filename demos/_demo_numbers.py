@@ -138,7 +138,7 @@ def print_tables(story: Story, modes: list[str]) -> None:
              f"{n.get('tool_ops', 0):,} ops/s / {seed['tool'][1]}",
              "single leader serializes" if poc else "leader runs it, fsync, quorum commit"],
             ["Leader election", f"{ms(n.get('election_ms'))} / {seed['election'][0]}", "N/A",
-             "global:register_name" if poc else "ra timeout 500-1000 ms, then a vote"],
+             "global:register_name" if poc else "one member campaigns at start"],
             ["Failover time", f"{ms(n.get('failover_leader_ms'))} (1st command "
              f"{ms(n.get('failover_command_ms'))}) / {seed['failover'][0]}", "N/A",
              "node loss seen, re-register" if poc else "node loss seen, then a vote"],

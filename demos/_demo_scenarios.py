@@ -113,7 +113,7 @@ def failover(lab: Lab, story: Story, mode: str) -> None:
     nodes = list(c.nodes)
     story.measure(mode, "election_ms", round(election, 1))
     story.say(f"{', '.join(nodes)}: one leader agreed by all {ms(election)} after the "
-              "services started" + ("" if poc else " (ra: an election timeout, then a vote)"))
+              "services started" + ("" if poc else " (ra: the lowest-named member campaigns, as ra.start_cluster does)"))
 
     story.step("Initial status (one node elected as leader):")
     print_status(story, c, nodes)

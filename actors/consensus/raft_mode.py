@@ -49,6 +49,7 @@ CLUSTER_NAME = "erlmcp_consensus"
 MEMBER_NAME = "erlmcp_consensus_member"
 FORWARD_TIMEOUT = 5000
 COMMIT_TIMEOUT = 5000
+KICK_MS, KICKS = 100, 5  # the lowest-named node campaigns until a leader is known
 SYSTEM = "default"
 
 
@@ -184,6 +185,8 @@ class RaftConsensusServer(gen_server.GenServer):
                                       ids, **config.ra_options)
         if started not in ("ok", ("error", "already_started")):
             return ("stop", ("ra_member_not_started", started))
+        if erlang.node() == min(config.nodes):  # as ra's start_cluster: one member campaigns
+            erlang.send_after(KICK_MS, erlang.self(), ("$kick_election", KICKS))
         return ("ok", RaftState(config.node_id or erlang.node(), me,
                                 RunnerPool(config.tools, config.runner_sup),
                                 config.forward_timeout))
@@ -251,6 +254,10 @@ class RaftConsensusServer(gen_server.GenServer):
                 self._answer(s, correlation, ("error", "leader_changed"))
             case ("$commit_timeout", correlation):
                 self._answer(s, correlation, ("error", "commit_timeout"))
+            case ("$kick_election", left) if _leader_node(s.member) is None:
+                ra.trigger_election(s.member)  # pre-vote: harmless if the others are not up
+                if left > 1:
+                    erlang.send_after(KICK_MS, erlang.self(), ("$kick_election", left - 1))
         return ("noreply", s)
 
     @staticmethod
