@@ -113,7 +113,9 @@ def failover(lab: Lab, story: Story, mode: str) -> None:
     nodes = list(c.nodes)
     story.measure(mode, "election_ms", round(election, 1))
     story.say(f"{', '.join(nodes)}: one leader agreed by all {ms(election)} after the "
-              "services started" + ("" if poc else " (ra: the lowest-named member campaigns, as ra.start_cluster does)"))
+              "services started"
+              + ("" if poc else " (ra: the lowest-named member campaigns at once, as "
+                 "ra.start_cluster makes one member do)"))
 
     story.step("Initial status (one node elected as leader):")
     print_status(story, c, nodes)
