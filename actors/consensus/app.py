@@ -62,7 +62,7 @@ class AppConfig:
     forward_timeout: int = poc.FORWARD_TIMEOUT
     nodes: tuple[str, ...] = ()  # raft: every node of the cluster
     data_dir: str | None = None  # raft: the ra system's data dir (default: from the node name)
-    ra_options: dict[str, Any] = field(default_factory=dict)  # raft: ra system and members
+    ra_options: dict[str, Any] = field(default_factory=dict)  # raft: `ra.start`'s options
 
 
 def start(mode: str = "poc", tools: Tools | None = None, node_id: Any = None,
@@ -104,18 +104,11 @@ def _server_child(config: AppConfig) -> dict[str, Any]:
                     "modules": [poc.ConsensusServer]}
         case "raft":
             front = raft_mode.RaftConfig(nodes=config.nodes, node_id=config.node_id,
-                                         tools=config.tools, forward_timeout=config.forward_timeout,
-                                         ra_options=_member_options(config.ra_options))
+                                         tools=config.tools,
+                                         forward_timeout=config.forward_timeout)
             return {"id": "consensus", "start": (raft_mode.start_link, [front]),
                     "modules": [raft_mode.RaftConsensusServer]}
     raise ValueError(f"no consensus server for mode {config.mode!r}")
-
-
-_MEMBER_KEYS = ("tick_ms", "election_ticks", "snapshot_interval", "machine_tick_ms")
-
-
-def _member_options(ra_options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ra_options.items() if k in _MEMBER_KEYS}
 
 
 def _audit_child(config: AppConfig) -> dict[str, Any]:
@@ -142,9 +135,9 @@ class ErlmcpSup(supervisor.Supervisor):
             _server_child(config),
         ]
         if config.mode == "raft":
-            system = {k: v for k, v in config.ra_options.items() if k not in _MEMBER_KEYS}
             children.insert(0, {"id": "ra_system", "type": "supervisor",
-                                "start": (raft_mode.start_ra_system, [config.data_dir, system])})
+                                "start": (raft_mode.start_ra_system,
+                                          [config.data_dir, dict(config.ra_options)])})
         return ("ok", (flags, children))
 
 

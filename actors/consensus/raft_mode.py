@@ -84,14 +84,14 @@ class AuditMachine(ra_machine.Machine):
 
 @dataclass(frozen=True)
 class RaftConfig:
-    """`nodes`: every node of the cluster (this one included); `ra_options` go to members."""
+    """`nodes`: every node of the cluster (this one included). Member options (tick_ms,
+    snapshot_interval, ...) come from the ra system's, given to `app.start(ra_options=...)`."""
 
     nodes: tuple[str, ...]
     node_id: Any = None
     tools: Tools = field(default_factory=default_tools)
     forward_timeout: int = FORWARD_TIMEOUT
     runner_sup: Any = SUP_NAME
-    ra_options: dict[str, Any] = field(default_factory=dict)
 
 
 def start_link(config: RaftConfig) -> Any:
@@ -182,7 +182,7 @@ class RaftConsensusServer(gen_server.GenServer):
         if started == ("error", "name_not_registered"):
             ids = [(MEMBER_NAME, n) for n in config.nodes]
             started = ra.start_server(SYSTEM, CLUSTER_NAME, me, ("module", AuditMachine, None),
-                                      ids, **config.ra_options)
+                                      ids)
         if started not in ("ok", ("error", "already_started")):
             return ("stop", ("ra_member_not_started", started))
         if erlang.node() == min(config.nodes):  # as ra's start_cluster: one member campaigns

@@ -78,6 +78,7 @@ class Member:
         self.depth = 0  # nesting of `step` (effects that step the core again)
         self.proposals: list[tuple[Any, Any]] = []  # (command, correlation) not yet proposed
         self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
+        self.entered = ""  # the last role given to the machine's state_enter
         self.tick_count = 0
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
@@ -128,7 +129,8 @@ class Member:
                 self.waiting_reads.append((index, correlation))
                 self._serve_reads()
             case RoleChanged(role, _term, _leader):
-                if role == "leader" or role == "follower":
+                if role != self.entered and role in ("leader", "follower"):
+                    self.entered = role  # state_enter once per role change, not per leader
                     self._run_machine_effects(self.machine.state_enter(role, self.state))
             case _:
                 raise TypeError(f"unknown raft effect {e!r}")

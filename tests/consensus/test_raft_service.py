@@ -65,3 +65,18 @@ def test_many_clients_at_once_each_get_their_own_result(node: Node, tmp_path: Pa
     assert ok == "ok" and len(ids) == 40 and ids == sorted(set(ids))  # 40 distinct indexes
     assert client.get_status(SERVER_NAME)["execution_count"] == 40
     assert app.stop() == "ok"
+
+
+def test_ra_options_reach_the_member(node: Node, tmp_path: Path) -> None:
+    from actors import ra
+    from actors.consensus.raft_mode import MEMBER_NAME
+
+    result = app.start("raft", default_tools(), data_dir=str(tmp_path),
+                       ra_options={"snapshot_interval": 5})
+    assert result[0] == "ok"
+    wait_until(lambda: client.get_status(SERVER_NAME).get("role") == "leader", 10)
+    for i in range(8):
+        assert client.execute_tool(SERVER_NAME, "add", {"a": i, "b": 0}) == ("ok", i)
+    overview = ra.member_overview((MEMBER_NAME, node.name))
+    assert overview["snapshot_index"] >= 5  # a snapshot every 5 applied entries
+    assert app.stop() == "ok"
