@@ -8,7 +8,6 @@ own node is cut from by a partition.
 from __future__ import annotations
 
 import importlib
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from actors import Pid, erlang, net_kernel, rpc
 from actors.consensus import app, client
 from actors.consensus.client import SERVER_NAME
-from demos._demo_node import seal, unseal  # the agent's lines: HMAC'd with the cookie
+from demos._demo_cluster import Agent  # an agent's lines are HMAC'd
 from tests.helpers import recv, wait_until
 
 Peers = Callable[..., tuple[Pid, str]]
@@ -116,41 +115,9 @@ def on(node: str, fun: Callable[..., Any], *args: Any) -> Any:
 
 
 # -- a partition with the controller on one side ------------------------------------------------
-# net_kernel.partition/heal cannot be run from a node on one of the sides (see
-# test_poc_split_brain), so the test cuts its own side itself and the other through an agent.
-
-def _block(side_a: list[str], side_b: list[str], agent: Agent) -> None:
-    for node in side_a:
-        assert on(node, net_kernel.block_nodes, side_b) == "ok"
-    for node in side_b:
-        assert agent(on, node, net_kernel.block_nodes, side_a) == "ok"
-
-
-def cut(side_a: list[str], side_b: list[str], agent: Agent, last: str) -> None:
-    """Cut side A (this node among them) from side B, both ways; the links to A's node
-    `last` only once side B has seen every other node of A go down.
-
-    Why `last`: a send to a node that is blocked and already down is dropped without a
-    nodedown, so a monitor set then never fires (see test_poc_split_brain). Side B's
-    election starts when it sees the leader's node go down; if another node of side A
-    were still in B's nodes() then, global's lock request to it could wait 5 s for an
-    answer that never comes. Cutting the leader's node last closes that window."""
-    first = [n for n in side_a if n != last]
-    _block(first, side_b, agent)
-    for node in side_b:
-        assert agent(on, node, nodes_gone, first, 5000) is True
-    _block([last], side_b, agent)
-
-
-def nodes_gone(names: list[str], within_ms: int) -> bool:
-    """(on a peer) Wait until none of `names` is in this node's nodes()."""
-    deadline = time.monotonic() + within_ms / 1000.0
-    while any(n in erlang.nodes() for n in names):
-        if time.monotonic() >= deadline:
-            return False
-        erlang.receive(lambda _m: False, 10)
-    return True
-
+# The test acts on side B through an agent (`demos._demo_cluster.Agent`), since it is cut from
+# it; `cut` is the demo's: side A's node `last` (the POC leader's) is cut only once side B has
+# seen the rest of A go down, so global's locks on side B never wait on a node B thinks up.
 
 def heal(side_a: list[str], side_b: list[str], agent: Agent) -> None:
     """Undo `cut` and reconnect every pair across it."""
@@ -161,52 +128,6 @@ def heal(side_a: list[str], side_b: list[str], agent: Agent) -> None:
     for node in side_a:
         for other in side_b:
             assert on(node, net_kernel.connect_node, other) is True
-
-
-# -- an out-of-band control channel ----------------------------------------------------------------
-
-def _agent(test: Pid) -> None:
-    """(on a peer) Obey the test over a localhost socket: each line is an authenticated
-    (see `demos._demo_node.seal`) pickle of (fun, args); fun(*args) runs in this process
-    and its result comes back the same way."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(15)
-        erlang.send(test, ("agent", listener.getsockname()[1]))
-        conn, _ = listener.accept()
-    with conn, conn.makefile("rwb") as f:
-        conn.settimeout(30)
-        for line in f:
-            fun, args = unseal(line)
-            try:
-                result: Any = ("ok", fun(*args))
-            except Exception as exc:
-                result = ("raised", repr(exc))
-            f.write(seal(result))
-            f.flush()
-
-
-class Agent:
-    """The test's end of `_agent`: `agent(fun, *args)` runs fun(*args) in a process on the
-    agent's node and returns the result."""
-
-    def __init__(self, node: str) -> None:
-        erlang.spawn(node, _agent, erlang.self())
-        port = recv(lambda m: type(m) is tuple and m[0] == "agent", 10_000)[1]
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.file = self.sock.makefile("rwb")
-
-    def __call__(self, fun: Callable[..., Any], *args: Any) -> Any:
-        self.file.write(seal((fun, args)))
-        self.file.flush()
-        line = self.file.readline()
-        assert line, "the agent is gone"
-        outcome, result = unseal(line)
-        assert outcome == "ok", result
-        return result
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 # -- Raft mode ----------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 Five nodes: this test's node T (no service; the controller) and peers p1..p4 running the
 service, with p1 the leader. The test cuts [T, p1, p2] from [p3, p4] (net_kernel.block_nodes
-on every node; `cluster.cut`). T must be on a side: a node still connected to both sides
-takes part in `global`'s locks on both, so side B's register_name gets "no" (T's table
-still names p1's leader) while B's own tables say "undefined", and side B has no leader
-at all (its servers answer no_leader) - checked by hand, not kept as a test. But
-net_kernel.partition cannot be run from a node on a side (see the xfails below), so T
-cuts its side itself and side B through an out-of-band agent on p3, which also drives
-side B while T cannot reach it. Side B sees p1 go down, its followers re-elect, and both
+on every node; `demos._demo_cluster.cut`). T must be on a side: a node still connected to
+both sides takes part in `global`'s locks on both, so side B's register_name gets "no" (T's
+table still names p1's leader) while B's own tables say "undefined", and side B has no
+leader at all (its servers answer no_leader) - checked by hand, not kept as a test. T
+cuts side B through an out-of-band agent on p3, which also drives side B while T cannot
+reach it. Side B sees p1 go down, its followers re-elect, and both
 sides accept writes: two leaders, two logs.
 
 After `heal`, the nodes meet again and `global` finds LEADER_NAME registered twice. The
@@ -32,6 +31,7 @@ from typing import Any
 
 from actors import erlang, net_kernel, rpc
 from actors.consensus import client
+from demos._demo_cluster import cut
 from tests.helpers import recv, wait_until
 
 from . import cluster
@@ -51,7 +51,7 @@ def test_split_brain_two_leaders_then_global_keeps_one(dist_node: Any, peers: An
     try:
         watch_a = erlang.monitor("process", leader_a)
         side_a = [dist_node.name, *side_a_peers]
-        cluster.cut(side_a, side_b, agent, last=leader_node)
+        cut(side_a, side_b, agent, last=leader_node)
 
         # side B elects its own leader ...
         leader_b = agent(cluster.converged_within, side_b, 10_000)
