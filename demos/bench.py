@@ -351,10 +351,14 @@ def write_json(path: str, figures: Sequence[Figure], rounds: int) -> None:
 
 # -- command line ------------------------------------------------------------------------------
 
+def _sizes(args: argparse.Namespace, full: Any, quick: Any) -> Any:
+    """The sizes for this run: quick or full, with --rounds if given."""
+    sizes = quick if args.quick else full
+    return sizes if args.rounds is None else replace(sizes, rounds=args.rounds)
+
+
 def cmd_runtime(args: argparse.Namespace) -> int:
-    sizes = QUICK if args.quick else FULL
-    if args.rounds is not None:
-        sizes = replace(sizes, rounds=args.rounds)
+    sizes = _sizes(args, FULL, QUICK)
     figures = run_runtime(sizes)
     print(f"runtime figures: median of {sizes.rounds} rounds, Python {platform.python_version()}")
     print(format_table(figures))
@@ -396,9 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_dist(args: argparse.Namespace) -> int:
     from .bench_dist import DIST_FULL, DIST_QUICK, run_dist
 
-    sizes = DIST_QUICK if args.quick else DIST_FULL
-    if args.rounds is not None:
-        sizes = replace(sizes, rounds=args.rounds)
+    sizes = _sizes(args, DIST_FULL, DIST_QUICK)
     figures = run_dist(sizes)
     print(f"distribution figures: median of {sizes.rounds} rounds, real OS-process nodes "
           f"on loopback, Python {platform.python_version()}")
@@ -412,9 +414,7 @@ def cmd_dist(args: argparse.Namespace) -> int:
 def cmd_raft(args: argparse.Namespace) -> int:
     from .bench_raft import RAFT_FULL, RAFT_QUICK, format_raft_table, run_raft
 
-    sizes = RAFT_QUICK if args.quick else RAFT_FULL
-    if args.rounds is not None:
-        sizes = replace(sizes, rounds=args.rounds)
+    sizes = _sizes(args, RAFT_FULL, RAFT_QUICK)
     figures = run_raft(sizes, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"raft figures: median of {sizes.rounds} rounds, 3 OS-process members on loopback "
           f"with fdatasync, Python {platform.python_version()}")

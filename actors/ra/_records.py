@@ -247,6 +247,16 @@ class LogImage:
 # ---------------------------------------------------------------- file helpers (I/O)
 
 
+def open_append(directory: str, name: str, create: bool, sync: bool = True) -> tuple[int, int]:
+    """Open `directory/name` append-only (creating it, and fsyncing the directory, when
+    `create`): (fd, its current size)."""
+    flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+    fd = os.open(os.path.join(directory, name), flags, 0o644)
+    if create:
+        fsync_dir(directory, sync)
+    return fd, os.fstat(fd).st_size
+
+
 def fsync_dir(path: str, sync: bool = True) -> None:
     """Make a directory's entries (created, renamed, removed files) durable
     (nothing when `sync` is False)."""

@@ -46,6 +46,7 @@ from ._records import (
     fsync_dir,
     make_dirs,
     op_record,
+    open_append,
     read_op,
     read_records,
     write_all,
@@ -195,12 +196,8 @@ class Wal:
         return RolledFile(os.path.join(self.directory, _name(number)), ops)
 
     def _open(self, number: int, create: bool) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
-        self._fd = os.open(os.path.join(self.directory, _name(number)), flags, 0o644)
+        self._fd, self._size = open_append(self.directory, _name(number), create, self.sync)
         self._number = number
-        self._size = os.fstat(self._fd).st_size
-        if create:
-            fsync_dir(self.directory, self.sync)
 
     # ------------------------------------------------------------ hand-off
 
