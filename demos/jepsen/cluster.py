@@ -1,0 +1,220 @@
+"""The system under test: five node OS processes, and the database each workload runs on them.
+
+`Nodes` owns the node processes (a `demos._demo_cluster.Lab`: private port mapper, random
+cookie, data under one temporary directory): start, SIGKILL, SIGSTOP/SIGCONT, and restart
+under the same name on the same data. A `Db` is what a workload runs on those nodes, as
+Jepsen's "db": set it up, restart a node's part of it after a crash, name its leader, and
+read every member's final state.
+
+    RegisterDb  an ra cluster of `kv.KvMachine`, one member per node
+    AuditDb     the erlmcp consensus service in Raft mode, one per node
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from actors import erlang, ra, rpc
+from actors.consensus import raft_mode
+
+from .._demo_cluster import Lab, call_on
+from . import kv
+
+SYSTEM = "default"
+SETUP_MS = 30_000
+
+
+class Nodes:
+    """`size` peer nodes j1..jN of this (controller) node. `alive` excludes killed nodes."""
+
+    def __init__(self, lab: Lab, size: int) -> None:
+        self.lab = lab
+        self.names = [f"j{i + 1}" for i in range(size)]
+        self.all: list[str] = []
+        self.killed: set[str] = set()
+        self.paused: set[str] = set()
+
+    def start(self) -> list[str]:
+        self.all = self.lab.start_peers(self.names)
+        return self.all
+
+    def alive(self) -> list[str]:
+        return [n for n in self.all if n not in self.killed]
+
+    def data_dir(self, node: str) -> str:
+        return str(Path(self.lab.tmp) / node.split("@")[0])
+
+    def kill(self, node: str) -> None:
+        """SIGKILL: no goodbye, no flush; the OS keeps what was written."""
+        os.kill(self.lab.os_pids[node], signal.SIGKILL)
+        self.killed.add(node)
+        self.paused.discard(node)
+
+    def pause(self, node: str) -> None:
+        os.kill(self.lab.os_pids[node], signal.SIGSTOP)
+        self.paused.add(node)
+
+    def resume(self, node: str) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.lab.os_pids[node], signal.SIGCONT)
+        self.paused.discard(node)
+
+    def restart(self, node: str) -> None:
+        """A new OS process for a killed node, under its old name (its data stays on disk)."""
+        self.lab.stop_peers([node])
+        self.lab.start_peers([node.split("@")[0]])
+        self.killed.discard(node)
+
+
+class Db(Protocol):
+    def setup(self, nodes: Nodes) -> None: ...
+    def restart(self, node: str) -> None: ...
+    def leader(self) -> str | None: ...
+    def members(self) -> dict[str, Any]: ...
+    def wait_whole(self, within_s: float) -> bool: ...
+    def final_states(self) -> dict[str, Any]: ...
+
+
+class RegisterDb:
+    """An ra cluster of KvMachine, one member per node; `ids` maps node -> its member."""
+
+    machine = ("module", kv.KvMachine, None)
+
+    def __init__(self) -> None:
+        self.nodes: Nodes | None = None
+        self.ids: dict[str, tuple[str, str]] = {}
+        self.generation = 0
+
+    def setup(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        for node in nodes.all:
+            _expect_ok(rpc.call(node, ra.start, [nodes.data_dir(node)], SETUP_MS), node)
+        self.ids = {node: (kv.CLUSTER, node) for node in nodes.all}
+        result = ra.start_cluster(SYSTEM, kv.CLUSTER, self.machine, list(self.ids.values()),
+                                  SETUP_MS)
+        if result[0] != "ok" or result[2]:
+            raise RuntimeError(f"ra.start_cluster: {result!r}")
+
+    def restart(self, node: str) -> None:
+        assert self.nodes is not None
+        _expect_ok(rpc.call(node, ra.start, [self.nodes.data_dir(node)], SETUP_MS), node)
+        _expect_ok(ra.restart_server(SYSTEM, self.ids[node]), node)
+
+    def members(self) -> dict[str, Any]:
+        return dict(self.ids)
+
+    def leader(self) -> str | None:
+        return _leader_of(list(self.ids.values()), self.nodes)
+
+    def replace(self, node: str) -> str:
+        """Membership change under load: remove `node`'s member, then add a new member (new
+        name, empty log) on the same node and start it. Returns what was done."""
+        old = self.ids[node]
+        others = [sid for n, sid in self.ids.items() if n != node]
+        removed = ra.remove_member(others, old, 10_000)
+        if removed[0] != "ok":
+            return f"remove {old[0]} on {node}: {removed!r}"
+        ra.stop_server(SYSTEM, old)
+        self.generation += 1
+        new = (f"{kv.CLUSTER}_{self.generation}", node)
+        added = ra.add_member(others, new, 10_000)
+        if added[0] != "ok":
+            del self.ids[node]
+            return f"removed {old[0]}; add {new[0]}: {added!r} (node left out)"
+        started = ra.start_server(SYSTEM, kv.CLUSTER, new, self.machine,
+                                  [*others, new])
+        self.ids[node] = new
+        return f"replaced {old[0]} by {new[0]} on {node} ({started})"
+
+    def wait_whole(self, within_s: float) -> bool:
+        return _wait_whole(list(self.ids.values()), within_s)
+
+    def final_states(self) -> dict[str, Any]:
+        states = {}
+        for node, sid in self.ids.items():
+            answer = ra.local_query(sid, kv.whole, 5000)
+            states[node] = answer[1][1] if answer[0] == "ok" else ("unreadable", answer)
+        return states
+
+
+class AuditDb:
+    """The consensus service in Raft mode on every node (`demos._demo_node.start_service`)."""
+
+    def __init__(self) -> None:
+        self.nodes: Nodes | None = None
+
+    def setup(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        me = erlang.self()
+        for node in nodes.all:
+            erlang.spawn(lambda node=node: erlang.send(me, ("svc", node, self._start(node))))
+        for _ in nodes.all:
+            msg = erlang.receive(lambda m: type(m) is tuple and m[0] == "svc", SETUP_MS + 5000)
+            if msg is erlang.TIMEOUT or msg[2][0] != "ok":
+                raise RuntimeError(f"the service did not start: {msg!r}")
+        if not self.wait_whole(30.0):
+            raise RuntimeError("the service's cluster did not form")
+
+    def _start(self, node: str) -> Any:
+        assert self.nodes is not None
+        return call_on(node, "start_service", "raft", self.nodes.all,
+                       self.nodes.data_dir(node), timeout=SETUP_MS)
+
+    def restart(self, node: str) -> None:
+        result = self._start(node)
+        if result[0] != "ok":
+            raise RuntimeError(f"the service did not restart on {node}: {result!r}")
+
+    def members(self) -> dict[str, Any]:
+        assert self.nodes is not None
+        return {node: (raft_mode.MEMBER_NAME, node) for node in self.nodes.all}
+
+    def leader(self) -> str | None:
+        return _leader_of(list(self.members().values()), self.nodes)
+
+    def wait_whole(self, within_s: float) -> bool:
+        return _wait_whole(list(self.members().values()), within_s)
+
+    def final_states(self) -> dict[str, Any]:
+        """node -> the request ids of its replicated audit log, oldest first."""
+        assert self.nodes is not None
+        return {node: [e.get("request_id") for e in call_on(node, "own_log", timeout=10_000)]
+                for node in self.nodes.all}
+
+
+def _expect_ok(result: Any, node: str) -> None:
+    if result != "ok" and result != ("error", "already_started"):
+        raise RuntimeError(f"{node}: {result!r}")
+
+
+def _leader_of(ids: list[Any], nodes: Nodes | None) -> str | None:
+    """The leader's node as a live, unpaused member sees it (short timeouts: never blocks
+    long on a paused node)."""
+    skip = (nodes.killed | nodes.paused) if nodes else set()
+    for sid in ids:
+        if sid[1] in skip:
+            continue
+        answer = ra.members(sid, 300)
+        if answer[0] == "ok" and answer[2] is not None:
+            return answer[2][1]
+    return None
+
+
+def _wait_whole(ids: list[Any], within_s: float) -> bool:
+    """Every member follows one leader and has applied the same index (bounded)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        views = [ra.member_overview(sid, 1000) for sid in ids]
+        if all(type(v) is dict for v in views):
+            leaders = {v["leader"] for v in views}
+            applied = {v["last_applied"] for v in views}
+            if len(leaders) == 1 and None not in leaders and len(applied) == 1:
+                return True
+        erlang.receive(lambda _m: False, 50)
+    return False
+
