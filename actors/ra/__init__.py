@@ -276,6 +276,15 @@ def _exit_result(reason: Any, target: Any) -> Any:
     return ("error", kind)
 
 
+def _safe_to_resend(request: Any, failure: Any) -> bool:
+    """May a call that failed with `failure` be sent again? A query, always. A command or
+    a membership change only if it never reached the member (`noproc`): a leader that died
+    holding it may have replicated it, and a resend would then be committed twice (ra
+    returns the error too; the caller cannot know whether it happened)."""
+    return request[0] in ("$ra_consistent_query", "$ra_leader_query") or \
+        failure == ("error", "noproc")
+
+
 def _wait(state: RetryCallState) -> float:
     if state.outcome is not None and isinstance(state.outcome.exception(), _Follow):
         return 0.0
@@ -333,7 +342,7 @@ class _Route:
             result = _exit_result(exit_.reason, self.target)
             if result[0] == "timeout":
                 return ("timeout", self.origin)
-            if self.target == self.origin:
+            if self.target == self.origin or not _safe_to_resend(request, result):
                 return result
             self.target = self.origin  # the leader we were sent to is gone: ask again
             raise _Again() from None

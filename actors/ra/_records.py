@@ -24,8 +24,9 @@ Rules of this module:
   `LogImage` replays ops in memory; the WAL's memtables, segment replay and
   member recovery all use it, so the three agree by construction.
 * The file helpers at the bottom are the only I/O here: durable directory
-  creation, atomic replacement (tmp + fsync + rename + fsync dir), and reading a
-  record file with its torn tail truncated and logged.
+  creation, atomic replacement (tmp + fsync + rename + fsync dir; a failure is
+  logged with the file's path and re-raised), and reading a record file with its
+  torn tail truncated and logged.
 """
 
 from __future__ import annotations
@@ -291,16 +292,20 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 def atomic_write(path: str, chunks: Sequence[bytes], sync: bool = True) -> None:
     """Replace `path` by `chunks` all at once: write `path.tmp`, fsync, rename, fsync dir."""
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        for chunk in chunks:
-            write_all(fd, chunk)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path) or ".", sync)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for chunk in chunks:
+                write_all(fd, chunk)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(os.path.dirname(path) or ".", sync)
+    except OSError as exc:  # a failed write names no file: say which one
+        log.error("writing %s failed: %s", path, exc)
+        raise
 
 
 def read_records(path: str, tail_ok: bool) -> Scan:

@@ -6,8 +6,11 @@ Rules of this module:
 * `init` recovers the member from disk (snapshot + segments + WAL, through the
   segment writer, which serialises file access) and builds the pure core. A
   corrupt log stops it with `("corrupt_log", "<file> at offset <n>: ...")`.
-* Peer messages arrive as `("$ra", message)`; logical time as `"$ra_tick"`
+* Peer messages arrive as `("$ra", message)` (anything in that envelope that is
+  not a raft peer message is logged and dropped); logical time as `"$ra_tick"`
   every `tick_ms`; WAL completions as `("$ra_written", index, term)`.
+* The leader refuses, with `("error", ("bad_command", why))`, a command that does
+  not survive a pickle round trip: followers could never receive it.
 * A request the member cannot serve because it is not the leader is answered
   `("redirect", leader_or_None)`; `actors.ra` follows redirects for the caller.
 * A nodedown of the leader's node is fed to the core as `PeerDown`, so a SIGKILL
@@ -26,6 +29,7 @@ from .. import erlang, gen_server, net_kernel, ra_machine
 from ..raft import (
     Campaign,
     ChangeMembership,
+    Message,
     Options,
     PeerDown,
     Propose,
@@ -40,6 +44,7 @@ from . import _machine_effects
 from ._member import Member, run_query
 from ._member_store import MemberStore
 from ._names import SystemNames
+from ._records import dumps
 
 log = logging.getLogger("actors.ra")
 
@@ -81,6 +86,9 @@ class RaServer(gen_server.GenServer):
             case ("$ra_command", command):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
+                refused = _unreplicable(command)
+                if refused is not None:
+                    return ("reply", refused, m)
                 _queue(m, command, ("call", from_))
                 return ("noreply", m)
             case ("$ra_consistent_query", fun):
@@ -97,14 +105,14 @@ class RaServer(gen_server.GenServer):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
                 return self.handle_call(("$ra_local_query", fun), from_, m)
-            case ("$ra_member", op, member) if op in ("add", "remove"):
+            case ("$ra_member", op, member) if op in ("add", "remove") and _is_server_id(member):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
                 m.step(ChangeMembership(op, tuple(member), ("member", from_)))
                 return ("noreply", m)
             case "$ra_members":
                 return ("reply", ("ok", sorted(core.voters), m.leader_id()), m)
-            case ("$ra_transfer", target):
+            case ("$ra_transfer", target) if _is_server_id(target):
                 return ("reply", self._transfer(m, tuple(target)), m)
             case "$ra_trigger_election":
                 m.step(Campaign())
@@ -130,6 +138,8 @@ class RaServer(gen_server.GenServer):
                 if m.core.role != "leader":
                     erlang.send(pid, ("ra_event", m.id,
                                       ("rejected", ("not_leader", m.leader_id(), correlation))))
+                elif (refused := _unreplicable(command)) is not None:
+                    erlang.send(pid, ("ra_event", m.id, ("applied", [(correlation, refused)])))
                 else:
                     _queue(m, command, ("pipe", pid, correlation))
         return ("noreply", m)
@@ -138,8 +148,10 @@ class RaServer(gen_server.GenServer):
 
     def handle_info(self, msg: Any, m: Member) -> Any:
         match msg:
-            case ("$ra", message):
+            case ("$ra", message) if isinstance(message, Message):
                 m.step(message)
+            case ("$ra", message):  # a core's local event or junk: never from a peer
+                log.warning("%s: dropped %.200r: not a raft peer message", m.id, message)
             case ("$ra_written", index, term):
                 m.step(Written(index, term))
             case "$ra_tick":
@@ -190,6 +202,22 @@ def _queue(m: Member, command: Any, correlation: Any) -> None:
     if not m.proposals:
         erlang.send(erlang.self(), "$ra_propose")
     m.proposals.append((command, correlation))
+
+
+def _unreplicable(command: Any) -> tuple[str, Any] | None:
+    """The error for a command that could not be replicated, which must not enter the log
+    (followers would drop every AppendEntries holding it); None for any other command."""
+    try:
+        pickle.loads(dumps(command))
+    except Exception as exc:
+        return ("error", ("bad_command", f"cannot be replicated: {exc!r:.200}"))
+    return None
+
+
+def _is_server_id(x: Any) -> bool:
+    """A (name, node) pair, as a tuple or a list."""
+    return (type(x) in (tuple, list) and len(x) == 2 and all(type(p) is str for p in x)
+            and "@" in x[1])
 
 
 def _watches_node(m: Member, node: str) -> bool:

@@ -11,9 +11,9 @@ Rules of this module:
   the WAL file deleted. Until then its ops stay here, for members that recover.
 * `("ops", uid)` returns the ops a member must replay after its segments: those
   of every WAL file not yet deleted, oldest first.
-* A failed write (e.g. a full disk) crashes this process; nothing it had not
-  confirmed was acknowledged, and its supervisor restarts the members, which
-  recover from disk.
+* A failed write (e.g. a full disk) is logged with the file's path and crashes
+  this process; nothing it had not confirmed was acknowledged, and its
+  supervisor restarts the members, which recover from disk.
 """
 
 from __future__ import annotations
@@ -98,7 +98,12 @@ class _State:
             self.waiting[pid] = (entries[-1].index, entries[-1].term)
 
     def flush(self) -> None:
-        self.wal.flush()
+        try:
+            self.wal.flush()
+        except OSError as exc:  # the exception names no file: say which one, then crash
+            log.error("ra system %s: writing WAL file %s failed: %s",
+                      self.names.system, self.wal.path, exc)
+            raise
         waiting, self.waiting = self.waiting, {}
         for pid, (index, term) in waiting.items():
             erlang.send(pid, ("$ra_written", index, term))
