@@ -63,17 +63,20 @@ def _halt(popen: subprocess.Popen[str], graceful_ms: int) -> None:
 
 def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] | None = None,
           env: dict[str, str] | None = None, wait_boot: int = 20000, link: bool = False,
-          net_ticktime: int | None = None) -> tuple[str, Pid, str] | tuple[str, Any]:
+          net_ticktime: int | None = None,
+          exec_prefix: list[str] | None = None) -> tuple[str, Pid, str] | tuple[str, Any]:
     """Start node `name@host` in a new OS process and connect to it.
 
     Returns ("ok", peer_pid, node), or ("error", reason) if it does not come up within
-    `wait_boot` ms. `args` are extra `python -m actors.node` arguments."""
+    `wait_boot` ms. `args` are extra `python -m actors.node` arguments. `exec_prefix` (as
+    OTP peer's `exec`) goes before the command, e.g. ["ip", "netns", "exec", ns]: it must
+    exec the command, so that the OS pid (`os_pid`, `kill`) stays the node's."""
     me = _context.self_process()
     local = me.node
     if local.dist is None:
         raise Error("not_alive")
     node = f"{name or 'peer-' + secrets.token_hex(4)}@{host}"
-    command = [sys.executable, "-m", "actors.node", "--name", node, "--peer",
+    command = [*(exec_prefix or []), sys.executable, "-m", "actors.node", "--name", node, "--peer",
                "--net-ticktime", str(net_ticktime or local.dist.config.net_ticktime),
                *(args or [])]
     # the cookie goes by the environment, which other users cannot read (argv they can)

@@ -23,7 +23,7 @@ def _seeds(values: list[str]) -> dict[str, str]:
     for value in values:
         name, _, address = value.partition("=")
         if not address:
-            raise SystemExit(f"--seed wants name@host=tcp://host:port, got {value!r}")
+            raise SystemExit(f"--seed/--address want name@host=tcp://host:port, got {value!r}")
         seeds[name] = address
     return seeds
 
@@ -36,19 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--advertise", default=None, help="the address peers dial")
     parser.add_argument("--net-ticktime", type=int, default=800, help="ms of silence = down")
     parser.add_argument("--seed", action="append", default=[], help="name@host=tcp://addr")
+    parser.add_argument("--address", action="append", default=[],
+                        help="name@host=tcp://addr: where a node listens, not dialled at boot")
     parser.add_argument("--no-epmd", action="store_true", help="do not use the port mapper")
     parser.add_argument("--peer", action="store_true", help="stop when stdin closes")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    seeds = _seeds(args.seed)
     result = net_kernel.start(
         args.name, args.cookie, listen=args.listen, advertise=args.advertise,
-        net_ticktime=args.net_ticktime, seeds=_seeds(args.seed), epmd=not args.no_epmd)
+        net_ticktime=args.net_ticktime, seeds={**_seeds(args.address), **seeds},
+        epmd=not args.no_epmd)
     from actors.node import default_node
 
     node = default_node()
     assert result[0] == "ok" and node.dist is not None
-    for seed in node.dist.config.seeds:  # try each seed once; the mesh does the rest
+    for seed in seeds:  # try each seed once; the mesh does the rest
         if not net_kernel.connect_node(seed):
             logging.getLogger("actors.node").warning("seed %s is not reachable", seed)
     try:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from actors import erlang, ra, rpc
+from actors import erlang, net_kernel, peer, ra, rpc
 from actors.consensus import raft_mode
 
-from .._demo_cluster import Lab, call_on
+from .._demo_cluster import BOOT_MS, ROOT, Lab, call_on
 from . import kv
+from .netns import NetnsNetwork
 
 SYSTEM = "default"
 SETUP_MS = 30_000
@@ -68,6 +71,63 @@ class Nodes:
         """A new OS process for a killed node, under its old name (its data stays on disk)."""
         self.lab.stop_peers([node])
         self.lab.start_peers([node.split("@")[0]])
+        self.killed.discard(node)
+
+
+class NetnsLab(Lab):
+    """A Lab whose nodes live in network namespaces (`netns.NetnsNetwork`): this controller
+    node listens on the namespaces' bridge, with no port mapper (the nodes are told every
+    address)."""
+
+    def __init__(self, net: NetnsNetwork) -> None:
+        super().__init__()
+        self.net = net
+
+    def open(self) -> None:
+        self.net.create()
+        cookie = secrets.token_hex(16)
+        os.environ["ERLPY_COOKIE"] = cookie
+        self.tmp = tempfile.mkdtemp(prefix="erlpy-jepsen-")
+        host = self.net.controller_host()
+        self.node = f"jepsen-{secrets.token_hex(3)}@{host}"
+        result = net_kernel.start(self.node, cookie=cookie, listen=f"tcp://{host}:0",
+                                  epmd=False)
+        if result[0] != "ok":
+            raise RuntimeError(f"net_kernel.start: {result!r}")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.net.delete()
+
+
+class NetnsNodes(Nodes):
+    """`Nodes` started (and restarted) inside the namespaces of a `NetnsLab`."""
+
+    def __init__(self, lab: NetnsLab, size: int) -> None:
+        super().__init__(lab, size)
+        self.net = lab.net
+        self.names = [self.net.short_name(i) for i in range(size)]
+
+    def start(self) -> list[str]:
+        self.all = [self._start(i) for i in range(len(self.names))]
+        return self.all
+
+    def _start(self, i: int) -> str:
+        result = self.net.start_node(i, args=["--log-level", self.lab.peer_log_level],
+                                     env={"PYTHONPATH": ROOT}, wait_boot=BOOT_MS)
+        if result[0] != "ok":
+            raise RuntimeError(f"node {i} did not start in its namespace: {result!r}")
+        node = result[2]
+        self.lab.peers[node] = result[1]
+        self.lab.os_pids[node] = peer.os_pid(result[1])
+        call_on(node, "loaded", timeout=10_000)
+        return str(node)
+
+    def restart(self, node: str) -> None:
+        self.lab.stop_peers([node])
+        self._start(self.all.index(node))
         self.killed.discard(node)
 
 
@@ -183,8 +243,12 @@ class AuditDb:
     def final_states(self) -> dict[str, Any]:
         """node -> the request ids of its replicated audit log, oldest first."""
         assert self.nodes is not None
-        return {node: [e.get("request_id") for e in call_on(node, "own_log", timeout=10_000)]
-                for node in self.nodes.all}
+        states: dict[str, Any] = {}
+        for node in self.nodes.all:
+            log = call_on(node, "own_log", timeout=10_000)
+            states[node] = ([e.get("request_id") for e in log] if type(log) is list
+                            else ("unreadable", log))
+        return states
 
 
 def _expect_ok(result: Any, node: str) -> None:

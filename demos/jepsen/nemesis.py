@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from actors import erlang, net_kernel
+from actors.ra import _records
 
 from .cluster import Db, Nodes
+from .netns import NetnsNetwork, reconnect
 
 KINDS = ("kill", "pause", "partition", "member")
 
@@ -54,6 +56,23 @@ class TransportPartitioner:
 
     def heal(self, side_a: list[str], side_b: list[str]) -> None:
         net_kernel.heal(side_a, side_b, 5000)
+
+
+class NetnsPartitioner:
+    """Cuts packets for real: blackhole routes between the nodes' network namespaces (the
+    controller's links stay up). After a heal the nodes are told to reconnect: a node
+    does not redial a peer it lost."""
+
+    def __init__(self, net: NetnsNetwork) -> None:
+        self.net = net
+
+    def cut(self, side_a: list[str], side_b: list[str]) -> None:
+        index = {node: i for i, node in enumerate(self.net.nodes())}
+        self.net.cut([index[n] for n in side_a], [index[n] for n in side_b])
+
+    def heal(self, side_a: list[str], side_b: list[str]) -> None:
+        self.net.heal()
+        reconnect(self.net.nodes())
 
 
 class Nemesis:
@@ -168,14 +187,23 @@ class Nemesis:
         return str(replace(self.rng.choice(sorted(followers))))
 
 
-def tear_wal_tail(data_dir: str, rng: random.Random) -> None:
-    """A torn write: a partial record's bytes at the end of the newest WAL file (as a crash
-    in the middle of a write leaves). Recovery must truncate it, with a warning."""
+def tear_wal_tail(data_dir: str, rng: random.Random) -> str:
+    """A torn write at the end of the newest WAL file, as a crash in the middle of a write
+    leaves one: a proper prefix of a framed record, or zeros (the OS extended the file but
+    never wrote its blocks). Recovery must truncate it, with a warning. (Other bytes there
+    are corruption, which stops the member loudly: see `actors.ra._records`.)"""
     wal = Path(data_dir) / "wal"
     files = sorted(wal.glob("*.wal")) if wal.is_dir() else []
-    if files:
-        with open(files[-1], "ab") as f:
-            f.write(rng.randbytes(rng.randint(1, 64)))
+    if not files:
+        return "no WAL file"
+    if rng.random() < 0.5:
+        torn = bytes(rng.randint(1, 4096))
+    else:
+        record = _records.encode(rng.randbytes(rng.randint(16, 256)))
+        torn = record[:rng.randint(1, len(record) - 1)]
+    with open(files[-1], "ab") as f:
+        f.write(torn)
+    return f"{len(torn)} torn bytes"
 
 
 def _short(nodes: list[str]) -> str:

@@ -21,9 +21,10 @@ from actors import erlang, ra
 
 from .._demo_cluster import Lab
 from . import checks, kv, linearizability, models, poc_control, report, workloads
-from .cluster import AuditDb, Nodes, RegisterDb
+from .cluster import AuditDb, NetnsLab, NetnsNodes, Nodes, RegisterDb
 from .history import History, Op, counts
-from .nemesis import Fault, Nemesis, TransportPartitioner
+from .nemesis import Fault, Nemesis, NetnsPartitioner, TransportPartitioner
+from .netns import NetnsNetwork
 
 FINAL_PROCESS = 1_000_000  # the process id of the final reads
 HEAL_S = 60.0
@@ -50,7 +51,8 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
     log_file = logging.FileHandler(opts.out / "controller.log")  # the controller's warnings
     log_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(log_file)  # (nodes going down, mostly) go here
-    lab = Lab()
+    lab = Lab() if opts.partition_via == "transport" else NetnsLab(NetnsNetwork(opts.nodes,
+                                                                               prefix="j"))
     try:
         lab.open()
         return _run(lab, opts)
@@ -62,7 +64,7 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
 
 def _run(lab: Lab, opts: Options) -> tuple[dict[str, Any], int]:
     say = _printer()
-    nodes = Nodes(lab, opts.nodes)
+    nodes = NetnsNodes(lab, opts.nodes) if isinstance(lab, NetnsLab) else Nodes(lab, opts.nodes)
     say(f"starting {opts.nodes} nodes")
     nodes.start()
     if opts.mode == "poc":
@@ -70,7 +72,8 @@ def _run(lab: Lab, opts: Options) -> tuple[dict[str, Any], int]:
     db = RegisterDb() if opts.workload == "register" else AuditDb()
     db.setup(nodes)
     say(f"{opts.workload} database up; leader {db.leader()}")
-    partitioner = _partitioner(opts)
+    partitioner = (NetnsPartitioner(lab.net) if isinstance(lab, NetnsLab)
+                   else TransportPartitioner())
     history = History()
     t0 = time.monotonic()
     deadline = t0 + opts.time_s
@@ -101,6 +104,7 @@ def _run(lab: Lab, opts: Options) -> tuple[dict[str, Any], int]:
 
 
 def _run_poc(nodes: Nodes, opts: Options, say: Any) -> tuple[dict[str, Any], int]:
+    opts.nemesis = ["partition"]  # the control has one fault: its partition
     poc_control.setup(nodes)
     say(f"POC service up; leader {poc_control.leader(nodes)}")
     history = History()
@@ -175,12 +179,6 @@ def _verdict(opts: Options, ops: list[Op], timeline: list[Fault],
     say("written: " + ", ".join([str(opts.out / "history.jsonl"), *written]))
     code = 0 if verdict == "valid" else 1 if verdict == "invalid" else 2
     return summary, code
-
-
-def _partitioner(opts: Options) -> Any:
-    if opts.partition_via == "transport":
-        return TransportPartitioner()
-    raise ValueError(f"unknown partition mechanism {opts.partition_via!r}")
 
 
 def _printer() -> Any:

@@ -120,9 +120,9 @@ def register_client(index: int, c: Clients) -> None:
 def audit_client(index: int, c: Clients) -> None:
     rng = random.Random(c.seed * 1000 + index)
     process = index
+    server = (client.SERVER_NAME, c.nodes[index % len(c.nodes)])  # the client's node
     n = 0
     while time.monotonic() < c.deadline:
-        server = (client.SERVER_NAME, c.nodes[(index + n) % len(c.nodes)])
         n += 1
         if rng.random() < AUDIT_READ_SHARE:
             op = c.history.invoke(process, "read", "audit", None)
