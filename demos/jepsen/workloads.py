@@ -98,6 +98,7 @@ def register_client(index: int, c: Clients) -> None:
                 c.history.complete(op, "ok", answer[1])
             else:
                 c.history.complete(op, "fail", _reason(answer))
+                _back_off(rng)
             continue
         if roll < 0.7:
             value = rng.randrange(VALUES)
@@ -115,6 +116,7 @@ def register_client(index: int, c: Clients) -> None:
         else:
             c.history.complete(op, "info", _reason(answer))
             process += c.count
+            _back_off(rng)
 
 
 def audit_client(index: int, c: Clients) -> None:
@@ -131,17 +133,20 @@ def audit_client(index: int, c: Clients) -> None:
                 c.history.complete(op, "ok", [e.get("request_id") for e in reversed(answer[1])])
             else:
                 c.history.complete(op, "fail", _reason(answer))
+                _back_off(rng)
             continue
         request_id = f"c{index}-{n}"
         op = c.history.invoke(process, "append", "audit", request_id)
         answer = _call(server, ("execute_tool", "add", {"a": index, "b": n}, request_id))
         if answer[0] == "ok":
             c.history.complete(op, "ok", answer[1])
-        elif answer[0] == "error" and answer[1] in DEFINITE_REFUSALS:
-            c.history.complete(op, "fail", answer[1])
+        elif answer[0] == "error" and answer[1] in (*DEFINITE_REFUSALS, "noproc"):
+            c.history.complete(op, "fail", answer[1])  # (noproc: no server got it)
+            _back_off(rng)
         else:
             c.history.complete(op, "info", _reason(answer))
             process += c.count
+            _back_off(rng)
 
 
 def run_clients(target: Any, c: Clients) -> None:
@@ -161,6 +166,12 @@ def _client_main(target: Any, index: int, c: Clients, parent: Any) -> None:
         target(index, c)
     finally:
         erlang.send(parent, ("client_done", index))
+
+
+def _back_off(rng: random.Random) -> None:
+    """After a failure, a short random pause before the next operation (a client of a dead
+    node would otherwise spin, filling the history with instant failures)."""
+    erlang.receive(lambda _m: False, rng.randint(20, 60))
 
 
 def _safe(fun: Any, *args: Any) -> Any:
