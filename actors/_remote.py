@@ -98,7 +98,11 @@ class Remote:
 
     # -- incoming controls (I/O thread) -----------------------------------------------------
 
-    def handle(self, sender: str, control: Any) -> None:
+    def handle(self, sender: str, control: Any) -> bool | None:
+        """Act on one control from `sender`. False: a monitor found no process (so a call's
+        request in the same batch is dropped: its caller gets DOWN noproc, and a process
+        registered under that name a moment later must not run what the caller was told
+        never arrived)."""
         node = self.node
         if type(control) is not tuple or not control:
             log.error("node %s: dropped a malformed control from %s: %.200r",
@@ -112,7 +116,8 @@ class Remote:
             return
         if op == "batch" and len(control) == 2 and type(control[1]) is list:
             for one in control[1]:
-                self.handle(sender, one)
+                if self.handle(sender, one) is False:
+                    return  # a call to a process that is not there: its request goes nowhere
             return
         if op == "alias" and len(control) == 4 and type(control[1]) is Pid:
             proc = node.lookup(control[1])
@@ -137,6 +142,7 @@ class Remote:
                 obj = node.add_remote_monitor(watcher, target, ref)
                 if obj is not None:
                     self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
+                    return False  # (a name registered a moment later must not get the call)
             case ("demonitor", target, Ref() as ref):
                 node.remove_remote_monitor(target, ref)
             case ("down", Ref() as ref, Pid() as watcher, obj, reason):

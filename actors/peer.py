@@ -88,7 +88,7 @@ def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] |
         _halt(popen, 0)
         return ("error", "timeout")
     local.dist.config.seeds[node] = address  # a new peer of an old name has a new address
-    if not local.dist.connect_wait(node):
+    if not _connect(local.dist, node, 3):
         _halt(popen, 0)
         return ("error", "noconnection")
     starter = gen_server.start_link if link else gen_server.start
@@ -96,6 +96,12 @@ def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] |
     local.at_exit(pid, lambda _reason: threading.Thread(
         target=_halt, args=(popen, 2000), daemon=True).start())
     return ("ok", pid, node)
+
+
+def _connect(dist: Any, node: str, attempts: int) -> bool:
+    """Connect, trying again if an attempt fails: one already under way when the peer came
+    up (a send to the old node of that name) dials the old address and fails."""
+    return any(dist.connect_wait(node) for _ in range(attempts))
 
 
 def start_link(name: str | None = None, **options: Any) -> Any:

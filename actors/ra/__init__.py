@@ -302,9 +302,13 @@ def _leader_call(server_id: ServerRef, request: Any, timeout: int) -> Any:
         result: Any = ("error", "noproc")
         for sid in server_id:
             left = max(0, int((deadline - time.monotonic()) * 1000))
+            was_connected = sid[1] == erlang.node() or sid[1] in erlang.nodes()
             result = _leader_call(tuple(sid), request, left if timeout != "infinity" else timeout)
             if result[0] != "error" or result[1] not in ("noproc", "nodedown"):
                 return result
+            if result[1] == "nodedown" and was_connected and \
+                    not _safe_to_resend(request, result):
+                return result  # its node went down during the call: it may have the command
         return result
     origin = tuple(server_id)
     seconds = timeout / 1000 if timeout != "infinity" else 1e9

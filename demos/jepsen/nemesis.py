@@ -17,6 +17,7 @@ final checks.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from .cluster import Db, Nodes
 from .netns import NetnsNetwork, reconnect
 
 KINDS = ("kill", "pause", "partition", "member")
+HEAL_ATTEMPTS = 3  # a heal that fails this often ends the run with its error
+
+log = logging.getLogger("demos.jepsen")
 
 
 @dataclass
@@ -116,7 +120,15 @@ class Nemesis:
     def heal_all(self) -> None:
         """Undo every fault in force (resume, heal, restart), oldest first."""
         while self._undo:
-            self._undo.pop(0)()
+            for attempt in range(1, HEAL_ATTEMPTS + 1):
+                try:
+                    self._undo[0]()
+                    break
+                except Exception as exc:  # e.g. a restarted node not reachable yet
+                    log.warning("nemesis: heal attempt %d failed: %r", attempt, exc)
+                    if attempt == HEAL_ATTEMPTS:
+                        raise
+            self._undo.pop(0)
 
     # -- the faults ---------------------------------------------------------------------------
 

@@ -135,6 +135,9 @@ def audit_client(index: int, c: Clients) -> None:
                 c.history.complete(op, "fail", _reason(answer))
                 _back_off(rng)
             continue
+        if server[1] not in erlang.nodes():  # down: a call could not reach it
+            _back_off(rng)
+            continue
         request_id = f"c{index}-{n}"
         op = c.history.invoke(process, "append", "audit", request_id)
         answer = _call(server, ("execute_tool", "add", {"a": index, "b": n}, request_id))
