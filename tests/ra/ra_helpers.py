@@ -12,6 +12,7 @@ bounded; helpers return what they saw so the tests can assert on it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -307,3 +308,31 @@ def in_process_cluster(root: Path, prefix: str, cluster: str, member: str,
         ids = [(member, n.name) for n in nodes]
         assert ra.start_cluster(SYSTEM, cluster, log_machine(), ids)[0] == "ok"
     return nodes, ids
+
+
+# -- a node's own log, kept for the test (run on that node by rpc) --------------------------
+
+_LOGGED: list[str] = []  # per node process: what `keep_logs` has kept since
+
+
+class _Keep(logging.Handler):
+    """Keeps every warning and error the node logs, for the test to read by rpc."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _LOGGED.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+        except Exception:  # a record that cannot be formatted is not what we look for
+            pass
+
+
+def keep_logs() -> str:
+    """(on a node, by rpc) Start keeping its warnings and errors: "ok"."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, _Keep) for handler in root.handlers):
+        root.addHandler(_Keep(logging.WARNING))
+    return "ok"
+
+
+def logged(*needles: str) -> list[str]:
+    """(on a node, by rpc) The kept log lines that contain every one of `needles`."""
+    return [line for line in list(_LOGGED) if all(n in line for n in needles)]

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
@@ -109,30 +108,6 @@ def pipeline_here(sid: h.ServerId, kind: str) -> Any:
     return "no ra_event" if got is erlang.TIMEOUT else got
 
 
-_LOGGED: list[str] = []
-
-
-class _Keep(logging.Handler):
-    """Keeps every warning and error the node logs, for the test to read by rpc."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            _LOGGED.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-        except Exception:  # a record that cannot be formatted is not what we look for
-            pass
-
-
-def keep_logs() -> str:
-    root = logging.getLogger()
-    if not any(isinstance(handler, _Keep) for handler in root.handlers):
-        root.addHandler(_Keep(logging.WARNING))
-    return "ok"
-
-
-def logged(*needles: str) -> list[str]:
-    return [line for line in list(_LOGGED) if all(n in line for n in needles)]
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -140,7 +115,7 @@ def _cluster(peers: Any, tmp_path: Path, prefix: str, machine: Any) -> tuple[h.C
     c = h.Cluster(peers, tmp_path, prefix)
     nodes = c.add_nodes([f"{prefix}{i}" for i in range(3)])
     for node in nodes:
-        assert rpc.call(node, keep_logs, [], 5000) == "ok"
+        assert rpc.call(node, h.keep_logs, [], 5000) == "ok"
     return c, c.start(nodes, machine)
 
 
@@ -196,7 +171,7 @@ def test_malformed_commands_get_a_clear_error_and_change_no_state(
         assert result == ("error", "badarg") and took < QUICK_S, (kind, result, took)
     result, took = _timed(ra.process_command, follower, bad_command("noload"), 2000)
     assert result == ("timeout", follower) and 1.9 < took < 5, (result, took)
-    assert rpc.call(follower[1], logged, ["does not unpickle", "cannot be rebuilt"], 5000)
+    assert rpc.call(follower[1], h.logged, ["does not unpickle", "cannot be rebuilt"], 5000)
 
     # nothing changed, anywhere; the cluster keeps serving under the same leader and term
     assert ra.process_command(follower, ("put", "z", 2)) == ("ok", "ok", leader)
@@ -293,8 +268,8 @@ def test_junk_sent_to_members_is_dropped_or_survived_and_loses_nothing(
     _serving(c, w)
     assert _pids(c) == before, "junk restarted a member"
     for sid in c.ids:
-        assert rpc.call(sid[1], logged, ["WARNING", "'garbage'"], 5000), sid
-        assert rpc.call(sid[1], logged, ["WARNING", "SnapshotTaken"], 5000), sid
+        assert rpc.call(sid[1], h.logged, ["WARNING", "'garbage'"], 5000), sid
+        assert rpc.call(sid[1], h.logged, ["WARNING", "SnapshotTaken"], 5000), sid
 
     # near misses: dropped or survived (a crashed member is restarted, the system is not)
     _send_everywhere(c, _near_misses(c))

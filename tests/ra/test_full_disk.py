@@ -25,7 +25,6 @@ command is not sent again (`test_a_command_in_flight_...`).
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import subprocess
 import time
@@ -44,33 +43,6 @@ PAD = "x" * 200  # commands of a few hundred bytes: the WAL outgrows its last pa
 FAILOVER_BOUND_S = 5.0
 SYSTEM_SUP = "ra_default_sup"
 PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs allocates whole pages
-
-# ---------------------------------------------------------------- on the full node (by rpc)
-
-_LOGGED: list[str] = []
-
-
-class _Keep(logging.Handler):
-    """Keeps every warning and error the node logs, for the test to read by rpc."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            _LOGGED.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-        except Exception:  # a record that cannot be formatted is not what we look for
-            pass
-
-
-def keep_logs() -> str:
-    root = logging.getLogger()
-    if not any(isinstance(handler, _Keep) for handler in root.handlers):
-        root.addHandler(_Keep(logging.WARNING))
-    return "ok"
-
-
-def logged(*needles: str) -> list[str]:
-    """The kept log lines that contain every one of `needles`."""
-    return [line for line in list(_LOGGED) if all(n in line for n in needles)]
-
 
 # ---------------------------------------------------------------- the small disk
 
@@ -152,7 +124,7 @@ def _start(peers: Any, tmp_path: Path, disk: SmallDisk,
     nodes = c.add_nodes([f"{prefix}{i}" for i in range(3)])
     full = nodes[2]
     disk.nodes.append(c.ctl[full])
-    assert rpc.call(full, keep_logs, [], 5000) == "ok"
+    assert rpc.call(full, h.keep_logs, [], 5000) == "ok"
     c.start(nodes, h.log_machine())
     return c, full, c.sid(full)
 
@@ -190,11 +162,11 @@ def _ra_stops_on_enospc(full: str, fsid: h.ServerId, wal: str) -> list[str]:
     the errors it logged that name the WAL file and ENOSPC."""
     h.poll(lambda: rpc.call(full, erlang.whereis, [SYSTEM_SUP], 5000) == "undefined", 10,
            what=f"the ra system of {full} stopping")
-    errors = rpc.call(full, logged, ["ERROR", f"writing WAL file {wal} failed",
+    errors = rpc.call(full, h.logged, ["ERROR", f"writing WAL file {wal} failed",
                                      "No space left on device"], 5000)
     print(f"\n{full}: {errors[0] if errors else None}")
     assert errors, "no error naming the WAL file and ENOSPC was logged"
-    assert rpc.call(full, logged, ["reached_max_restart_intensity", SYSTEM_SUP], 5000)
+    assert rpc.call(full, h.logged, ["reached_max_restart_intensity", SYSTEM_SUP], 5000)
     assert ra.restart_server(h.SYSTEM, fsid) == ("error", "system_not_started")
     return errors  # type: ignore[no-any-return]
 
@@ -229,7 +201,7 @@ def _recover(c: h.Cluster, disk: SmallDisk, full: str, fsid: h.ServerId, wal: st
     assert not scan(data, wal).torn, "the WAL still ends in a torn record"
     print(f"{wal} as the full disk left it: {left.end} valid bytes, torn={left.torn}")
     if left.torn:  # recovery truncated it, and said so
-        assert rpc.call(full, logged, ["WARNING", f"{wal}: torn tail at byte offset {left.end}",
+        assert rpc.call(full, h.logged, ["WARNING", f"{wal}: torn tail at byte offset {left.end}",
                                        "truncating"], 5000)
         assert len(data) >= left.end
     return state
@@ -283,7 +255,7 @@ def test_a_leader_whose_disk_fills_loses_the_lead_and_nothing_acknowledged(
     results = h.stop_writer(w, "w")
     _ra_stops_on_enospc(full, fsid, wal)
     # restarted, its member could not store the new leader's term (its hard state)
-    assert rpc.call(full, logged, ["ERROR", f"writing {meta} failed",
+    assert rpc.call(full, h.logged, ["ERROR", f"writing {meta} failed",
                                    "No space left on device"], 5000)
     failed = [r for _, r in results if r[0] != "ok"]
     by_full = sum(1 for _, r in results if r[0] == "ok" and r[2] == fsid)
@@ -321,7 +293,7 @@ def test_a_command_in_flight_when_the_full_leader_fails_is_applied_once(
     erlang.spawn(lambda: erlang.send(me, ("result", ra.process_command(healthy[0], big, 10_000))))
     h.poll(lambda: all(h.overview(s)["last_index"] == last + 1 for s in healthy),  # type: ignore[index]
            5, what="the followers holding the command")
-    h.poll(lambda: rpc.call(full, logged, ["writing WAL file", "No space left"], 5000), 5,
+    h.poll(lambda: rpc.call(full, h.logged, ["writing WAL file", "No space left"], 5000), 5,
            what="the full leader's WAL writer failing")
     for sid in healthy:
         assert sys.resume(("ra_default_log_wal", sid[1])) == "ok"
