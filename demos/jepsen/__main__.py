@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(workload=args.workload, nemesis=kinds, time_s=args.time, seed=args.seed,
                    clients=args.clients, out=out, partition_via=args.partition_via,
                    check_budget_s=args.check_budget, mode=args.mode)
-    _, code = run(opts)
+    try:
+        _, code = run(opts)
+    except ValueError as exc:  # options that do not go together
+        parser.error(str(exc))
     return code
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .history import Op
+from .history import Op, counts
 from .nemesis import Fault
 
 FAULT_COLOURS = {"kill": "tab:red", "pause": "tab:orange", "partition": "tab:blue",
@@ -26,7 +26,7 @@ def timeline_lines(timeline: list[Fault]) -> list[str]:
 
 
 def count_lines(ops: list[Op], timeline: list[Fault]) -> list[str]:
-    results = Counter(op.result for op in ops)
+    results = counts(ops)
     by_f: dict[str, Counter[str]] = {}
     for op in ops:
         by_f.setdefault(op.f, Counter())[op.result] += 1

@@ -47,6 +47,9 @@ class Options:
 def run(opts: Options) -> tuple[dict[str, Any], int]:
     if opts.workload not in ("register", "audit"):
         raise ValueError(f"unknown workload {opts.workload!r}: register or audit")
+    if opts.mode == "poc" and (opts.workload, opts.partition_via) != ("register", "transport"):
+        raise ValueError("the POC control runs the register workload and cuts with the "
+                         "transport's API (global needs the controller on one side)")
     opts.out.mkdir(parents=True, exist_ok=True)
     log_file = logging.FileHandler(opts.out / "controller.log")  # the controller's warnings
     log_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
