@@ -28,7 +28,7 @@ from .._demo_cluster import Agent, cut, heal
 from .cluster import Nodes
 from .history import History
 from .nemesis import Fault
-from .workloads import DEFINITE_REFUSALS, OP_TIMEOUT_MS, VALUES, Keys
+from .workloads import DEFINITE_REFUSALS, OP_TIMEOUT_MS, Keys, Outcome, is_mismatch, register_loop
 
 STORE = "jepsen_kv_store"
 
@@ -148,42 +148,30 @@ def _client_main(index: int, agent: Agent, history: History, keys: Keys, deadlin
 
 def poc_client(index: int, agent: Agent, history: History, keys: Keys, deadline: float,
                seed: int, count: int) -> None:
-    rng = random.Random(seed * 1000 + index)
-    process = index
-    while time.monotonic() < deadline:
-        key = keys.pick()
-        roll = rng.random()
-        if roll < 0.4:
-            op = history.invoke(process, "read", key, None)
-            answer = _agent_call(agent, "kv_read", {"key": key})
-            if answer[0] == "ok":
-                history.complete(op, "ok", answer[1])
-            else:
-                history.complete(op, "fail", repr(answer))
-            continue
-        if roll < 0.7:
-            value: Any = rng.randrange(VALUES)
-            op = history.invoke(process, "write", key, value)
-            answer = _agent_call(agent, "kv_write", {"key": key, "value": value})
-        else:
-            value = (rng.randrange(VALUES), rng.randrange(VALUES))
-            op = history.invoke(process, "cas", key, value)
-            answer = _agent_call(agent, "kv_cas", {"key": key, "old": value[0],
-                                                   "new": value[1]})
-        if answer == ("ok", "ok"):
-            history.complete(op, "ok")
-        elif _refused(answer):
-            history.complete(op, "fail", repr(answer[1]))
-        else:
-            history.complete(op, "info", repr(answer))
-            process += count
+    """The register workload on POC mode: every operation is a tool run by the leader, asked
+    through the client's node (by its agent)."""
+    register_loop(index, history, keys, deadline, seed, count,
+                  lambda key: _poc_read(agent, key), lambda command: _poc_change(agent, command))
 
 
-def _refused(answer: Any) -> bool:
-    """Known not to have happened: a CAS that did not match, or a refusal up front."""
-    if answer[0] == "ok":
-        return type(answer[1]) is tuple and answer[1][0] == "fail"
-    return answer[0] == "error" and answer[1] in DEFINITE_REFUSALS
+def _poc_read(agent: Agent, key: Any) -> Outcome:
+    answer = _agent_call(agent, "kv_read", {"key": key})
+    return ("ok", answer[1]) if answer[0] == "ok" else ("fail", repr(answer))
+
+
+def _poc_change(agent: Agent, command: tuple[Any, ...]) -> Outcome:
+    if command[0] == "write":
+        answer = _agent_call(agent, "kv_write", {"key": command[1], "value": command[2]})
+    else:
+        answer = _agent_call(agent, "kv_cas", {"key": command[1], "old": command[2],
+                                               "new": command[3]})
+    if answer == ("ok", "ok"):
+        return ("ok", None)
+    if answer[0] == "ok" and is_mismatch(answer[1]):
+        return ("fail", answer[1])
+    if answer[0] == "error" and answer[1] in DEFINITE_REFUSALS:  # refused up front
+        return ("fail", repr(answer[1]))
+    return ("info", repr(answer))
 
 
 def _agent_call(agent: Agent, tool: str, args: dict[str, Any]) -> Any:

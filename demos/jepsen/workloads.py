@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,39 +85,67 @@ class Clients:
         return first + [sid for node, sid in sorted(ids.items()) if node != own]
 
 
-def register_client(index: int, c: Clients) -> None:
-    rng = random.Random(c.seed * 1000 + index)
+Outcome = tuple[str, Any]  # how one operation ended: ("ok" | "fail" | "info", output)
+
+
+def register_loop(index: int, history: History, keys: Keys, deadline: float, seed: int,
+                  count: int, read: Callable[[Any], Outcome],
+                  change: Callable[[tuple[Any, ...]], Outcome]) -> None:
+    """One register client's operations until `deadline` (monotonic s): reads 40 %, writes
+    30 %, CAS 30 %, of small integers on `keys`. `read(key)` and `change(command)` (command:
+    ("write", key, value) or ("cas", key, old, new)) run one and say how it ended; a CAS
+    that did not match ends ("fail", ("fail", current)). After an unknown outcome the client
+    takes a new process id; after any failure but a CAS mismatch it backs off a little."""
+    rng = random.Random(seed * 1000 + index)
     process = index
-    assert c.keys is not None
-    while time.monotonic() < c.deadline:
-        key = c.keys.pick()
+    while time.monotonic() < deadline:
+        key = keys.pick()
         roll = rng.random()
         if roll < 0.4:
-            op = c.history.invoke(process, "read", key, None)
-            answer = _safe(ra.consistent_query, c.targets(index), kv.reader(key), OP_TIMEOUT_MS)
-            if answer[0] == "ok":
-                c.history.complete(op, "ok", answer[1])
+            op = history.invoke(process, "read", key, None)
+            result, output = read(key)
+        else:
+            if roll < 0.7:
+                f, value = "write", rng.randrange(VALUES)
+                command: tuple[Any, ...] = ("write", key, value)
             else:
-                c.history.complete(op, "fail", _reason(answer))
-                _back_off(rng)
-            continue
-        if roll < 0.7:
-            value = rng.randrange(VALUES)
-            op = c.history.invoke(process, "write", key, value)
-            command: tuple[Any, ...] = ("write", key, value)
-        else:
-            value = (rng.randrange(VALUES), rng.randrange(VALUES))
-            op = c.history.invoke(process, "cas", key, value)
-            command = ("cas", key, *value)
-        answer = _safe(ra.process_command, c.targets(index), command, OP_TIMEOUT_MS)
-        if answer[0] == "ok" and answer[1] == "ok":
-            c.history.complete(op, "ok")
-        elif answer[0] == "ok" and type(answer[1]) is tuple and answer[1][0] == "fail":
-            c.history.complete(op, "fail", answer[1])
-        else:
-            c.history.complete(op, "info", _reason(answer))
-            process += c.count
+                f, value = "cas", (rng.randrange(VALUES), rng.randrange(VALUES))
+                command = ("cas", key, *value)
+            op = history.invoke(process, f, key, value)
+            result, output = change(command)
+        history.complete(op, result, output)
+        if result == "info":
+            process += count
+        if result == "info" or (result == "fail" and not is_mismatch(output)):
             _back_off(rng)
+
+
+def is_mismatch(output: Any) -> bool:
+    """The output of a CAS whose expected value did not match: ("fail", current)."""
+    return type(output) is tuple and len(output) == 2 and output[0] == "fail"
+
+
+def register_client(index: int, c: Clients) -> None:
+    """The register workload on ra: reads by `consistent_query`, changes by
+    `process_command`, through the client's own node's member first."""
+    assert c.keys is not None
+    register_loop(index, c.history, c.keys, c.deadline, c.seed, c.count,
+                  lambda key: _ra_read(c.targets(index), key),
+                  lambda command: _ra_change(c.targets(index), command))
+
+
+def _ra_read(targets: list[Any], key: Any) -> Outcome:
+    answer = _safe(ra.consistent_query, targets, kv.reader(key), OP_TIMEOUT_MS)
+    return ("ok", answer[1]) if answer[0] == "ok" else ("fail", _reason(answer))
+
+
+def _ra_change(targets: list[Any], command: tuple[Any, ...]) -> Outcome:
+    answer = _safe(ra.process_command, targets, command, OP_TIMEOUT_MS)
+    if answer[0] == "ok" and answer[1] == "ok":
+        return ("ok", None)
+    if answer[0] == "ok" and is_mismatch(answer[1]):
+        return ("fail", answer[1])
+    return ("info", _reason(answer))
 
 
 def audit_client(index: int, c: Clients) -> None:
