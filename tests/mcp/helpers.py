@@ -46,11 +46,11 @@ async def stdio_session(tmp: Path, mode: str = "raft",
     params = StdioServerParameters(command=sys.executable, args=serve_args(mode, *extra),
                                    env=server_env(tmp), cwd=ROOT)
     with open(tmp / "serve.log", "a") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                with anyio.fail_after(BOOT_S):
-                    await session.initialize()
-                yield session
+        async with stdio_client(params, errlog=errlog) as (read, write), \
+                ClientSession(read, write) as session:
+            with anyio.fail_after(BOOT_S):
+                await session.initialize()
+            yield session
 
 
 def free_port() -> int:
@@ -64,7 +64,12 @@ def http_server(tmp: Path, mode: str = "raft", *extra: str) -> Iterator[tuple[st
     """`erlmcp serve --http` in an OS process: (url, popen) once it accepts connections.
     On exit it gets SIGTERM (SIGKILL if it has not exited 20 s later)."""
     port = free_port()
-    errlog = open(tmp / "serve-http.log", "a")
+    with open(tmp / "serve-http.log", "a") as errlog:
+        yield from _http_server(tmp, mode, port, errlog, extra)
+
+
+def _http_server(tmp: Path, mode: str, port: int, errlog: Any,
+                 extra: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
     popen = subprocess.Popen([sys.executable, *serve_args(mode, "--http", f"127.0.0.1:{port}",
                                                           *extra)],
                              stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
@@ -85,7 +90,6 @@ def http_server(tmp: Path, mode: str = "raft", *extra: str) -> Iterator[tuple[st
             except subprocess.TimeoutExpired:
                 popen.kill()
                 popen.wait(5)
-        errlog.close()
 
 
 def _accepts(port: int) -> bool:
@@ -98,12 +102,11 @@ def _accepts(port: int) -> bool:
 
 @contextlib.asynccontextmanager
 async def http_session(url: str) -> AsyncIterator[ClientSession]:
-    async with streamable_http_client(url) as streams:
-        read, write = streams[0], streams[1]
-        async with ClientSession(read, write) as session:
-            with anyio.fail_after(30):
-                await session.initialize()
-            yield session
+    async with streamable_http_client(url) as streams, \
+            ClientSession(streams[0], streams[1]) as session:
+        with anyio.fail_after(30):
+            await session.initialize()
+        yield session
 
 
 async def read_json(session: ClientSession, uri: str) -> Any:
