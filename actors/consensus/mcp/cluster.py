@@ -92,6 +92,7 @@ class LocalCluster:
     service_options: dict[str, Any] = field(default_factory=dict)
     nodes: list[str] = field(default_factory=list)
     os_pids: dict[str, int] = field(default_factory=dict)
+    cookie: str = ""
     _peers: dict[str, Pid] = field(default_factory=dict)
     _port: int = 0
     _own_dir: bool = False
@@ -109,9 +110,9 @@ class LocalCluster:
             self._own_dir = True
         self._port = _free_port()
         os.environ[epmd.PORT_ENV] = str(self._port)
-        cookie = secrets.token_hex(16)
+        self.cookie = secrets.token_hex(16)
         result = net_kernel.start(f"erlmcp-front-{secrets.token_hex(3)}@127.0.0.1",
-                                  cookie=cookie)
+                                  cookie=self.cookie)
         if result[0] != "ok":
             raise RuntimeError(f"net_kernel.start: {result!r}")
         self._started_node = True

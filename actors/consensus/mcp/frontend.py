@@ -80,6 +80,7 @@ class Frontend:
     retry_s: float = RETRY_S
     _target: str | None = None
     _runs: dict[str, _Run] = field(default_factory=dict)
+    _precancelled: set[str] = field(default_factory=set)  # cancelled before they started
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _relay: Pid | None = None
     _tools: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -121,6 +122,9 @@ class Frontend:
         names the run for `cancel` (default: a fresh one)."""
         token = token or uuid.uuid4().hex
         with self._lock:
+            if token in self._precancelled:
+                self._precancelled.discard(token)
+                return ("error", "cancelled")
             self._runs[token] = _Run(on_progress)
         try:
             return self._call_with_retries(name, args, key, token)
@@ -162,7 +166,9 @@ class Frontend:
         run is still going."""
         with self._lock:
             run = self._runs.get(token)
-            if run is None:
+            if run is None:  # not started yet (or over: then the mark is never read)
+                if len(self._precancelled) < 10000:
+                    self._precancelled.add(token)
                 return False
             run.cancelled = True
             runner = run.runner
