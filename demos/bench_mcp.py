@@ -10,11 +10,14 @@ run, round after round, alternating:
 Each side runs once with 1 client (the added latency, unloaded) and once with C clients
 (throughput; the service runs one tool at a time, so p50 then includes queueing). The
 figures are medians over the rounds; `overhead` is MCP p50 / Python p50 - 1.
+`SDK floor` is the same MCP calls to a server of the same SDK whose `add` runs in its
+handler, with no cluster behind it: what the SDK's client and server cost by themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 __all__ = ["FULL", "QUICK", "McpSizes", "Row", "add_arguments", "main", "run", "run_mcp"]
 
@@ -52,6 +56,7 @@ QUICK = McpSizes(calls=60, clients=4, rounds=1, warmup=10)
 
 @dataclass(frozen=True)
 class Row:
+    transport: str
     clients: int
     python_p50_ms: float
     mcp_p50_ms: float
@@ -59,6 +64,7 @@ class Row:
     mcp_p99_ms: float
     python_ops: float
     mcp_ops: float
+    floor_p50_ms: float
 
     @property
     def overhead(self) -> float:
@@ -102,41 +108,86 @@ def _python_side(server: Any, clients: int, calls: int) -> tuple[list[float], fl
     return latencies, calls / wall
 
 
-async def _mcp_side(url: str, clients: int, calls: int, warmup: int) -> tuple[list[float], float]:
-    """The same calls through `clients` MCP sessions: (latencies in ms, calls/s)."""
-    from mcp import ClientSession
+def _opener(target: str | list[str]) -> Callable[[], Any]:
+    """Sessions over Streamable HTTP (`target` is the URL) or stdio (the serve command)."""
+    from mcp import ClientSession, StdioServerParameters, stdio_client
     from mcp.client.streamable_http import streamable_http_client
 
+    @contextlib.asynccontextmanager
+    async def open_session() -> Any:
+        if isinstance(target, str):
+            async with streamable_http_client(target) as streams, \
+                    ClientSession(streams[0], streams[1]) as session:
+                yield session
+        else:
+            params = StdioServerParameters(command=sys.executable, args=target,
+                                           env=dict(os.environ), cwd=ROOT)
+            with open(os.devnull, "w") as errlog:
+                async with stdio_client(params, errlog=errlog) as (read, write), \
+                        ClientSession(read, write) as session:
+                    yield session
+
+    return open_session
+
+
+async def _mcp_calls(sessions: list[Any], calls: int, first: int = 0) -> tuple[list[float],
+                                                                               float]:
+    """`calls` add calls spread over the open `sessions`, concurrently: (ms each, wall s)."""
     latencies: list[float] = []
-    share = [calls // clients + (1 if k < calls % clients else 0) for k in range(clients)]
-    ready = anyio.Event()
-    joined = [0]
-    wall: list[float] = []
+    share = [calls // len(sessions) + (1 if k < calls % len(sessions) else 0)
+             for k in range(len(sessions))]
 
-    async def session_worker(n: int) -> None:
-        async with streamable_http_client(url) as streams, \
-                ClientSession(streams[0], streams[1]) as session:
-            await session.initialize()
-            for i in range(warmup // clients + 1):
-                await session.call_tool("add", {"a": i, "b": 1})
-            joined[0] += 1
-            if joined[0] == clients:
-                wall.append(time.perf_counter())
-                ready.set()
-            await ready.wait()
-            for i in range(n):
-                t0 = time.perf_counter()
-                result = await session.call_tool("add", {"a": i, "b": 1})
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if result.is_error or result.structured_content != {"result": i + 1}:
-                    raise RuntimeError(f"an MCP call failed: {result!r}")
-            wall.append(time.perf_counter())
+    async def worker(session: Any, n: int) -> None:
+        for i in range(first, first + n):
+            t0 = time.perf_counter()
+            result = await session.call_tool("add", {"a": i, "b": 1})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if result.is_error or result.structured_content != {"result": i + 1}:
+                raise RuntimeError(f"an MCP call failed: {result!r}")
 
-    with anyio.fail_after(600):
-        async with anyio.create_task_group() as tg:
-            for n in share:
-                tg.start_soon(session_worker, n)
-    return latencies, calls / (max(wall) - wall[0])
+    t0 = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for session, n in zip(sessions, share, strict=True):
+            tg.start_soon(worker, session, n)
+    return latencies, time.perf_counter() - t0
+
+
+def floor_server() -> Any:
+    """A server of the same SDK with the same `add` tool, run in its handler."""
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[types.Tool(
+            name="add", input_schema={"type": "object"},
+            output_schema={"type": "object", "properties": {"result": {"type": "number"}}})])
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        args = params.arguments or {}
+        total = args["a"] + args["b"]
+        return types.CallToolResult(content=[types.TextContent(type="text", text=str(total))],
+                                    structured_content={"result": total})
+
+    return Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def _serve_floor(http: str | None) -> int:
+    server = floor_server()
+    if http is None:
+        from mcp.server.stdio import stdio_server
+
+        async def stdio() -> None:
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+
+        anyio.run(stdio)
+        return 0
+    import uvicorn
+
+    host, port = http.rsplit(":", 1)
+    uvicorn.run(server.streamable_http_app(host=host), host=host, port=int(port),
+                log_level="warning")
+    return 0
 
 
 def _free_port() -> int:
@@ -145,15 +196,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_front_end(node: str, cookie: str, tmp: str) -> tuple[subprocess.Popen[bytes], str]:
-    cookie_file = Path(tmp) / "cookie"
-    cookie_file.write_text(cookie)
-    cookie_file.chmod(0o600)
+def _serve_args(node: str, cookie_file: Path, *extra: str) -> list[str]:
+    return ["-m", "actors.consensus.mcp", "serve", "--join", node, "--cookie-file",
+            str(cookie_file), "--log-level", "ERROR", *extra]
+
+
+def _start_http(args: list[str], tmp: str, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`python <args> 127.0.0.1:PORT` (an MCP server): (popen, URL) once it accepts."""
     port = _free_port()
-    log = open(Path(tmp) / "front-end.log", "wb")  # noqa: SIM115 (the process keeps it)
+    log = open(Path(tmp) / f"{name}.log", "wb")  # noqa: SIM115 (the process keeps it)
     popen = subprocess.Popen(
-        [sys.executable, "-m", "actors.consensus.mcp", "serve", "--http", f"127.0.0.1:{port}",
-         "--join", node, "--cookie-file", str(cookie_file), "--log-level", "ERROR"],
+        [sys.executable, *args, f"127.0.0.1:{port}"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)})
@@ -165,8 +218,7 @@ def _start_front_end(node: str, cookie: str, tmp: str) -> tuple[subprocess.Popen
         except OSError:
             time.sleep(0.1)
     popen.kill()
-    raise RuntimeError(f"the MCP front end did not start: "
-                       f"{(Path(tmp) / 'front-end.log').read_text()[-2000:]}")
+    raise RuntimeError(f"{name} did not start: {(Path(tmp) / f'{name}.log').read_text()[-2000:]}")
 
 
 def run_mcp(sizes: McpSizes, mode: str = "raft",
@@ -179,33 +231,31 @@ def run_mcp(sizes: McpSizes, mode: str = "raft",
 
     tmp = tempfile.mkdtemp(prefix="erlmcp-bench-")
     cluster = LocalCluster(mode, 3, data_dir=str(Path(tmp) / "data"))
-    popen = None
+    popens: list[subprocess.Popen[bytes]] = []
     try:
         log(f"starting a {mode} cluster of 3 nodes")
         nodes = cluster.start()
         front = Frontend(nodes, mode)
         leader = front._find_leader() or nodes[0]
         server = (client.SERVER_NAME, leader)
-        popen, url = _start_front_end(nodes[0], cluster.cookie, tmp)
-        log(f"front end at {url}; leader {leader}")
+        cookie_file = Path(tmp) / "cookie"
+        cookie_file.write_text(cluster.cookie)
+        cookie_file.chmod(0o600)
+        popen, url = _start_http([*_serve_args(nodes[0], cookie_file), "--http"], tmp,
+                                 "front-end")
+        popens.append(popen)
+        floor, floor_url = _start_http([__file__, "--floor-http"], tmp, "floor")
+        popens.append(floor)
+        log(f"front end at {url}; leader {leader}; SDK floor at {floor_url}")
         _python_side(server, 1, sizes.warmup)
-        rows = []
-        for clients in sorted({1, sizes.clients}):
-            samples: dict[str, list[Any]] = {"py": [], "mcp": []}
-            for r in range(sizes.rounds):
-                py_lat, py_ops = _python_side(server, clients, sizes.calls)
-                mcp_lat, mcp_ops = anyio.run(_mcp_side, url, clients, sizes.calls, sizes.warmup)
-                samples["py"].append((_pct(py_lat, 0.5), _pct(py_lat, 0.99), py_ops))
-                samples["mcp"].append((_pct(mcp_lat, 0.5), _pct(mcp_lat, 0.99), mcp_ops))
-                log(f"  clients={clients} round {r + 1}: python p50 {samples['py'][-1][0]:.2f} "
-                    f"ms, mcp p50 {samples['mcp'][-1][0]:.2f} ms")
-            med = {k: [statistics.median(x[i] for x in v) for i in range(3)]
-                   for k, v in samples.items()}
-            rows.append(Row(clients, med["py"][0], med["mcp"][0], med["py"][1], med["mcp"][1],
-                            med["py"][2], med["mcp"][2]))
-        return rows
+        stdio = _serve_args(nodes[0], cookie_file)
+        cases = [("stdio", stdio, [__file__, "--floor-stdio"], 1)] + \
+            [("http", url, floor_url, c) for c in sorted({1, sizes.clients})]
+        return [anyio.run(_measure, server, transport, target, floor_target, clients, sizes,
+                          log)
+                for transport, target, floor_target, clients in cases]
     finally:
-        if popen is not None:
+        for popen in popens:
             popen.terminate()
             try:
                 popen.wait(20)
@@ -217,13 +267,53 @@ def run_mcp(sizes: McpSizes, mode: str = "raft",
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+SEGMENTS = 5  # each round alternates the three sides this many times (load drifts)
+
+
+async def _measure(server: Any, transport: str, target: str | list[str],
+                   floor_target: str | list[str], clients: int, sizes: McpSizes,
+                   log: Callable[[str], None]) -> Row:
+    """Rounds of the Python side, the MCP side and the SDK floor, in short turns, with the
+    MCP sessions open throughout: the medians over the rounds."""
+    samples: dict[str, list[Any]] = {"py": [], "mcp": [], "floor": []}
+    async with contextlib.AsyncExitStack() as stack:
+        mcp = [await stack.enter_async_context(_opener(target)()) for _ in range(clients)]
+        floor = [await stack.enter_async_context(_opener(floor_target)())
+                 for _ in range(clients)]
+        for session in mcp + floor:
+            await session.initialize()
+        await _mcp_calls(mcp, sizes.warmup)
+        await _mcp_calls(floor, sizes.warmup)
+        per_segment = max(clients, sizes.calls // SEGMENTS)
+        for r in range(sizes.rounds):
+            got: dict[str, tuple[list[float], float]] = {k: ([], 0.0) for k in samples}
+            for _ in range(SEGMENTS):
+                py = await anyio.to_thread.run_sync(_python_side, server, clients, per_segment)
+                segments = {"py": (py[0], per_segment / py[1]),
+                            "mcp": await _mcp_calls(mcp, per_segment),
+                            "floor": await _mcp_calls(floor, per_segment)}
+                for k, (lat, wall) in segments.items():
+                    got[k] = (got[k][0] + lat, got[k][1] + wall)
+            for k, (lat, wall) in got.items():
+                samples[k].append((_pct(lat, 0.5), _pct(lat, 0.99), len(lat) / wall))
+            log(f"  {transport} clients={clients} round {r + 1}: python p50 "
+                f"{samples['py'][-1][0]:.2f} ms, mcp p50 {samples['mcp'][-1][0]:.2f} ms, "
+                f"SDK floor p50 {samples['floor'][-1][0]:.2f} ms")
+    med = {k: [statistics.median(x[i] for x in v) for i in range(3)]
+           for k, v in samples.items()}
+    return Row(transport, clients, med["py"][0], med["mcp"][0], med["py"][1], med["mcp"][1],
+               med["py"][2], med["mcp"][2], med["floor"][0])
+
+
 def format_table(rows: list[Row]) -> str:
-    lines = ["| clients | python p50 | MCP p50 | overhead p50 | python p99 | MCP p99 "
-             "| python calls/s | MCP calls/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| MCP over | clients | python p50 | MCP p50 | overhead p50 | SDK floor p50 "
+             "| python p99 | MCP p99 | python calls/s | MCP calls/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.clients} | {r.python_p50_ms:.2f} ms | {r.mcp_p50_ms:.2f} ms | "
-                     f"{r.overhead:+.0%} | {r.python_p99_ms:.2f} ms | {r.mcp_p99_ms:.2f} ms | "
+        lines.append(f"| {r.transport} | {r.clients} | {r.python_p50_ms:.2f} ms | "
+                     f"{r.mcp_p50_ms:.2f} ms | "
+                     f"{r.overhead:+.0%} | {r.floor_p50_ms:.2f} ms | "
+                     f"{r.python_p99_ms:.2f} ms | {r.mcp_p99_ms:.2f} ms | "
                      f"{r.python_ops:,.0f} | {r.mcp_ops:,.0f} |")
     return "\n".join(lines)
 
@@ -250,10 +340,11 @@ def run(args: argparse.Namespace) -> int:
           f"loopback; median of {sizes.rounds} rounds of {sizes.calls} calls, "
           f"Python {platform.python_version()}")
     print(format_table(rows))
-    unloaded = rows[0]
-    verdict = "met" if unloaded.overhead <= TARGET_OVERHEAD else "NOT met"
-    print(f"target: MCP adds <= {TARGET_OVERHEAD:.0%} to p50 (1 client): {verdict} "
-          f"({unloaded.overhead:+.0%})")
+    for row in rows:
+        verdict = "met" if row.overhead <= TARGET_OVERHEAD else "NOT met"
+        print(f"target: MCP ({row.transport}, {row.clients} client(s)) adds <= "
+              f"{TARGET_OVERHEAD:.0%} to p50: {verdict} ({row.overhead:+.0%}, "
+              f"{row.mcp_p50_ms - row.python_p50_ms:+.2f} ms)")
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(
             {"mode": mode, "sizes": asdict(sizes),
@@ -262,6 +353,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--floor-stdio"]:
+        return _serve_floor(None)
+    if argv[:1] == ["--floor-http"]:
+        return _serve_floor(argv[1])
     parser = argparse.ArgumentParser(prog="python -m demos.bench_mcp", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -17,14 +17,14 @@ Contract of `RunnerPool.run(tool, args, request_id, ctx)` (called in the leader'
 - ("error", ("tool_crashed", reason)): the tool raised; `reason` is the runner's exit
   reason, with a Python exception made a plain term: ("ExcType: message", stacktrace);
 - ("error", "timeout"): the tool ran past its timeout; its runner was killed at once;
-- ("error", "cancelled"): the caller cancelled the run: it sent the runner an exit signal
-  with reason "cancelled" (the runner dies and its supervisor restarts it, as on a timeout);
+- ("error", "cancelled"): the caller cancelled the run (`cancel_run`): the runner got an
+  exit signal "cancelled", died, and its supervisor restarted it, as after a timeout;
 - ("error", "no_runner"): no live runner could be found within RUNNER_WAIT_MS (the runner
   supervisor is gone or keeps failing to restart its children).
 
-`ctx` (optional) is a run context {"listener": pid, "token": term}: before the tool runs
-its runner sends the listener ("erlmcp_run", token, runner_pid), so the caller can cancel
-it, and the tool can report progress to the listener with `tools.report_progress`.
+`ctx` (optional) is a run context {"token": term, "listener": pid (optional)}: the runner
+keeps it in its process dictionary while the tool runs, so `cancel_run(token)` (on the
+runner's node) finds the run, and the tool's `tools.report_progress` reaches the listener.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from supervision import supervisor
 
 from .tools import RUN_CONTEXT, Tools
 
-__all__ = ["SUP_NAME", "RunnerPool", "RunnerSup", "ToolRunner", "crash_reason", "start_link"]
+__all__ = ["SUP_NAME", "RunnerPool", "RunnerSup", "ToolRunner", "cancel_run", "crash_reason",
+           "start_link"]
 
 SUP_NAME = "erlmcp_tool_runner_sup"
 RUNNER_WAIT_MS = 2000  # how long run() looks for a live runner (a restart takes ~1 ms)
@@ -61,9 +62,6 @@ class ToolRunner(gen_server.GenServer):
 def _run_with(ctx: dict[str, Any], tools: Tools, name: Any, args: Any,
               request_id: Any) -> Any:
     """Run the tool with its run context in the process dictionary (see the module doc)."""
-    listener = ctx.get("listener")
-    if type(listener) is Pid:
-        erlang.send(listener, ("erlmcp_run", ctx.get("token"), erlang.self()))
     erlang.put(RUN_CONTEXT, ctx)
     try:
         return tools.run(name, args, request_id)
@@ -89,6 +87,24 @@ def start_link(tools: Tools, size: int = 1, intensity: int = 3, period: int = 5,
                name: str = SUP_NAME) -> Any:
     """The runner supervisor, registered locally as `name`."""
     return supervisor.start_link(("local", name), RunnerSup, (tools, size, intensity, period))
+
+
+def cancel_run(token: Any, sup: Any = SUP_NAME) -> bool:
+    """(on the runners' node) Kill the runner running the run `token` with the exit reason
+    "cancelled"; its supervisor restarts it. True if a runner was running it."""
+    try:
+        children = supervisor.which_children(sup)
+    except Exit:
+        return False
+    for _id, pid, _type, _mods in children:
+        if type(pid) is not Pid:
+            continue
+        info = erlang.process_info(pid, "dictionary")
+        ctx = dict(info[1]).get(RUN_CONTEXT) if type(info) is tuple else None
+        if isinstance(ctx, dict) and ctx.get("token") == token:
+            erlang.exit(pid, "cancelled")
+            return True
+    return False
 
 
 def crash_reason(reason: Any) -> Any:

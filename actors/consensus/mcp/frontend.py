@@ -12,10 +12,12 @@ Rules of this module:
   nodedown): the key makes a retry safe, since the cluster answers a committed key from its
   log (Raft mode). Without a key only the errors that say nothing ran (no_leader,
   no_quorum, noproc): a retry of anything else could run the tool twice.
-- Runs: each call has a run token. Its runner (on the leader's node) tells the relay
-  process its pid; progress comes to the relay, which hands it to the call's callback.
-  `cancel(token)` sends the runner an exit signal "cancelled" (its supervisor restarts it,
-  as after a timeout); a cancel that comes before the runner is known is applied when it is.
+- Runs: each call has a run token, in the run context its runner keeps. Progress comes to
+  the relay process, which hands it to the call's callback (only for calls that want it).
+  `cancel(token)` asks every node, until the call is over, to kill the runner of that run
+  (`tool_runner.cancel_run`: exit signal "cancelled"; the supervisor restarts it, as after
+  a timeout). Asking again covers a run that was still queued when the cancel came; a
+  cancel that comes before the call starts makes it answer "cancelled" without a run.
 - No module state: everything lives in a `Frontend` instance.
 """
 
@@ -39,6 +41,7 @@ __all__ = ["RETRY_S", "Frontend", "ProgressFn", "transient"]
 
 RETRY_S = 10.0  # how long a call keeps retrying transient errors
 STATUS_MS = 1000
+CANCEL_S, CANCEL_POLL_S = 60.0, 0.05  # how long, how often a cancel looks for its run
 ProgressFn = Callable[[float, float | None, str | None], None]
 
 _SAFE = frozenset({"no_leader", "no_quorum", "noproc", "not_leader"})
@@ -65,7 +68,6 @@ def transient(answer: Any, keyed: bool) -> bool:
 @dataclass
 class _Run:
     on_progress: ProgressFn | None
-    runner: Pid | None = None
     cancelled: bool = False
 
 
@@ -134,7 +136,9 @@ class Frontend:
 
     def _call_with_retries(self, name: str, args: dict[str, Any], key: Any,
                            token: str) -> tuple[str, Any]:
-        ctx = {"listener": self._relay, "token": token}
+        with self._lock:
+            wants_progress = self._runs[token].on_progress is not None
+        ctx = {"listener": self._relay, "token": token} if wants_progress else {"token": token}
         deadline = time.monotonic() + self.retry_s
         backoff = 0.02
         timeout = self._call_timeout(name)
@@ -162,8 +166,8 @@ class Frontend:
             return run is not None and run.cancelled
 
     def cancel(self, token: str) -> bool:
-        """Cancel the run `token`: its runner gets the exit signal "cancelled". True if the
-        run is still going."""
+        """Cancel the run `token` (see the module doc); returns at once. True if the call
+        is going on."""
         with self._lock:
             run = self._runs.get(token)
             if run is None:  # not started yet (or over: then the mark is never read)
@@ -171,24 +175,29 @@ class Frontend:
                     self._precancelled.add(token)
                 return False
             run.cancelled = True
-            runner = run.runner
-        if runner is not None:
-            erlang.exit(runner, "cancelled")
+        threading.Thread(target=self._kill_run, args=(token,), daemon=True).start()
         return True
 
+    def _kill_run(self, token: str) -> None:
+        deadline = time.monotonic() + CANCEL_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                if token not in self._runs:
+                    return  # the call is over
+            for node in self._nodes_to_try():
+                try:
+                    if rpc.call(node, "actors.consensus.tool_runner", "cancel_run", [token],
+                                STATUS_MS) is True:
+                        return
+                except Exit:
+                    continue
+            time.sleep(CANCEL_POLL_S)
+
     def _relay_loop(self) -> None:
-        """(the relay process) Runner pids and progress, to the runs they belong to."""
+        """(the relay process) Progress, to the runs it belongs to."""
         while True:
             msg = erlang.receive()
             match msg:
-                case ("erlmcp_run", token, Pid() as runner):
-                    with self._lock:
-                        run = self._runs.get(token)
-                        if run is not None:
-                            run.runner = runner
-                        kill = run is not None and run.cancelled
-                    if kill:
-                        erlang.exit(runner, "cancelled")
                 case ("erlmcp_progress", token, progress, total, message):
                     with self._lock:
                         run = self._runs.get(token)
