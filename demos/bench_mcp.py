@@ -5,8 +5,9 @@ One cluster (3 node OS processes, as `erlmcp serve` starts them) serves both, in
 run, round after round, alternating:
 - Python protocol: `client.execute_tool` from this process (a node of the cluster) to the
   leader's consensus server, from C threads;
-- MCP: C `mcp.ClientSession`s over Streamable HTTP to `erlmcp serve --http --join` (its
-  own OS process and node, fronting the same cluster), each calling tools/call.
+- MCP: `mcp.ClientSession`s to `erlmcp serve --join` (its own OS process and node,
+  fronting the same cluster): over stdio (1 client), over Streamable HTTP (1 and C
+  clients), and over Streamable HTTP with `--json-response` (1 client).
 Each side runs once with 1 client (the added latency, unloaded) and once with C clients
 (throughput; the service runs one tool at a time, so p50 then includes queueing). The
 figures are medians over the rounds; `overhead` is MCP p50 / Python p50 - 1.
@@ -171,7 +172,7 @@ def floor_server() -> Any:
     return Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-def _serve_floor(http: str | None) -> int:
+def _serve_floor(http: str | None, json_response: bool = False) -> int:
     server = floor_server()
     if http is None:
         from mcp.server.stdio import stdio_server
@@ -185,8 +186,8 @@ def _serve_floor(http: str | None) -> int:
     import uvicorn
 
     host, port = http.rsplit(":", 1)
-    uvicorn.run(server.streamable_http_app(host=host), host=host, port=int(port),
-                log_level="warning")
+    uvicorn.run(server.streamable_http_app(host=host, json_response=json_response), host=host,
+                port=int(port), log_level="warning")
     return 0
 
 
@@ -244,13 +245,22 @@ def run_mcp(sizes: McpSizes, mode: str = "raft",
         popen, url = _start_http([*_serve_args(nodes[0], cookie_file), "--http"], tmp,
                                  "front-end")
         popens.append(popen)
+        json_popen, json_url = _start_http(
+            [*_serve_args(nodes[0], cookie_file), "--json-response", "--http"], tmp,
+            "front-end-json")
+        popens.append(json_popen)
         floor, floor_url = _start_http([__file__, "--floor-http"], tmp, "floor")
         popens.append(floor)
+        floor_json, floor_json_url = _start_http([__file__, "--floor-http-json"], tmp,
+                                                 "floor-json")
+        popens.append(floor_json)
         log(f"front end at {url}; leader {leader}; SDK floor at {floor_url}")
         _python_side(server, 1, sizes.warmup)
         stdio = _serve_args(nodes[0], cookie_file)
-        cases = [("stdio", stdio, [__file__, "--floor-stdio"], 1)] + \
-            [("http", url, floor_url, c) for c in sorted({1, sizes.clients})]
+        cases = [("stdio", stdio, [__file__, "--floor-stdio"], 1),
+                 ("http", url, floor_url, 1), ("http json", json_url, floor_json_url, 1)]
+        if sizes.clients > 1:
+            cases.append(("http", url, floor_url, sizes.clients))
         return [anyio.run(_measure, server, transport, target, floor_target, clients, sizes,
                           log)
                 for transport, target, floor_target, clients in cases]
@@ -358,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_floor(None)
     if argv[:1] == ["--floor-http"]:
         return _serve_floor(argv[1])
+    if argv[:1] == ["--floor-http-json"]:
+        return _serve_floor(argv[1], json_response=True)
     parser = argparse.ArgumentParser(prog="python -m demos.bench_mcp", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                            "and serve its tools over MCP, on stdio unless --http is given.")
     serve.add_argument("--http", type=parse_address, metavar="HOST:PORT",
                        help="serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    serve.add_argument("--json-response", action="store_true",
+                       help="with --http: answer each POST with plain JSON instead of an SSE "
+                       "stream (about half the SDK's cost per call; no progress notifications)")
     serve.add_argument("--mode", choices=("raft", "poc"), default="raft")
     serve.add_argument("--nodes", type=int, default=3, help="how many nodes to start")
     serve.add_argument("--tools", default=DEFAULT_TOOLS, metavar="MODULE:ATTR",
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             os_pids = dict(cluster.os_pids)
         front = Frontend(nodes, None if args.join else args.mode, os_pids, args.retry_s)
         front.start()
-        _serve(front, args.http)
+        _serve(front, args.http, args.json_response)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, ValueError, TypeError, OSError, ImportError) as exc:
@@ -104,7 +107,7 @@ def _terminate(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt  # unwinds the serving loop; main's finally stops the nodes
 
 
-def _serve(front: Frontend, http: tuple[str, int] | None) -> None:
+def _serve(front: Frontend, http: tuple[str, int] | None, json_response: bool = False) -> None:
     import anyio
 
     from .server import build_server
@@ -125,7 +128,7 @@ def _serve(front: Frontend, http: tuple[str, int] | None) -> None:
     import uvicorn
 
     host, port = http
-    app = server.streamable_http_app(host=host)
+    app = server.streamable_http_app(host=host, json_response=json_response)
     print(f"erlmcp: serving MCP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     uvicorn.Server(config).run()
