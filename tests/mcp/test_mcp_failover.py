@@ -144,3 +144,29 @@ def test_poc_leader_kill_loses_the_trail(tmp_path: Path) -> None:
             assert len(await audit_all(session)) == len(entries) + 1
 
     anyio.run(body)
+
+
+def test_raft_without_quorum_answers_no_leader(tmp_path: Path) -> None:
+    """Two of three nodes SIGKILLed: a call is a tool error no_leader once the front end has
+    retried for --retry-s, and the server goes on serving."""
+
+    async def body() -> None:
+        async with stdio_session(tmp_path, "raft", "--retry-s", "1.5") as session:
+            leader, leader_pid, status = await _leader(session)
+            follower = next(n for n in status["members"] if n != leader)
+            os.kill(leader_pid, signal.SIGKILL)
+            os.kill(status["nodes"][follower]["os_pid"], signal.SIGKILL)
+            for key in (None, "lonely"):
+                t0 = anyio.current_time()
+                with anyio.fail_after(30):
+                    result = await session.call_tool("add", {"a": 1, "b": 2},
+                                                     meta={KEY: key} if key else None)
+                assert result.is_error, result
+                text = result.content[0].text  # type: ignore[union-attr]
+                assert text.startswith("no_leader: "), text
+                assert 1.0 <= anyio.current_time() - t0 < 20
+            after = await read_json(session, "erlmcp://status")
+            assert [n for n, v in after["nodes"].items() if v["up"]] == \
+                [n for n in status["members"] if n not in (leader, follower)]
+
+    anyio.run(body)

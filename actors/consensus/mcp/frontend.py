@@ -7,6 +7,8 @@ Rules of this module:
   a forward; any node would do (followers forward). After an error that says the leader
   moved or is gone, the front end asks the members who leads and tries again, with backoff,
   until RETRY_S has passed.
+- A call is sent only to a node this node is connected to; a leader believed to be on a
+  node that is down counts as no leader (nothing was sent, so nothing ran).
 - What is retried: with an idempotency key, every transient error (no_leader, not_leader,
   no_quorum, leader_unavailable, leader_timeout, leader_changed, commit_timeout, noproc,
   nodedown): the key makes a retry safe, since the cluster answers a committed key from its
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import Exit, Pid, erlang, gen_server, rpc
+from actors import Exit, Pid, erlang, gen_server, net_kernel, rpc
 
 from .. import client
 from ..raft_mode import MEMBER_NAME
@@ -144,8 +146,11 @@ class Frontend:
         timeout = self._call_timeout(name)
         while True:
             target = self._target or self._find_leader() or self.nodes[0]
-            answer = client.execute_tool((client.SERVER_NAME, target), name, args, key, ctx,
-                                         timeout)
+            if target in erlang.nodes() or net_kernel.connect_node(target):
+                answer = client.execute_tool((client.SERVER_NAME, target), name, args, key,
+                                             ctx, timeout)
+            else:  # not connected (its node is down): nothing is sent, nothing runs
+                answer = ("error", "no_leader")
             if not transient(answer, key is not None) or self._cancelled(token):
                 return answer
             self._target = None
