@@ -202,24 +202,37 @@ def _serve_args(node: str, cookie_file: Path, *extra: str) -> list[str]:
             str(cookie_file), "--log-level", "ERROR", *extra]
 
 
-def _start_http(args: list[str], tmp: str, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`python <args> 127.0.0.1:PORT` (an MCP server): (popen, URL) once it accepts."""
-    port = _free_port()
-    log = open(Path(tmp) / f"{name}.log", "wb")  # noqa: SIM115 (the process keeps it)
-    popen = subprocess.Popen(
-        [sys.executable, *args, f"127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)})
+def _start_http(servers: dict[str, list[str]], tmp: str,
+                popens: list[subprocess.Popen[bytes]]) -> dict[str, str]:
+    """Start `python <args> 127.0.0.1:PORT` (MCP servers) together, each popen appended to
+    `popens`: name -> URL, once every one accepts connections."""
+    ports: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    for name, args in servers.items():
+        port = _free_port()
+        log = open(Path(tmp) / f"{name}.log", "wb")  # noqa: SIM115 (the process keeps it)
+        popen = subprocess.Popen(
+            [sys.executable, *args, f"127.0.0.1:{port}"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)})
+        popens.append(popen)
+        ports[name] = (port, popen)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and popen.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return popen, f"http://127.0.0.1:{port}/mcp"
-        except OSError:
-            time.sleep(0.1)
-    popen.kill()
-    raise RuntimeError(f"{name} did not start: {(Path(tmp) / f'{name}.log').read_text()[-2000:]}")
+    for name, (port, popen) in ports.items():
+        while not _accepts(port):
+            if popen.poll() is not None or time.monotonic() > deadline:
+                log_text = (Path(tmp) / f"{name}.log").read_text()[-2000:]
+                raise RuntimeError(f"{name} did not start: {log_text}")
+            time.sleep(0.05)
+    return {name: f"http://127.0.0.1:{port}/mcp" for name, (port, _) in ports.items()}
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def run_mcp(sizes: McpSizes, mode: str = "raft",
@@ -242,18 +255,14 @@ def run_mcp(sizes: McpSizes, mode: str = "raft",
         cookie_file = Path(tmp) / "cookie"
         cookie_file.write_text(cluster.cookie)
         cookie_file.chmod(0o600)
-        popen, url = _start_http([*_serve_args(nodes[0], cookie_file), "--http"], tmp,
-                                 "front-end")
-        popens.append(popen)
-        json_popen, json_url = _start_http(
-            [*_serve_args(nodes[0], cookie_file), "--json-response", "--http"], tmp,
-            "front-end-json")
-        popens.append(json_popen)
-        floor, floor_url = _start_http([__file__, "--floor-http"], tmp, "floor")
-        popens.append(floor)
-        floor_json, floor_json_url = _start_http([__file__, "--floor-http-json"], tmp,
-                                                 "floor-json")
-        popens.append(floor_json)
+        urls = _start_http({
+            "front-end": [*_serve_args(nodes[0], cookie_file), "--http"],
+            "front-end-json": [*_serve_args(nodes[0], cookie_file), "--json-response",
+                               "--http"],
+            "floor": [__file__, "--floor-http"],
+            "floor-json": [__file__, "--floor-http-json"]}, tmp, popens)
+        url, json_url = urls["front-end"], urls["front-end-json"]
+        floor_url, floor_json_url = urls["floor"], urls["floor-json"]
         log(f"front end at {url}; leader {leader}; SDK floor at {floor_url}")
         _python_side(server, 1, sizes.warmup)
         stdio = _serve_args(nodes[0], cookie_file)
