@@ -5,6 +5,10 @@ the client goes away."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,18 @@ from typing import Any
 import anyio
 from mcp import ClientSession
 
-from .helpers import KEY, audit_all, read_json, runs, stdio_session, wait_gone
+from .helpers import (
+    KEY,
+    ROOT,
+    audit_all,
+    children,
+    read_json,
+    runs,
+    serve_args,
+    server_env,
+    stdio_session,
+    wait_gone,
+)
 from .mcp_tools import HANG_TIMEOUT_MS
 
 BUILTINS = {"add", "multiply", "divide", "subtract", "concat"}
@@ -169,3 +184,24 @@ def test_stdio_raft_end_to_end(tmp_path: Path) -> None:
     # the client closed stdin: serve stopped the nodes it had started
     assert wait_gone(pids, 20) == []
     assert not any((tmp_path / "data" / "erlmcp").glob("run-*"))  # its data dir removed
+
+
+def test_sigterm_in_stdio_mode_stops_the_nodes(tmp_path: Path) -> None:
+    """SIGTERM while a client still holds stdin open: serve stops its nodes and exits."""
+    popen = subprocess.Popen([sys.executable, *serve_args("raft", "--nodes", "2")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**os.environ, **server_env(tmp_path)},
+                             cwd=ROOT, text=True)
+    try:
+        assert popen.stderr is not None
+        ready = popen.stderr.readline()  # "erlmcp: raft cluster [...], leader ..." once up
+        assert ready.startswith("erlmcp: raft cluster"), ready
+        nodes = children(popen.pid)
+        assert len(nodes) >= 2
+        popen.send_signal(signal.SIGTERM)
+        assert popen.wait(20) == 0
+        assert wait_gone(nodes, 20) == []
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait(5)

@@ -1,7 +1,5 @@
 """`python -m actors.consensus.mcp serve ...`: the same as the `erlmcp` command."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

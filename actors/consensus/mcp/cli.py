@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from .cluster import DEFAULT_TOOLS, LocalCluster, join
 from .frontend import RETRY_S, Frontend
 
-__all__ = ["main", "parse_address"]
+__all__ = ["entry", "main", "parse_address"]
 
 log = logging.getLogger("erlmcp")
 
@@ -101,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def entry() -> None:
+    """The console script: `main`, then exit at once. Once the nodes are stopped nothing is
+    left to wait for, but a worker thread may still be blocked reading stdin (stdio mode,
+    after SIGTERM), and a normal exit would wait for it."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _terminate(_signum: int, _frame: Any) -> None:
