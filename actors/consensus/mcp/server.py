@@ -23,6 +23,7 @@ Rules of this module:
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,6 +40,8 @@ from .frontend import Frontend
 from .schema import jsonable
 
 __all__ = ["AUDIT_URI", "KEY_META", "PAGE_LIMIT", "STATUS_URI", "build_server"]
+
+log = logging.getLogger("erlmcp")
 
 KEY_META = "erlmcp/request_id"
 STATUS_URI = "erlmcp://status"
@@ -163,7 +166,11 @@ def build_server(front: Frontend) -> Server[Any]:
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=bad)],
                 structured_content={"error": "bad_arguments", "detail": bad}, is_error=True)
-        answer = await _call(front, ctx, params.name, args, key)
+        try:
+            answer = await _call(front, ctx, params.name, args, key)
+        except Exception as exc:  # a bug of ours or the runtime's: a tool error, not a crash
+            log.exception("tools/call %s failed", params.name)
+            answer = ("error", ("internal_error", f"{type(exc).__name__}: {exc}"))
         if answer[0] == "ok":
             return ok_result(answer[1], key)
         return error_result(answer[1], front, params.name)
