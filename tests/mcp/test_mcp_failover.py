@@ -107,6 +107,11 @@ def test_raft_leader_kill_over_http(tmp_path: Path) -> None:
                     assert again.structured_content == {"result": key}
                 assert len(runs(tmp_path)) == before_runs
                 assert len(await audit_all(session)) == len(entries)
+            # a reconnect: a new session's retry of an old key runs nothing either
+            async with http_session(url) as session:
+                again = await session.call_tool("count", {"tag": "r-1-0"}, meta={KEY: "r-1-0"})
+                assert again.structured_content == {"result": "r-1-0"}
+                assert len(runs(tmp_path)) == before_runs
 
         anyio.run(body)
         popen.send_signal(signal.SIGTERM)
