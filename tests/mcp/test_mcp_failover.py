@@ -32,9 +32,11 @@ STREAMS, PER_STREAM, KILL_AFTER = 2, 15, 10  # two concurrent streams; kill afte
 
 
 async def _leader(session: ClientSession) -> tuple[str, int, dict[str, Any]]:
-    status = await read_json(session, "erlmcp://status")
+    """(leader, its OS pid, status) once the status names one leader (within 10 s)."""
+    with anyio.fail_after(10):
+        while (status := await read_json(session, "erlmcp://status"))["leader"] is None:
+            await anyio.sleep(0.05)
     leader = status["leader"]
-    assert leader is not None, status
     return leader, status["nodes"][leader]["os_pid"], status
 
 

@@ -4,7 +4,8 @@ Rules of this module:
 - `LocalCluster.start()` makes this OS process a distributed node (the front end) with a
   private port mapper on an ephemeral port (ERLPY_EPMD_PORT, inherited by the peers) and
   a random cookie, starts `size` peers with `actors.peer` (which halt when this process
-  dies: their stdin closes), and starts the service on each (`start_service`, by rpc).
+  dies: their stdin closes), starts the service on each (`start_service`, by rpc), and
+  waits until every node names the same leader.
 - Data: Raft mode's logs live under `data_dir`, default a fresh directory under the
   user's data directory ($XDG_DATA_HOME/erlmcp, else ~/.local/share/erlmcp, else the temp
   directory). A default directory is removed by `stop()`; a given one is kept, and since
@@ -25,19 +26,23 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actors import Pid, erlang, net_kernel, peer, rpc
-from actors.consensus import app
+from actors.consensus import app, client
 from actors.consensus.tools import Tools
 from transport import epmd
+
+from .frontend import leader_node
 
 __all__ = ["DEFAULT_TOOLS", "LocalCluster", "load_tools", "start_service"]
 
 DEFAULT_TOOLS = "actors.consensus.tools:default_tools"
 BOOT_MS = 30000
+LEADER_S = 20.0  # how long start() waits for the nodes to agree on a leader
 _HERE = "actors.consensus.mcp.cluster"
 
 
@@ -118,7 +123,21 @@ class LocalCluster:
         self._started_node = True
         self.nodes = self._start_peers([f"erlmcp{i}" for i in range(1, self.size + 1)])
         self._start_services()
+        if self._wait_leader(LEADER_S) is None:
+            raise RuntimeError(f"no leader agreed by {self.nodes} within {LEADER_S} s")
         return self.nodes
+
+    def _wait_leader(self, within_s: float) -> str | None:
+        """The leader's node once every node's server names the same one (bounded)."""
+        deadline = time.monotonic() + within_s
+        while True:
+            leaders = {leader_node(client.get_status((client.SERVER_NAME, n), 1000))
+                       for n in self.nodes}
+            if len(leaders) == 1 and None not in leaders:
+                return leaders.pop()
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
     def _start_peers(self, names: list[str]) -> list[str]:
         path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)

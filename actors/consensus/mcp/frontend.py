@@ -39,7 +39,7 @@ from .. import client
 from ..raft_mode import MEMBER_NAME
 from . import schema
 
-__all__ = ["RETRY_S", "Frontend", "ProgressFn", "transient"]
+__all__ = ["RETRY_S", "Frontend", "ProgressFn", "leader_node", "transient"]
 
 RETRY_S = 10.0  # how long a call keeps retrying transient errors
 STATUS_MS = 1000
@@ -222,7 +222,7 @@ class Frontend:
     def _find_leader(self) -> str | None:
         for node in self._nodes_to_try():
             status = client.get_status((client.SERVER_NAME, node), STATUS_MS)
-            leader = _leader_node(status)
+            leader = leader_node(status)
             if leader is not None:
                 self._target = leader
                 return leader
@@ -246,7 +246,7 @@ class Frontend:
                 info.update({k: schema.jsonable(status.get(k)) for k in
                              ("role", "term", "commit_index", "execution_count",
                               "audit_log_size")})
-                if (leader := _leader_node(status)) is not None:
+                if (leader := leader_node(status)) is not None:
                     leaders.add(leader)
             else:
                 info["error"] = schema.jsonable(status)
@@ -286,7 +286,7 @@ class Frontend:
         return answer
 
 
-def _leader_node(status: Any) -> str | None:
+def leader_node(status: Any) -> str | None:
     """The leader's node from a server's status (POC: a pid; Raft: a member id)."""
     if not isinstance(status, dict):
         return None
