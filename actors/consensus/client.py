@@ -17,7 +17,8 @@ Requests a consensus server answers (`gen_server.call`):
   id).
 - "get_status" -> a dict (see the mode's server).
 - ("audit", {"node": n, "since": execution_id, "limit": k}) -> ("ok", [entry, ...]) newest
-  first | ("error", reason). Reads go to the leader, as writes do.
+  first | ("error", reason). Reads go to the leader, as writes do. With "order": "oldest"
+  the entries come oldest first and `limit` keeps the oldest (paging forward).
 
 Every function here returns ("error", reason) instead of raising when the call to the
 server fails; the reason is the call's exit reason without its ("gen_server", "call", ...)

@@ -118,7 +118,7 @@ class ConsensusServer(gen_server.GenServer):
             case ("audit", dict(q)):
                 if s.role == "leader":
                     answer = audit_log.query(s.log, q.get("node"), q.get("since"),
-                                             q.get("limit"))
+                                             q.get("limit"), q.get("order", "newest"))
                     return ("reply", answer, s)
                 return self._forward(request, s)
             case "get_status":

@@ -157,3 +157,16 @@ def test_command_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["serve", "--mode", "paxos"])
     assert cli.main(["serve", "--tools", "no_such_module_here:tools"]) == 1
     assert "no_such_module_here" in capsys.readouterr().err
+
+
+def test_audit_select_pages_oldest_first() -> None:
+    from actors.consensus.audit_log import select
+
+    entries = [{"execution_id": i, "executor": "n1" if i % 2 else "n2"} for i in range(1, 8)]
+    ids = lambda answer: [e["execution_id"] for e in answer[1]]  # noqa: E731
+    assert ids(select(entries, {"order": "oldest", "limit": 3})) == [1, 2, 3]
+    assert ids(select(entries, {"order": "oldest", "since": 3, "limit": 3})) == [4, 5, 6]
+    assert ids(select(entries, {"order": "oldest", "since": 6})) == [7]
+    assert ids(select(entries, {"since": 3, "limit": 2})) == [7, 6]  # newest first, as before
+    assert ids(select(entries, {"order": "oldest", "node": "n2"})) == [2, 4, 6]
+    assert select(entries, {"order": "sideways"})[0] == "error"

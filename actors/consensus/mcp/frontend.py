@@ -272,7 +272,8 @@ class Frontend:
     def audit_page(self, after: int | None, limit: int) -> tuple[str, Any]:
         """("ok", (entries oldest first with execution_id > after, at most `limit`; more?))
         from the leader's view (Raft: a consistent read), or ("error", reason)."""
-        query = {"node": None, "since": after, "limit": None, "consistent": True}
+        query = {"node": None, "since": after, "limit": limit + 1, "order": "oldest",
+                 "consistent": True}
         answer: Any = ("error", "no_leader")
         for node in self._nodes_to_try():
             try:
@@ -281,8 +282,7 @@ class Frontend:
                 answer = ("error", client.call_failure(exc.reason))
                 continue
             if type(answer) is tuple and answer[0] == "ok":
-                oldest_first = list(reversed(answer[1]))
-                return ("ok", (oldest_first[:limit], len(oldest_first) > limit))
+                return ("ok", (answer[1][:limit], len(answer[1]) > limit))
         return answer
 
 
