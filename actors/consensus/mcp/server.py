@@ -47,6 +47,7 @@ KEY_META = "erlmcp/request_id"
 STATUS_URI = "erlmcp://status"
 AUDIT_URI = "erlmcp://audit"
 PAGE_LIMIT, MAX_PAGE = 50, 1000
+MAX_CALLS = 64  # tool calls waiting on the cluster at once (worker threads)
 _PROGRESS_BUFFER = 256
 
 _MESSAGES = {
@@ -103,13 +104,13 @@ def _bad_arguments(description: dict[str, Any] | None, args: Any) -> str | None:
     return f"bad_arguments: {where}: {error.message}"
 
 
-async def _call(front: Frontend, ctx: Any, name: str, args: dict[str, Any],
-                key: Any) -> tuple[str, Any]:
+async def _call(front: Frontend, ctx: Any, name: str, args: dict[str, Any], key: Any,
+                limiter: anyio.CapacityLimiter) -> tuple[str, Any]:
     """The call in a worker thread, its run cancelled if the handler is; with progress
     pumped to the client if it asked for progress (a progress token in _meta)."""
     run_token = uuid.uuid4().hex
     if (ctx.meta or {}).get("progress_token") is None:
-        return await _in_thread(front, name, args, key, None, run_token)
+        return await _in_thread(front, name, args, key, None, run_token, limiter)
     send, receive = anyio.create_memory_object_stream[tuple[Any, Any, Any]](_PROGRESS_BUFFER)
     loop = anyio.lowlevel.current_token()
 
@@ -130,24 +131,28 @@ async def _call(front: Frontend, ctx: Any, name: str, args: dict[str, Any],
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump)
         with send:
-            answer = await _in_thread(front, name, args, key, on_progress, run_token)
+            answer = await _in_thread(front, name, args, key, on_progress, run_token, limiter)
     return answer
 
 
 async def _in_thread(front: Frontend, name: str, args: dict[str, Any], key: Any,
-                     on_progress: Any, run_token: str) -> tuple[str, Any]:
+                     on_progress: Any, run_token: str,
+                     limiter: anyio.CapacityLimiter) -> tuple[str, Any]:
     try:
         return await anyio.to_thread.run_sync(
             lambda: front.call_tool(name, args, key, on_progress, run_token),
-            abandon_on_cancel=True)
+            abandon_on_cancel=True, limiter=limiter)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(front.cancel, run_token)
         raise
 
 
-def build_server(front: Frontend) -> Server[Any]:
-    """The MCP server over `front` (started)."""
+def build_server(front: Frontend, max_calls: int = MAX_CALLS) -> Server[Any]:
+    """The MCP server over `front` (started). At most `max_calls` tool calls wait on the
+    cluster at once, each in a worker thread of their own pool, so that calls queued behind
+    a long tool never hold up reads, listings or cancellations; more calls wait their turn."""
+    limiter = anyio.CapacityLimiter(max_calls)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         found = await anyio.to_thread.run_sync(front.list_tools)
@@ -167,7 +172,7 @@ def build_server(front: Frontend) -> Server[Any]:
                 content=[types.TextContent(type="text", text=bad)],
                 structured_content={"error": "bad_arguments", "detail": bad}, is_error=True)
         try:
-            answer = await _call(front, ctx, params.name, args, key)
+            answer = await _call(front, ctx, params.name, args, key, limiter)
         except Exception as exc:  # a bug of ours or the runtime's: a tool error, not a crash
             log.exception("tools/call %s failed", params.name)
             answer = ("error", ("internal_error", f"{type(exc).__name__}: {exc}"))
