@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error("--join needs --cookie-file")
     if args.nodes < 1:
         _parser().error("--nodes is at least 1")
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     cluster: LocalCluster | None = None
     front: Frontend | None = None
     try:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"erlmcp: {exc}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, previous)
         if front is not None:
             with contextlib.suppress(Exception):
                 front.stop()
