@@ -55,6 +55,8 @@ async def bad_calls(session: ClientSession) -> None:
     assert zero.is_error and text(zero).startswith("unknown_tool: ")
     assert zero.structured_content == {"error": "unknown_tool",
                                        "detail": {"reason": "unknown_tool", "tool": "divide"}}
+    bad_key = await session.call_tool("add", {"a": 1, "b": 1}, meta={KEY: {"not": "a key"}})
+    assert bad_key.is_error and text(bad_key).startswith("bad_request_id: ")
     nosuch = await session.call_tool("nosuch", {})
     assert nosuch.is_error and text(nosuch).startswith("unknown_tool: ")
 

@@ -170,3 +170,10 @@ def test_audit_select_pages_oldest_first() -> None:
     assert ids(select(entries, {"since": 3, "limit": 2})) == [7, 6]  # newest first, as before
     assert ids(select(entries, {"order": "oldest", "node": "n2"})) == [2, 4, 6]
     assert select(entries, {"order": "sideways"})[0] == "error"
+
+
+def test_idempotency_keys_are_strings_or_integers() -> None:
+    assert server._bad_key(None) is None
+    assert server._bad_key("req-7") is None and server._bad_key(7) is None
+    for bad in ("", "x" * 2000, {"a": 1}, [1], True, 1.5):
+        assert server._bad_key(bad).startswith("bad_request_id: ")  # type: ignore[union-attr]

@@ -47,6 +47,7 @@ KEY_META = "erlmcp/request_id"
 STATUS_URI = "erlmcp://status"
 AUDIT_URI = "erlmcp://audit"
 PAGE_LIMIT, MAX_PAGE = 50, 1000
+MAX_KEY = 1024  # characters of an idempotency key
 MAX_CALLS = 64  # tool calls waiting on the cluster at once (worker threads)
 _PROGRESS_BUFFER = 256
 
@@ -102,6 +103,14 @@ def _bad_arguments(description: dict[str, Any] | None, args: Any) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "arguments"
     return f"bad_arguments: {where}: {error.message}"
+
+
+def _bad_key(key: Any) -> str | None:
+    """An idempotency key is a non-empty string or an integer (it is replicated and hashed)."""
+    if key is None or (type(key) is str and 0 < len(key) <= MAX_KEY) or type(key) is int:
+        return None
+    return (f"bad_request_id: _meta[{KEY_META!r}] is a string of 1..{MAX_KEY} characters or "
+            f"an integer, not {json.dumps(key)[:80]}")
 
 
 async def _call(front: Frontend, ctx: Any, name: str, args: dict[str, Any], key: Any,
@@ -166,7 +175,7 @@ def build_server(front: Frontend, max_calls: int = MAX_CALLS) -> Server[Any]:
         key = (params.meta or {}).get(KEY_META)
         if front.tool(params.name) is None:
             await anyio.to_thread.run_sync(front.list_tools)  # a tool added since
-        bad = _bad_arguments(front.tool(params.name), args)
+        bad = _bad_key(key) or _bad_arguments(front.tool(params.name), args)
         if bad is not None:
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=bad)],
