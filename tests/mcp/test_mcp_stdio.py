@@ -60,7 +60,8 @@ def test_sigterm_in_stdio_mode_stops_the_nodes(tmp_path: Path) -> None:
         nodes = children(popen.pid)
         assert len(nodes) >= 2
         popen.send_signal(signal.SIGTERM)
-        assert popen.wait(20) == 0
+        code = popen.wait(20)
+        assert code == 0, popen.stderr.read()[-3000:]
         assert wait_gone(nodes, 20) == []
     finally:
         if popen.poll() is None:

@@ -177,3 +177,16 @@ def test_idempotency_keys_are_strings_or_integers() -> None:
     assert server._bad_key("req-7") is None and server._bad_key(7) is None
     for bad in ("", "x" * 2000, {"a": 1}, [1], True, 1.5):
         assert server._bad_key(bad).startswith("bad_request_id: ")  # type: ignore[union-attr]
+
+
+def test_interrupts_inside_exception_groups() -> None:
+    import asyncio
+
+    assert cli._interrupted(KeyboardInterrupt())
+    assert cli._interrupted(BaseExceptionGroup("tg", [KeyboardInterrupt()]))
+    nested = BaseExceptionGroup("a", [asyncio.CancelledError(),
+                                      BaseExceptionGroup("b", [KeyboardInterrupt()])])
+    assert cli._interrupted(nested)
+    assert not cli._interrupted(BaseExceptionGroup("tg", [KeyboardInterrupt(), ValueError()]))
+    assert not cli._interrupted(ExceptionGroup("tg", [ValueError()]))
+    assert not cli._interrupted(RuntimeError())

@@ -10,6 +10,7 @@ Rules of this module:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -89,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         front = Frontend(nodes, None if args.join else args.mode, os_pids, args.retry_s)
         front.start()
         _serve(front, args.http, args.json_response)
-    except KeyboardInterrupt:
-        pass
-    except (RuntimeError, ValueError, TypeError, OSError, ImportError) as exc:
+    except BaseException as exc:
+        if _interrupted(exc):
+            return 0
+        if not isinstance(exc, RuntimeError | ValueError | TypeError | OSError | ImportError):
+            raise
         print(f"erlmcp: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -102,6 +105,24 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM: a KeyboardInterrupt, perhaps inside task groups' exception groups
+    (with the cancellations it caused beside it)."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = list(_leaves(exc))
+        return any(isinstance(e, KeyboardInterrupt) for e in leaves) and all(
+            isinstance(e, KeyboardInterrupt | asyncio.CancelledError) for e in leaves)
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Any:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 def entry() -> None:
