@@ -22,15 +22,15 @@ Theory of operation:
     A frame is ``b"EP" | version | kind | seq (u64 BE) | payload | BLAKE2b-256 tag`` where the
     tag covers every byte before it. The initiator A sends HELLO (its nonce) and the acceptor B
     answers CHALLENGE (A's nonce echoed, B's own nonce); both are sealed with
-    `handshake_key(cookie)`, so only cookie holders can produce them. `handshake_key` runs
-    the cookie through scrypt first (about 50 ms, once per node start), so a captured HELLO
-    lets an eavesdropper test only some 20 guesses per second per core, not millions. Each
-    side then derives one `session_key` per direction from the cookie, both nonces and the
-    (sender, receiver) names, and A proves it saw B's fresh nonce by sending ACK under the
-    A->B key. From then on each direction has a `Sealer` at the sender and an `Opener` at the receiver: the Opener
-    accepts a seq only if it is strictly greater than the last accepted one, so a replayed or
-    reordered frame is refused as "replay", while a frame from another connection, or one
-    reflected back at its sender, fails its tag ("bad_tag") because the key differs.
+    `handshake_key(cookie)`, so only cookie holders can produce them. `handshake_key` runs the
+    cookie through scrypt first (about 50 ms, once per node start), so a captured HELLO lets an
+    eavesdropper test only some 20 guesses per second per core, not millions. Each side then
+    derives one `session_key` per direction from the cookie, both nonces and the (sender,
+    receiver) names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From
+    then on each direction has a `Sealer` at the sender and an `Opener` at the receiver: the
+    Opener accepts a seq only if it is strictly greater than the last accepted one, so a
+    replayed or reordered frame is refused as "replay", while a frame from another connection,
+    or one reflected back at its sender, fails its tag ("bad_tag") because the key differs.
     REJECT is the one unauthenticated kind: a peer without the right cookie cannot seal
     anything, so a refusal is sent with an all-zero tag and carries only a short ASCII reason.
 """
