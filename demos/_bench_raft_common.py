@@ -50,7 +50,7 @@ def private_world() -> Iterator[Path]:
         with contextlib.suppress(Exception):
             net_kernel.stop()
         with contextlib.suppress(Exception):
-            epmd.stop(port)
+            epmd.stop(port, force=True)
         shutil.rmtree(root, ignore_errors=True)
         for key, old in saved.items():
             if old is None:

@@ -48,7 +48,7 @@ def private_epmd() -> Iterator[int]:
     os.environ["ERLPY_COOKIE"] = COOKIE
     yield port
     try:
-        epmd.stop(port)
+        epmd.stop(port, force=True)
     except epmd.EpmdError:
         pass
 
