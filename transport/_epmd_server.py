@@ -98,7 +98,8 @@ class _Conn:
 class _Server:
     """The daemon's state and event loop. All methods run on the thread that calls `run`."""
 
-    def __init__(self, host: str, port: int, max_connections: int, idle_timeout_s: float) -> None:
+    def __init__(self, host: str, port: int, max_connections: int, idle_timeout_s: float,
+                 max_names_per_uid: int = MAX_NAMES_PER_UID) -> None:
         self.host = host
         self.port = port
         self.max_connections = max(1, min(max_connections, _fd_budget()))
@@ -113,6 +114,7 @@ class _Server:
         self.accept_paused_until: float | None = None
         self.owner_uid = os.geteuid() if hasattr(os, "geteuid") else None
         self.names_by_uid: dict[int | None, int] = {}
+        self.max_names_per_uid = max_names_per_uid
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -375,7 +377,7 @@ class _Server:
             return _ERR_TAKEN
         uid = conn.peer_uid()
         if len(self.registry) >= self.name_slots or (
-            uid != 0 and self.names_by_uid.get(uid, 0) >= MAX_NAMES_PER_UID
+            uid != 0 and self.names_by_uid.get(uid, 0) >= self.max_names_per_uid
         ):
             return _ERR_LIMIT
         self.registry[name] = (address, conn)
@@ -443,13 +445,14 @@ def serve(
     *,
     max_connections: int = MAX_CONNECTIONS,
     idle_timeout_s: float = IDLE_TIMEOUT_S,
+    max_names_per_uid: int = MAX_NAMES_PER_UID,
 ) -> None:
     """Run the daemon on the calling thread until STOP or `stop_event`; then free everything.
 
     Sets `ready` once listening. Raises OSError if it cannot bind (EADDRINUSE: another
     daemon already has the port). `stop_event` is noticed within about 0.1 s.
     """
-    server = _Server(host, port, max_connections, idle_timeout_s)
+    server = _Server(host, port, max_connections, idle_timeout_s, max_names_per_uid)
     try:
         server.bind()
         if ready is not None:

@@ -335,7 +335,8 @@ def ensure_running(port: int | None = None, host: str = "127.0.0.1", timeout_ms:
     The daemon is a new session (`python -m transport.epmd`) and outlives the caller. Safe
     to call from several threads or processes at once: a daemon that loses the race for the
     port exits quietly and every caller sees the winner. Returns the port; raises
-    EpmdError("unreachable") if no mapper answers within `timeout_ms`.
+    EpmdError("unreachable") if no mapper answers within `timeout_ms`, and
+    EpmdError("untrusted") at once if the one that answers runs as another user.
     """
     port = _port(port)
     deadline = _deadline(timeout_ms)
@@ -453,7 +454,9 @@ def _answers(host: str, port: int, deadline: float) -> bool:
     try:
         timeout_ms = max(1, int((deadline - time.monotonic()) * 1000))
         reply = _request(f"LOOKUP {_PROBE_NAME}\n", port, host, timeout_ms, MAX_LINE)
-    except EpmdError:
+    except EpmdError as exc:
+        if exc.reason == "untrusted":
+            raise  # another user holds the port: starting a daemon would not help
         return False
     return reply == "NONE" or reply.startswith("ADDR ")
 
