@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -24,7 +25,7 @@ from actors import net_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 1000  # pipelined commands in flight
-COOKIE = "bench-raft-cookie"
+COOKIE = secrets.token_hex(16)  # random per run: a fixed one would let any local user in
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import select
 import signal
 import socket
@@ -61,7 +62,8 @@ class PsoMember:
     """One pysyncobj member: its OS process, its dir, a control line and a watch line."""
 
     def __init__(self, index: int, addrs: list[str], root: Path,
-                 extra: Sequence[str] = ()) -> None:
+                 extra: Sequence[str] = (), password: str = "") -> None:
+        self.password = password or secrets.token_hex(16)  # the cluster's, by the env
         self.index = index
         self.extra = list(extra)
         self.addr = addrs[index]
@@ -81,7 +83,8 @@ class PsoMember:
         with open(self.dir / "stderr.log", "ab") as errors:  # pysyncobj logs a lot
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=errors,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env={**os.environ, "ERLPY_PSO_PASSWORD": self.password})
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline().split()
         if len(ready) != 2 or ready[0] != b"READY":
@@ -122,7 +125,8 @@ class PsoCluster:
 
     def __init__(self, root: Path, extra: Sequence[str] = ()) -> None:
         addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        self.members = [PsoMember(i, addrs, root, extra) for i in range(3)]
+        password = secrets.token_hex(16)  # random per run: pysyncobj unpickles its traffic
+        self.members = [PsoMember(i, addrs, root, extra, password) for i in range(3)]
 
     def start(self) -> None:
         for m in self.members:
