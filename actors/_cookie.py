@@ -6,9 +6,9 @@ Rules of this module:
   cluster, exactly as in Erlang. So a cookie file must be a regular file owned by this
   user and readable or writable by nobody else; anything else is refused with
   `CookieError`, as Erlang refuses a ~/.erlang.cookie that others can read.
-- A new cookie file is created in one step with mode 0400 (`O_CREAT | O_EXCL |
-  O_NOFOLLOW`): it is never readable by others, not even for a moment, and a planted
-  symlink is not followed.
+- A new cookie file is created with mode 0400 (`O_CREAT | O_EXCL | O_NOFOLLOW`), written,
+  and then hard-linked into place: it is never readable by others, not even for a moment,
+  never seen half-written, and a planted symlink is neither followed nor replaced.
 - A cookie shorter than `MIN_COOKIE_CHARS` is accepted with a warning: one captured
   handshake lets an eavesdropper guess it offline.
 - No module-level mutable state; the environment is only read.
@@ -62,14 +62,23 @@ def default_cookie() -> str:
 
 
 def _create(path: Path, cookie: str) -> None:
-    """Write a new cookie file readable by its owner only; FileExistsError if there is one."""
+    """Write a new cookie file readable by its owner only; FileExistsError if there is one.
+
+    The cookie is written to a private temporary file first and then linked into place,
+    so a node racing this one never reads a half-written (empty) cookie file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o400)
+    fd = os.open(tmp, flags, 0o400)
     try:
-        os.write(fd, cookie.encode("ascii"))
-        os.fsync(fd)
+        try:
+            os.write(fd, cookie.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path, follow_symlinks=False)  # atomic; EEXIST if one is there
     finally:
-        os.close(fd)
+        os.unlink(tmp)
 
 
 def read_cookie_file(path: str | os.PathLike[str]) -> str:

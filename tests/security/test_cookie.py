@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,17 @@ def test_a_new_cookie_file_is_owner_only_from_its_first_instant(
     path = home / ".erlpy.cookie"
     assert (path.stat().st_mode & 0o777) == 0o400
     assert len(cookie) == 32 and default_cookie() == cookie
+
+
+def test_nodes_racing_to_make_the_cookie_file_all_read_one_whole_cookie(home: Path) -> None:
+    code = "from actors._cookie import default_cookie; print(default_cookie())"
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(Path(__file__).parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len({out for out, _ in outs}) == 1 and len(outs[0][0].strip()) == 32
+    assert [p.name for p in home.iterdir()] == [".erlpy.cookie"]  # no temporary left
 
 
 @pytest.mark.parametrize("mode", [0o404, 0o440, 0o420, 0o402, 0o644, 0o666, 0o777])
