@@ -1,10 +1,10 @@
 """`net_kernel`: make a node distributed, connect it, watch other nodes come and go.
 
-`start("n1@127.0.0.1")` turns this OS process's local node into node n1, as
-`erl -name n1@127.0.0.1`, with the cookie from $ERLPY_COOKIE or ~/.erlpy.cookie (or pass
-`cookie=`; whoever holds it can run any code on the node, as in Erlang): plain threads then talk to it, and
-other nodes reach it by name through the host's port mapper (`transport.epmd`), which the
-first node on a host starts. `start_node` makes an extra, isolated node in the same OS
+`start("n1@127.0.0.1")` turns this OS process's local node into node n1, as `erl -name
+n1@127.0.0.1`, with the cookie from $ERLPY_COOKIE or ~/.erlpy.cookie (or pass `cookie=`;
+whoever holds it can run any code on the node, as in Erlang): plain threads then talk to it,
+and other nodes reach it by name through the host's port mapper (`transport.epmd`), which
+the first node on a host starts. `start_node` makes an extra, isolated node in the same OS
 process (tests). Times are milliseconds.
 """
 
