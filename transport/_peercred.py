@@ -1,15 +1,16 @@
 """Which local user owns the other end of a loopback TCP connection (private).
 
 Rules of this module:
-- Linux only: the kernel lists every TCP socket of the network namespace, with the uid
-  that created it, in /proc/net/tcp and /proc/net/tcp6. Elsewhere, or when the entry is
-  not found (the peer is on another host, or already gone), the answer is None and the
-  caller decides what an unknown owner means.
-- For a connection between two local sockets, each end appears once, keyed by its own
-  (local, remote) address pair; the other end's entry has the pair swapped. An accepted
-  socket carries the uid of the process that owns the listening socket.
-- Pure functions over the table text (`find_uid`) plus one reader (`tcp_peer_uid`); no
-  state, no threads.
+- Linux only: the kernel's sock_diag netlink interface (what `ss` uses) looks one TCP
+  socket up by its four-tuple and reports the uid that created it. One lookup is a hash
+  probe in the kernel (about 0.1 ms here), whatever the number of sockets; reading
+  /proc/net/tcp instead took 25 ms with 2,500 sockets, too slow to do per request.
+- Elsewhere, or when the socket is not found (the peer is on another host, or already
+  gone), the answer is None and the caller decides what an unknown owner means.
+- An accepted socket carries the uid of the process that owns the listening socket, so a
+  client learns who runs its server the same way a server learns who its client is.
+- `diag_request` and `diag_uid` are pure (bytes in, bytes or uid out); `tcp_peer_uid`
+  does the one netlink round trip. No state.
 """
 
 from __future__ import annotations
@@ -18,52 +19,51 @@ import socket
 import struct
 from typing import Any
 
-__all__ = ["find_uid", "table_key", "tcp_peer_uid"]
+__all__ = ["diag_request", "diag_uid", "tcp_peer_uid"]
 
-_TABLES = {socket.AF_INET: "/proc/net/tcp", socket.AF_INET6: "/proc/net/tcp6"}
-_MAX_TABLE = 64 * 1024 * 1024  # bytes read at most from one table
-
-
-def _hex_address(family: int, host: str) -> str:
-    """An address as the kernel prints it: each 32-bit word in host byte order, as hex."""
-    raw = socket.inet_pton(family, host)
-    words = struct.unpack(f"={len(raw) // 4}I", raw)
-    return "".join(f"{word:08X}" for word in words)
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NO_COOKIE = 0xFFFFFFFF
+_ALL_STATES = 0xFFFFFFFF
+_NLMSG_HEADER = struct.Struct("=IHHII")
+_UID_OFFSET = _NLMSG_HEADER.size + 4 + 48 + 12  # header, family..retrans, sockid, 3 u32s
 
 
-def table_key(family: int, local: Any, remote: Any) -> str:
-    """The " local remote " text of the table row for a socket with these two addresses."""
-    return (
-        f" {_hex_address(family, local[0])}:{local[1]:04X}"
-        f" {_hex_address(family, remote[0])}:{remote[1]:04X} "
-    )
+def diag_request(family: int, local: Any, remote: Any, seq: int = 1) -> bytes:
+    """A SOCK_DIAG_BY_FAMILY request for the TCP socket whose own address is `local` and
+    whose peer is `remote` (each (host, port, ...) as getsockname returns)."""
+    src = socket.inet_pton(family, local[0]).ljust(16, b"\0")
+    dst = socket.inet_pton(family, remote[0]).ljust(16, b"\0")
+    sockid = (struct.pack(">HH", local[1], remote[1]) + src + dst
+              + struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE))
+    body = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, _ALL_STATES) + sockid
+    return _NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY,
+                              _NLM_F_REQUEST, seq, 0) + body
 
 
-def find_uid(table: str, key: str) -> int | None:
-    """The uid column of the row of `table` (/proc/net/tcp text) holding `key`, or None."""
-    at = table.find(key)
-    if at < 0:
+def diag_uid(reply: bytes) -> int | None:
+    """The uid in a sock_diag reply; None for an error reply (not found) or a short one."""
+    if len(reply) < _UID_OFFSET + 4:
         return None
-    line_end = table.find("\n", at)
-    fields = table[at : line_end if line_end >= 0 else len(table)].split()
-    # after the two addresses: st, tx:rx queues, tr:when, retransmits, uid
-    if len(fields) < 7 or not fields[6].isdigit():
+    _, kind, _, _, _ = _NLMSG_HEADER.unpack_from(reply)
+    if kind != _SOCK_DIAG_BY_FAMILY:
         return None
-    return int(fields[6])
+    return int(struct.unpack_from("=I", reply, _UID_OFFSET)[0])
 
 
 def tcp_peer_uid(sock: socket.socket) -> int | None:
-    """The uid owning the far end of the connected TCP socket `sock`, if it is local and
-    the kernel says; None when unknown."""
-    table_path = _TABLES.get(sock.family)
-    if table_path is None:
+    """The uid owning the far end of the connected TCP socket `sock`, if it is on this
+    host and the kernel says; None when unknown."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket,
+                                                                          "AF_NETLINK"):
         return None
     try:
-        mine = sock.getsockname()
-        theirs = sock.getpeername()
-        key = table_key(sock.family, theirs, mine)  # the far end's row: its local is theirs
-        with open(table_path, encoding="ascii", errors="replace") as f:
-            table = f.read(_MAX_TABLE)
+        request = diag_request(sock.family, sock.getpeername(), sock.getsockname())
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+            nl.settimeout(1.0)
+            nl.send(request)
+            reply = nl.recv(65536)
     except (OSError, ValueError):
         return None
-    return find_uid(table, key)
+    return diag_uid(reply)

@@ -7,6 +7,8 @@ mapper on a private loopback port, and shows it fail. Loops are bounded in count
 from __future__ import annotations
 
 import logging
+import os
+import random
 import socket
 import threading
 import time
@@ -117,7 +119,7 @@ def test_a_mapper_run_by_another_user_is_not_believed(monkeypatch: pytest.Monkey
         with pytest.raises((Error, EpmdError)):  # a node will not start against it either
             net_kernel.start_node("sq@127.0.0.1", cookie="x" * 32, epmd_port=port)
         # control: without the owner check the squatter's answer would have been taken
-        monkeypatch.setattr(_peercred, "find_uid", lambda table, key: None)
+        monkeypatch.setattr(_peercred, "diag_uid", lambda reply: None)
         assert epmd.lookup("n1@127.0.0.1", port) == EVIL
 
 
@@ -231,3 +233,17 @@ def _daemon_pids(port: int) -> list[int]:
     from tests.test_epmd import daemon_pids
 
     return daemon_pids(port)
+
+
+def test_the_peer_uid_comes_from_the_kernel() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname(), timeout=5) as client:
+            server, _ = listener.accept()
+            with server:
+                assert _peercred.tcp_peer_uid(server) == os.geteuid()
+                assert _peercred.tcp_peer_uid(client) == os.geteuid()
+    rng = random.Random(13)
+    for size in (0, 1, 16, 79, 80, 200):  # a reply is parsed or refused, never an exception
+        assert _peercred.diag_uid(rng.randbytes(size)) in (None, *range(1 << 32))
