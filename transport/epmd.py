@@ -59,8 +59,9 @@ import subprocess
 import sys
 import threading
 import time
-from types import TracebackType
 
+from ._epmd_error import EpmdError
+from ._epmd_registration import Registration
 from ._epmd_server import (
     IDLE_TIMEOUT_S,
     LINGER_S,
@@ -103,21 +104,9 @@ DEFAULT_PORT = 4370
 PORT_ENV = "ERLPY_EPMD_PORT"
 MAX_RESPONSE = 4 * 1024 * 1024  # the longest response line a client accepts (NAMES)
 _PROBE_NAME = "probe@epmd"  # looked up by `ensure_running` to see that a mapper answers
-_RETRY_MIN_S = 0.1  # a dropped Registration retries after this, doubling ...
-_RETRY_MAX_S = 5.0  # ... up to this
 _CHILD_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")  # all the daemon inherits, + PYTHONPATH
 
 log = logging.getLogger("transport.epmd")
-
-
-class EpmdError(Exception):
-    """A port-mapper call failed; `reason` is "unreachable", "taken", "bad_request",
-    "limit", "untrusted" (the mapper runs as another user), or, for `stop`,
-    "names_registered" or "not_owner"."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def default_port() -> int:
@@ -134,118 +123,6 @@ def default_port() -> int:
 # ---------------------------------------------------------------------------------------------
 # Client
 # ---------------------------------------------------------------------------------------------
-
-
-class Registration:
-    """A held ALIVE connection: the name stays registered until `close()` (or process death).
-
-    Context manager. `close()` is idempotent and frees the name at once. While open, a
-    watcher thread notices if the mapper drops the connection (it died, or was stopped),
-    logs it as an error and registers the name again, with back-off, until that works or
-    `close()` is called. `lost` counts the drops seen.
-    """
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        name: str,
-        address: str,
-        port: int | None = None,
-        host: str = "127.0.0.1",
-        watch: bool = True,
-    ) -> None:
-        self._sock: socket.socket | None = sock
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self.name = name
-        self.address = address
-        self.port = port
-        self.host = host
-        self.lost = 0
-        self.reregistered = threading.Event()  # set (and cleared on loss) as it re-registers
-        if watch:
-            threading.Thread(target=self._watch, name=f"epmd-watch-{name}", daemon=True).start()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    def close(self) -> None:
-        with self._lock:
-            sock, self._sock = self._sock, None
-            self._closed.set()
-        if sock is not None:
-            _shut(sock)
-
-    def _watch(self) -> None:
-        """Block on the connection (the mapper never writes to it unasked); on EOF or error
-        while still open, register again."""
-        while not self._closed.is_set():
-            sock = self._sock
-            if sock is None:
-                return
-            try:
-                data = sock.recv(1)
-            except OSError:
-                data = b""
-            if data or self._closed.is_set():
-                continue
-            self.lost += 1
-            self.reregistered.clear()
-            log.error("the port mapper dropped the registration of %s (mapper gone or "
-                      "stopped); registering it again", self.name)
-            self._register_again(sock)
-
-    def _register_again(self, dead: socket.socket) -> None:
-        delay = _RETRY_MIN_S
-        failures = 0
-        while not self._closed.is_set():
-            try:
-                sock = _alive(self.name, self.address, _port(self.port), self.host, 2000)
-            except EpmdError as exc:
-                failures += 1
-                if failures == 1 or failures % 10 == 0:
-                    log.error("cannot register %s with the port mapper again (%s, %d tries); "
-                              "other nodes cannot find it by name", self.name, exc.reason,
-                              failures)
-                self._closed.wait(delay)
-                delay = min(delay * 2, _RETRY_MAX_S)
-                continue
-            with self._lock:
-                if self._closed.is_set():
-                    keep = None
-                else:
-                    keep, self._sock = sock, sock
-            if keep is None:
-                _shut(sock)
-                return
-            _shut(dead)
-            log.warning("registered %s with the port mapper again", self.name)
-            self.reregistered.set()
-            return
-
-    def __enter__(self) -> Registration:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<Registration {self.name}={self.address} {state}>"
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
 
 
 def register(
@@ -268,7 +145,8 @@ def register(
     if not valid_name(name) or not valid_address(address):
         raise EpmdError("bad_request")
     sock = _alive(name, address, _port(port), host, timeout_ms)
-    return Registration(sock, name, address, port, host, watch)
+    again = (lambda: _alive(name, address, _port(port), host, timeout_ms)) if watch else None
+    return Registration(sock, name, address, again)
 
 
 def _alive(name: str, address: str, port: int, host: str, timeout_ms: int) -> socket.socket:
