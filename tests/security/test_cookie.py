@@ -220,8 +220,8 @@ def test_a_captured_hello_costs_a_scrypt_per_guess() -> None:
 
 def test_handshake_key_stays_well_under_a_tenth_of_a_second() -> None:
     times = []
-    for _ in range(3):
-        started = time.perf_counter()
+    for _ in range(3):  # CPU time: wall time on a shared 2-core box measures the neighbours
+        started = time.thread_time()
         codec.handshake_key(LONG)
-        times.append(time.perf_counter() - started)
-    assert statistics.median(times) < 0.2  # ~0.05 s here; generous for a loaded machine
+        times.append(time.thread_time() - started)
+    assert statistics.median(times) < 0.1  # ~0.05 s here
