@@ -18,6 +18,7 @@ from . import _terms
 from ._terms import ProcessKilled
 
 if TYPE_CHECKING:
+    from ._inline import InlineRunner
     from ._process import Process
     from .node import Node
 
@@ -38,6 +39,7 @@ class _ThreadState(threading.local):
         self.process: Process | None = None
         self.nodes: list[Node] = []  # the stack of nodes bound with `Node.bound()`
         self.shells: _Shells = _Shells()  # id(node) -> this thread's shell on it
+        self.inline: InlineRunner | None = None  # set while this thread leads a link
 
 
 _state = _ThreadState()

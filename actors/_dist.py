@@ -46,7 +46,9 @@ from transport import codec, epmd
 from transport.codec import Frame, FrameError, Kind
 from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
+from . import _context
 from ._dist_handshake import Handshake
+from ._inline import InlineRunner
 from ._dist_records import DistConfig, InboundHalf, Peer
 from ._terms import Error
 
@@ -106,6 +108,7 @@ class Distribution(Handshake):
                              curve=config.curve, name=node.name)
         self.address = config.advertise or self._advertised(self._link.address)
         self._registration: epmd.Registration | None = None
+        self._runner: InlineRunner | None = None  # the leading thread's (see `_inline`)
 
     def _advertised(self, bound: str) -> str:
         host = self.name.split("@", 1)[1]
@@ -180,8 +183,12 @@ class Distribution(Handshake):
             peer.last_send = now
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
-        if state == FULL and not self._link.on_io_thread():
-            self._wait_for_room(peer)
+        if state == FULL:
+            runner = _context._state.inline
+            if runner is not None and not runner.abandoned:
+                runner.before_block()  # a process run on the I/O thread: hand the role on
+            if not self._link.on_io_thread():
+                self._wait_for_room(peer)
 
     def _wait_for_room(self, peer: Peer) -> None:
         """Back-pressure, as a busy dist port: the sender waits (not holding the peer's lock)
@@ -381,6 +388,20 @@ class Distribution(Handshake):
         elif reason not in ("disconnect", "reconnected", "blocked"):
             log.warning("node %s: could not connect to %s: %s", self.name, peer.name, reason)
         self.node.remote.nodedown(peer.name, was_up)
+
+    def on_lead(self, leading: bool) -> None:
+        """The link's I/O role came to this thread (True), or left its holder (False)."""
+        if leading:
+            self._runner = _context._state.inline = InlineRunner(self.node.pool,
+                                                                 self._link.handoff)
+        elif self._runner is not None:
+            self._runner.abandon()
+
+    def after_poll(self) -> None:
+        """The leader, after a poll round: run the processes its frames made runnable."""
+        runner = self._runner
+        if runner is not None:
+            runner.run()
 
     def on_timer(self, now: float) -> None:
         ticktime = self.config.net_ticktime / 1000.0

@@ -113,7 +113,7 @@ class Process:
                 return
             schedule = self._push(msg)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def deliver_many(self, msgs: list[Any]) -> None:
         """`deliver` each of `msgs`, in order, with one lock and at most one wake-up."""
@@ -124,7 +124,7 @@ class Process:
             self.mailbox.extend(msgs)
             schedule = self._push(last)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
         """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
@@ -133,7 +133,7 @@ class Process:
                 return
             schedule = self._push(msg)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def _push(self, msg: Any) -> bool:
         """With `lock` held: queue `msg`, wake a waiting thread; True if a worker is needed."""
@@ -183,6 +183,9 @@ class Process:
 
     def _wait(self, seconds: float | None) -> None:
         """Called with `lock` held: release it, sleep until `notify` or timeout, retake it."""
+        runner = _context._state.inline
+        if runner is not None and not runner.abandoned:
+            runner.before_block()  # a leading I/O thread passes its role on before waiting
         self.waiting = True
         self.status = "waiting"
         self.lock.release()
@@ -258,4 +261,4 @@ class Process:
             if not idle:
                 self.node.settle(self)
             state.process = previous
-        self.node.pool.submit(self.run_handler)
+        self.node.pool.submit_handler(self.run_handler)
