@@ -36,8 +36,9 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         raise Exit(("noproc", where))
     if target is me:
         raise Exit(("calling_self", where))
+    marker = len(me.mailbox)  # nothing queued before the request can carry its reference
     ref = _request(me, target, tag, request)
-    kind, value = _await(me, ref, timeout, abandon=True)
+    kind, value = _await(me, ref, timeout, abandon=True, start=marker)
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
@@ -88,12 +89,15 @@ def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
     return ref
 
 
-def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any]:
+def _await(me: Process, ref: Ref, timeout: Any, abandon: bool,
+           start: int = 0) -> tuple[str, Any]:
     """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
-    ("timeout", None). An abandoned request closes its alias: a late reply is dropped."""
+    ("timeout", None). An abandoned request closes its alias: a late reply is dropped.
+    After a reply the monitor is removed with its DOWN, if that came too (OTP's
+    demonitor(Mref, [flush])). `start`: the caller's receive marker."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout,
+        timeout, start,
     )
     if msg is TIMEOUT:
         if not abandon:
@@ -101,13 +105,14 @@ def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any
         with me.lock:
             me.aliases.discard(ref)
         me.node.demonitor(me, ref)
-        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-        me.flush_down(ref)
+        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref, start)
+        me.flush_down(ref, start)
         return ("timeout", None) if late is None else ("reply", late[1])
     me.aliases.discard(ref)
     if msg[0] == "DOWN":
         return ("down", msg[4])
     me.node.demonitor(me, ref)
+    me.flush_down(ref, start)
     return ("reply", msg[1])
 
 

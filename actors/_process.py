@@ -149,23 +149,41 @@ class Process:
     # -- taking messages: the process's own thread ------------------------------------------
 
     def _take(self, pred: Predicate | None, start: int) -> Any:
-        """Pop the first message from index `start` on that matches; `_NOTHING` if none."""
+        """Pop the first message from index `start` on that matches; `_NOTHING` if none.
+
+        A `start` in the back half of the mailbox is scanned from the end, so a receive
+        that skips a long queue (a call's marker, see `receive`) costs what is new, not
+        what is queued."""
         mailbox = self.mailbox
         if pred is None:
             return mailbox.popleft() if len(mailbox) > start else _NOTHING
+        size = len(mailbox)
+        if start > size >> 1:
+            found = -1
+            for back, msg in enumerate(islice(reversed(mailbox), size - start)):
+                if pred(msg):
+                    found = size - 1 - back  # the earliest match so far, seen from the end
+            if found < 0:
+                return _NOTHING
+            msg = mailbox[found]
+            del mailbox[found]
+            return msg
         for index, msg in enumerate(islice(mailbox, start, None), start):
             if pred(msg):
                 del mailbox[index]
                 return msg
         return _NOTHING
 
-    def receive(self, pred: Predicate | None, timeout: int | str) -> Any:
+    def receive(self, pred: Predicate | None, timeout: int | str, start: int = 0) -> Any:
         """Selective receive: the first message matching `pred`, or TIMEOUT.
 
-        `pred` runs with the mailbox locked: it must be a pure test of the message."""
+        `pred` runs with the mailbox locked: it must be a pure test of the message.
+        `start` is a receive marker (OTP's optimisation for a fresh reference): the mailbox
+        length taken before the awaited message could have been sent, so the messages
+        queued before it are not scanned."""
         deadline = deadline_of(timeout)
-        scanned = 0
         with self.lock:
+            scanned = min(start, len(self.mailbox))
             while True:
                 if not self.alive:
                     self._unwind()
@@ -213,15 +231,17 @@ class Process:
             raise Exit(self.exit_reason)
         raise ProcessKilled()
 
-    def flush_down(self, ref: Ref) -> None:
-        """Drop the queued DOWN of monitor `ref`, if any (demonitor's "flush")."""
+    def flush_down(self, ref: Ref, start: int = 0) -> None:
+        """Drop the queued DOWN of monitor `ref`, if any (demonitor's "flush"); `start` is a
+        receive marker taken before the monitor was made."""
         self.take_nowait(
-            lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref)
+            lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref,
+            start)
 
-    def take_nowait(self, pred: Predicate) -> Any:
+    def take_nowait(self, pred: Predicate, start: int = 0) -> Any:
         """Remove and return the first matching message, or None (used by flushes)."""
         with self.lock:
-            msg = self._take(pred, 0)
+            msg = self._take(pred, min(start, len(self.mailbox)))
         return None if msg is _NOTHING else msg
 
     # -- the handler loop: runs on a borrowed worker ----------------------------------------
