@@ -48,8 +48,8 @@ from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
 from . import _context
 from ._dist_handshake import Handshake
-from ._inline import InlineRunner
 from ._dist_records import DistConfig, InboundHalf, Peer
+from ._inline import InlineRunner
 from ._terms import Error
 
 if TYPE_CHECKING:
