@@ -12,7 +12,9 @@ Rules of this module:
   A peer that fails the cookie gets an unauthenticated REJECT carrying only a reason to
   log. B dials back to A's address if it has no half of its own yet.
 - We may send once our half is up (what is sent before waits in `outbox`). The peer is in
-  `nodes()`, and "nodeup" is told, once both halves are up.
+  `nodes()`, and "nodeup" is told, once both halves are up. DATA that arrives on their half
+  before ours is up waits in `early`, so nothing from a peer is delivered before the peer is
+  listed, as in Erlang.
 - A peer goes down exactly once (`_down`): when our DEALER loses its connection (a killed
   peer, detected by the socket at once), when nothing at all is heard from it for
   `net_ticktime` ms (a hung or cut-off peer; ticks go out every net_ticktime/4 and silence
@@ -346,6 +348,9 @@ class Distribution(Handshake):
         peer.done.set()
         log.debug("node %s: %s is up", self.name, peer.name)
         self.node.remote.nodeup(peer.name)
+        early, peer.early = peer.early, []
+        for frame in early:  # what the peer sent before its connection was listed
+            self._deliver(peer.name, frame)
         mesh = [(p.name, p.address) for p in self._peers.values()
                 if p.up and p is not peer and p.address]
         if mesh:
@@ -371,6 +376,7 @@ class Distribution(Handshake):
             peer.down = True
             peer.out_up = False
             peer.outbox.clear()
+            peer.early.clear()
             peer.unsent.clear()
         was_up = peer.up
         peer.up = False
