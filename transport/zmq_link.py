@@ -42,6 +42,7 @@ from zmq.utils.monitor import recv_monitor_message
 log = logging.getLogger("transport.zmq_link")
 
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
 WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
 _SPARES = 2  # former leaders kept parked for the next hand-off
 _SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
@@ -357,7 +358,7 @@ class ZmqLink:
         batch = []
         router = self._router
         for _ in range(1000):
-            if not router.get(zmq.EVENTS) & zmq.POLLIN:  # cheaper than catching zmq.Again
+            if not router.getsockopt(_EVENTS) & _POLLIN:  # cheaper than catching zmq.Again
                 break
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
