@@ -210,9 +210,6 @@ class Process:
         """Called with `lock` held: release it, sleep until `notify` or timeout, retake it.
         With `lent`, first do that run on this thread (the wait then sleeps only for what
         is left of `seconds`)."""
-        runner = _context._state.inline
-        if runner is not None and not runner.abandoned:
-            runner.before_block()  # a leading I/O thread passes its role on before waiting
         self.waiting = True
         self.status = "waiting"
         self.lock.release()
@@ -220,6 +217,9 @@ class Process:
         try:
             if lent is not None:
                 seconds = self._run_lent(lent, seconds)
+            runner = _context._state.inline
+            if runner is not None and not runner.abandoned and self.waiting:
+                runner.before_block()  # a leading I/O thread passes its role on first
             woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
         finally:
             self.lock.acquire()
