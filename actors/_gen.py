@@ -54,7 +54,8 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         ref = _request(me, target, tag, request)
     finally:
         lent, state.lend, state.lent = state.lent, None, None
-    kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent)
+    kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent,
+                         remote=type(target) is not Process)
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
@@ -106,7 +107,7 @@ def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
 
 
 def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,
-           lent: Callable[[], None] | None = None) -> tuple[str, Any]:
+           lent: Callable[[], None] | None = None, remote: bool = False) -> tuple[str, Any]:
     """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
     ("timeout", None). An abandoned request closes its alias: a late reply is dropped.
     After a reply the monitor is removed with its DOWN, if that came too (OTP's
@@ -114,7 +115,7 @@ def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,
     run, done on this thread while the caller waits (see `Process.receive`)."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout, start, lent,
+        timeout, start, lent, remote,
     )
     if msg is TIMEOUT:
         if not abandon:

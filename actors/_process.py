@@ -66,6 +66,7 @@ class Process:
         "name",
         "node",
         "pid",
+        "poll_wake",
         "scheduled",
         "selector",
         "slow_until",
@@ -103,6 +104,7 @@ class Process:
         self.dictionary: dict[Any, Any] = {}
         self.status = "runnable"
         self.interrupted = False
+        self.poll_wake: Callable[[], None] | None = None  # set while it polls for a reply
         self.slow_until = 0.0  # a run on a caller's thread took too long: workers till then
 
     def __repr__(self) -> str:
@@ -179,14 +181,16 @@ class Process:
         return _NOTHING
 
     def receive(self, pred: Predicate | None, timeout: int | str, start: int = 0,
-                lent: Callable[[], None] | None = None) -> Any:
+                lent: Callable[[], None] | None = None, remote: bool = False) -> Any:
         """Selective receive: the first message matching `pred`, or TIMEOUT.
 
         `pred` runs with the mailbox locked: it must be a pure test of the message.
         `start` is a receive marker (OTP's optimisation for a fresh reference): the mailbox
         length taken before the awaited message could have been sent, so the messages
         queued before it are not scanned. `lent`: another process's run, done on this
-        thread at the first wait, while this process is formally waiting (`_gen.call`)."""
+        thread at the first wait, while this process is formally waiting (`_gen.call`).
+        `remote`: the awaited message comes from another node, so the thread may poll the
+        node's link for it itself (`ZmqLink.lead_until`) rather than be woken by another."""
         deadline = deadline_of(timeout)
         with self.lock:
             scanned = min(start, len(self.mailbox))
@@ -203,15 +207,19 @@ class Process:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return TIMEOUT
-                self._wait(remaining, lent)
+                self._wait(remaining, lent, remote)
                 lent = None
 
-    def _wait(self, seconds: float | None, lent: Callable[[], None] | None = None) -> None:
+    def _wait(self, seconds: float | None, lent: Callable[[], None] | None = None,
+              remote: bool = False) -> None:
         """Called with `lock` held: release it, sleep until `notify` or timeout, retake it.
         With `lent`, first do that run on this thread (the wait then sleeps only for what
         is left of `seconds`)."""
         self.waiting = True
         self.status = "waiting"
+        dist = self.node.dist if remote else None
+        if dist is not None:
+            self.poll_wake = dist.wake_poller
         self.lock.release()
         woken = False  # stays False if the wait is interrupted (KeyboardInterrupt)
         try:
@@ -220,9 +228,15 @@ class Process:
             runner = _context._state.inline
             if runner is not None and not runner.abandoned and self.waiting:
                 runner.before_block()  # a leading I/O thread passes its role on first
-            woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+            if dist is not None and self.waiting and dist.poll_until(
+                    lambda: not self.waiting,
+                    None if seconds is None else time.monotonic() + seconds):
+                woken = self.wakeup.acquire(False)
+            else:
+                woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
         finally:
             self.lock.acquire()
+            self.poll_wake = None
             if self.waiting:  # nobody released `wakeup` for us
                 self.waiting = False
             elif not woken:  # released after our timeout: consume it to rearm
@@ -248,6 +262,8 @@ class Process:
         if self.waiting:
             self.waiting = False
             self.wakeup.release()
+            if self.poll_wake is not None:
+                self.poll_wake()  # its thread polls the link rather than wait on `wakeup`
 
     def _unwind(self) -> None:
         """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""
