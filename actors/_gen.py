@@ -66,11 +66,12 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
 class RequestId:
     """An asynchronous call in flight (gen_server.send_request). Opaque to users."""
 
-    __slots__ = ("ref", "server_ref")
+    __slots__ = ("ref", "remote", "server_ref")
 
-    def __init__(self, ref: Ref, server_ref: Any) -> None:
+    def __init__(self, ref: Ref, server_ref: Any, remote: bool = False) -> None:
         self.ref = ref
         self.server_ref = server_ref
+        self.remote = remote  # the server is on another node: its reply may be polled for
 
     def __repr__(self) -> str:
         return f"RequestId({self.ref!r}, {self.server_ref!r})"
@@ -81,7 +82,7 @@ def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     me = _context.self_process()
     target = me.node.locate(server_ref)
     ref = _request(me, target if target is not None else server_ref, tag, request)
-    return RequestId(ref, server_ref)
+    return RequestId(ref, server_ref, target is not None and type(target) is not Process)
 
 
 def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
@@ -89,7 +90,7 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     timeout withdraws the request (receive_response); else it stays active (wait_response)."""
     me = _context.self_process()
     check_timeout(timeout)
-    kind, value = _await(me, req.ref, timeout, abandon)
+    kind, value = _await(me, req.ref, timeout, abandon, remote=req.remote)
     if kind == "down":
         return ("error", (value, req.server_ref))
     return "timeout" if kind == "timeout" else ("reply", value)
