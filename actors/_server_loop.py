@@ -44,18 +44,38 @@ def _valid_after(after: Any) -> bool:
             or (type(after) is tuple and len(after) == 2 and after[0] == "continue"))
 
 
+def module_name(callbacks: Any) -> str:
+    """The name OTP's reasons give the callback module: a class's or a module's name."""
+    if isinstance(callbacks, type) or hasattr(callbacks, "__spec__"):
+        return str(getattr(callbacks, "__name__", repr(callbacks)))
+    return type(callbacks).__name__
+
+
+def callback(callbacks: Any, name: str) -> Any:
+    """The callback `name`, or one that exits ("undef", [(module, name, args, [])]) as a
+    call to a function the module does not export does in Erlang."""
+    found = getattr(callbacks, name, None)
+    if callable(found):
+        return found
+    mod = module_name(callbacks)
+
+    def undef(*args: Any) -> Any:
+        raise Exit(("undef", [(mod, name, list(args), [])]))
+
+    return undef
+
+
 class ServerLoop:
     """One gen_server's loop state: its callbacks, its state, its timeout."""
 
     def __init__(self, callbacks: Any, name: Any, parent: Pid | None) -> None:
         self.mod = callbacks
-        self.handle_call = getattr(callbacks, "handle_call", None)
-        self.handle_cast = getattr(callbacks, "handle_cast", None)
+        self.handle_call = callback(callbacks, "handle_call")
+        self.handle_cast = callback(callbacks, "handle_cast")
         self.handle_info = getattr(callbacks, "handle_info", None) or self._unexpected
-        self.handle_continue = getattr(callbacks, "handle_continue", None)
+        self.handle_continue = callback(callbacks, "handle_continue")
         self.terminate = getattr(callbacks, "terminate", None) or (lambda _r, _s: "ok")
-        self.code_change = getattr(callbacks, "code_change", None) or (
-            lambda _v, s, _e: ("ok", s))
+        self.code_change = callback(callbacks, "code_change")
         self.name = name
         self.parent = parent
         self.state: Any = None
@@ -74,7 +94,7 @@ class ServerLoop:
             ack(("error", ("already_started", taken)))
             _gen.init_failed(proc, "normal")
         try:
-            result = self.mod.init(args)
+            result = callback(self.mod, "init")(args)
         except ProcessKilled:
             raise
         except BaseException as exc:
@@ -214,7 +234,7 @@ class ServerLoop:
                 proc.deliver(timeout_msg)
             else:
                 self._timer = proc.node.make_ref()
-                proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg))
+                proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg), proc.pid)
         elif type(after) is tuple:
             self._run(self.handle_continue, after[1], msg)
 
@@ -239,17 +259,25 @@ class ServerLoop:
         elif type(request) is tuple and request[0] == "terminate":
             self._terminate(request[1], msg)
         elif type(request) is tuple and request[0] == "change_code":
-            _, old_vsn, extra = request
-            result = self.code_change(old_vsn, self.state, extra)
-            if type(result) is tuple and result[0] == "ok":
-                self.state = result[1]
-                answer = "ok"
-            else:
-                answer = result
+            answer = self._change_code(*request[1:])
         else:
             answer = ("error", ("unknown_system_msg", request))
         if from_ is not None:
             _gen.reply(from_, answer)
+
+    def _change_code(self, old_vsn: Any, extra: Any) -> Any:
+        """sys:change_code: "ok", or ("error", what) with the state kept; a callback that
+        raises gives ("error", ("EXIT", reason)), as OTP's catch does."""
+        try:
+            result = self.code_change(old_vsn, self.state, extra)
+        except ProcessKilled:
+            raise
+        except Exception as exc:
+            return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
+        if type(result) is tuple and len(result) == 2 and result[0] == "ok":
+            self.state = result[1]
+            return "ok"
+        return ("error", result)
 
     def _replace_state(self, fun: Any) -> Any:
         """sys:replace_state: a crashing fun leaves the state as it was."""

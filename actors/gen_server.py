@@ -29,7 +29,7 @@ from ._terms import Exit, ProcessKilled
 __all__ = [
     "GenServer", "abcast", "call", "cast", "multi_call", "receive_response", "reply",
     "send_request", "start",
-    "start_link", "stop", "wait_response",
+    "start_link", "start_monitor", "stop", "wait_response",
 ]
 
 
@@ -82,7 +82,13 @@ def start_link(*args: Any) -> Any:
     return _start(args, link=True)
 
 
-def _start(args: tuple[Any, ...], *, link: bool) -> Any:
+def start_monitor(*args: Any) -> Any:
+    """As `start`, and the caller monitors the new server: ("ok", (pid, mref)) on success.
+    A failed start returns its error and leaves no monitor (and no DOWN)."""
+    return _start(args, link=False, monitor=True)
+
+
+def _start(args: tuple[Any, ...], *, link: bool, monitor: bool = False) -> Any:
     name, module, init_args, options = _split_start_args(args)
     callbacks = module() if isinstance(module, type) else module
     timeout = "infinity"
@@ -93,7 +99,7 @@ def _start(args: tuple[Any, ...], *, link: bool) -> Any:
     loop = ServerLoop(callbacks, name, parent=me.pid if link else None)
     return _gen.start(lambda proc, ack: loop.init_it(proc, ack, init_args),
                       (getattr(module, "__name__", repr(module)), "init", 1),
-                      link=link, timeout=timeout)
+                      link=link, timeout=timeout, monitor=monitor)
 
 
 class _DefaultTimeout(int):
