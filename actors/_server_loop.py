@@ -65,6 +65,35 @@ def callback(callbacks: Any, name: str) -> Any:
     return undef
 
 
+def register_name(name: Any, proc: Process) -> Pid | None:
+    """Register `proc` under ("local"|"global", n) or ("via", module, n); None on success,
+    else the pid that holds the name (a gen_server's or gen_statem's already_started)."""
+    if name is None:
+        return None
+    node = proc.node
+    kind = name[0]
+    if kind == "local":
+        holder = node.whereis(name[1])
+        if holder is None:
+            try:
+                node.register(name[1], proc.pid)
+                return None
+            except Exit:
+                holder = node.whereis(name[1])
+        return holder.pid if holder is not None else proc.pid
+    if kind == "global":
+        from . import global_
+
+        if global_.register_name(name[1], proc.pid) == "yes":
+            return None
+        found = global_.whereis_name(name[1])
+        return found if type(found) is Pid else proc.pid
+    module, key = name[1], name[2]
+    if module.register_name(key, proc.pid) == "yes":
+        return None
+    return module.whereis_name(key)
+
+
 class ServerLoop:
     """One gen_server's loop state: its callbacks, its state, its timeout."""
 
@@ -89,7 +118,7 @@ class ServerLoop:
         self.proc = proc
         if self.parent is None:
             self.parent = proc.pid
-        taken = self._register(proc)
+        taken = register_name(self.name, proc)
         if taken is not None:
             ack(("error", ("already_started", taken)))
             _gen.init_failed(proc, "normal")
@@ -126,33 +155,6 @@ class ServerLoop:
         reason = ("bad_return_value", result)
         ack(("error", reason))
         _gen.init_failed(proc, reason)
-
-    def _register(self, proc: Process) -> Pid | None:
-        """Register the server's name; return the holder's pid if the name is taken."""
-        if self.name is None:
-            return None
-        node = proc.node
-        kind = self.name[0]
-        if kind == "local":
-            holder = node.whereis(self.name[1])
-            if holder is None:
-                try:
-                    node.register(self.name[1], proc.pid)
-                    return None
-                except Exit:
-                    holder = node.whereis(self.name[1])
-            return holder.pid if holder is not None else proc.pid
-        if kind == "global":
-            from . import global_
-
-            if global_.register_name(self.name[1], proc.pid) == "yes":
-                return None
-            found = global_.whereis_name(self.name[1])
-            return found if type(found) is Pid else proc.pid
-        module, key = self.name[1], self.name[2]
-        if module.register_name(key, proc.pid) == "yes":
-            return None
-        return module.whereis_name(key)
 
     # -- the loop -----------------------------------------------------------------------------
 
