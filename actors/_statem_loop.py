@@ -40,12 +40,21 @@ from ._statem_actions import (
     parse_init,
     parse_result,
 )
-from ._terms import Exit, Pid, ProcessKilled, Ref
+from ._terms import Error, Exit, Pid, ProcessKilled, Ref
 from .node import is_quiet
 
 log = logging.getLogger("actors.gen_statem")
 
 _MODES = ("state_functions", "handle_event_function")
+
+
+def _class_reason(exc: BaseException) -> tuple[str, Any]:
+    """(class, reason) of an exception, as Erlang's catch sees it."""
+    if isinstance(exc, Error):
+        return ("error", exc.reason)
+    if isinstance(exc, Exit):
+        return ("exit", exc.reason)
+    return ("error", exc)
 
 
 class StatemLoop:
@@ -84,7 +93,7 @@ class StatemLoop:
             reason = proc.node.reason_of(exc)
             if not is_quiet(reason):
                 log.error("crash_report: gen_statem %r failed in init: %r", proc.pid, reason)
-            ack(("error", reason))
+            ack(("error", _class_reason(exc)[1]))  # OTP: {error, Reason}, no stacktrace
             _gen.init_failed(proc, reason)
         self._init_result(proc, ack, result)
 
@@ -259,10 +268,12 @@ class StatemLoop:
 
     def _set_timeouts(self, timeouts: list[Timeout]) -> None:
         seen: set[Any] = set()
-        for t in reversed(timeouts):  # the last one of a type wins
-            if t.type in seen:
-                continue
-            seen.add(t.type)
+        winners: list[Timeout] = []
+        for t in reversed(timeouts):  # the last one of a type wins ...
+            if t.type not in seen:
+                seen.add(t.type)
+                winners.append(t)
+        for t in reversed(winners):  # ... and they start in the order they were given
             if t.time == "update":
                 if t.type in self.timers:
                     self.timers[t.type] = (self.timers[t.type][0], t.content)
@@ -316,7 +327,7 @@ class StatemLoop:
             raise
         except Exception as exc:
             return _SystemError(("callback_failed", ("gen_statem", "system_replace_state"),
-                                 ("error", exc)))
+                                 _class_reason(exc)))
         self.state, self.data = new
         return new
 
@@ -330,6 +341,10 @@ class StatemLoop:
             return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
         if type(r) is tuple and len(r) == 3 and r[0] == "ok":
             self.state, self.data = r[1], r[2]
+            try:
+                self._callback_mode()  # new code may have a new callback mode
+            except BadReturn as bad:
+                return ("error", bad.term)
             return "ok"
         return ("error", r)
 

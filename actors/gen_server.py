@@ -24,7 +24,7 @@ from typing import Any
 from . import _context, _gen
 from ._gen import From
 from ._server_loop import ServerLoop
-from ._terms import Exit, ProcessKilled
+from ._terms import Exit, Pid, ProcessKilled
 
 __all__ = [
     "GenServer", "abcast", "call", "cast", "multi_call", "receive_response", "reply",
@@ -205,4 +205,17 @@ def stop(server_ref: Any, reason: Any = "normal", timeout: int | str = "infinity
     Raises Exit("noproc") if there is no server, Exit("timeout") if it does not stop in
     time, and Exit(other) if it exits with another reason.
     """
-    return _gen.stop(server_ref, reason, timeout)
+    return stop_server(server_ref, reason, timeout)
+
+
+def stop_server(server_ref: Any, reason: Any, timeout: Any) -> str:
+    """proc_lib:stop, with OTP's exit when the server's node is down: (("nodedown",
+    node), ("sys", "terminate", [server_ref, reason, timeout]))."""
+    try:
+        return _gen.stop(server_ref, reason, timeout)
+    except Exit as exc:
+        if exc.reason != "noconnection":
+            raise
+        where = ("sys", "terminate", [server_ref, reason, timeout])
+        node = server_ref.node if type(server_ref) is Pid else server_ref[-1]
+        raise Exit((("nodedown", node), where)) from None

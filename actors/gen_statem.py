@@ -34,7 +34,7 @@ from typing import Any
 from . import _context, _gen
 from ._statem_loop import StatemLoop
 from ._terms import Exit, ProcessKilled
-from .gen_server import _split_start_args
+from .gen_server import _split_start_args, stop_server
 
 __all__ = [
     "GenStatem", "call", "cast", "receive_response", "reply", "send_request", "start",
@@ -128,7 +128,7 @@ def reply(*args: Any) -> str:
 
 def stop(server_ref: Any, reason: Any = "normal", timeout: Any = "infinity") -> str:
     """Stop the machine: terminate(reason, state, data) runs; it exits with `reason`."""
-    return _gen.stop(server_ref, reason, timeout)
+    return stop_server(server_ref, reason, timeout)
 
 
 def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
