@@ -17,7 +17,7 @@ from typing import Any
 from . import _gen
 from ._gen import From
 from ._process import Process
-from ._terms import Exit, Pid, ProcessKilled
+from ._terms import Error, Exit, Pid, ProcessKilled
 from .node import is_quiet
 
 log = logging.getLogger("actors.gen_server")
@@ -42,6 +42,16 @@ def _valid_after(after: Any) -> bool:
     return (after == _INFINITY or after == "hibernate"
             or (type(after) is int and after >= 0)
             or (type(after) is tuple and len(after) == 2 and after[0] == "continue"))
+
+
+def _class_reason(exc: BaseException) -> tuple[str, Any]:
+    """(class, reason) of an exception, as Erlang's catch sees it: Error -> ("error", r),
+    Exit -> ("exit", r), any other exception -> ("error", exc)."""
+    if isinstance(exc, Error):
+        return ("error", exc.reason)
+    if isinstance(exc, Exit):
+        return ("exit", exc.reason)
+    return ("error", exc)
 
 
 def module_name(callbacks: Any) -> str:
@@ -289,7 +299,7 @@ class ServerLoop:
             raise
         except Exception as exc:
             return _SystemError(("callback_failed", ("gen_server", "system_replace_state"),
-                                 ("error", exc)))
+                                 _class_reason(exc)))
         return self.state
 
     def status(self) -> Any:

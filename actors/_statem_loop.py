@@ -27,7 +27,14 @@ from typing import Any
 
 from . import _gen
 from ._process import Process
-from ._server_loop import _is_system, _SystemError, callback, module_name, register_name
+from ._server_loop import (
+    _class_reason,
+    _is_system,
+    _SystemError,
+    callback,
+    module_name,
+    register_name,
+)
 from ._statem_actions import (
     KEEP,
     Actions,
@@ -40,21 +47,12 @@ from ._statem_actions import (
     parse_init,
     parse_result,
 )
-from ._terms import Error, Exit, Pid, ProcessKilled, Ref
+from ._terms import Exit, Pid, ProcessKilled, Ref
 from .node import is_quiet
 
 log = logging.getLogger("actors.gen_statem")
 
 _MODES = ("state_functions", "handle_event_function")
-
-
-def _class_reason(exc: BaseException) -> tuple[str, Any]:
-    """(class, reason) of an exception, as Erlang's catch sees it."""
-    if isinstance(exc, Error):
-        return ("error", exc.reason)
-    if isinstance(exc, Exit):
-        return ("exit", exc.reason)
-    return ("error", exc)
 
 
 class StatemLoop:
