@@ -310,6 +310,7 @@ class Node(Links, RemoteEnd, Names):
                   and proc.kind != "shell"):
                 _interrupt.interrupt_later(proc, thread, self.interrupt_grace_ms)
             proc.status = "exiting"
+        self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
         with self._lock:
             self._procs.pop(proc.pid.id, None)
             if proc.name is not None and self._names.get(proc.name) is proc:
@@ -342,7 +343,6 @@ class Node(Links, RemoteEnd, Names):
                     if not self._stopping:
                         watcher.deliver(("DOWN", ref, "process", obj, reason))
             hooks = self._exit_hooks.pop(proc.pid.id, [])
-        self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
         for hook in hooks:
             try:
                 hook(reason)
