@@ -5,6 +5,7 @@ Rules of this module:
   It survives anything `fire` raises (logged), and sleeps in bounded slices, so no timer,
   however long, can stop the others from firing.
 - Cancelling returns the milliseconds that were left, or False when the timer is gone.
+  A cancelled timer's heap entry is skipped when due, or dropped earlier by `_compact`.
 - A timer may name an `owner` (the local process it is for): `cancel_owner` drops all of an
   owner's timers at once, as ERTS cancels the timers of a process that dies.
 - `check_delay` is the range rule: a timer must expire within the node's time span, that is
@@ -84,6 +85,7 @@ class TimerService:
     def cancel(self, key: Any) -> int | bool:
         with self._cond:
             due = self._forget(key)
+            self._compact()
         if due is None:
             return False
         return max(0, round((due - time.monotonic()) * 1000))
@@ -93,6 +95,15 @@ class TimerService:
         with self._cond:
             for key in self._owned.pop(owner, ()):
                 self._live.pop(key, None)
+            self._compact()
+
+    def _compact(self) -> None:
+        """With the lock held: drop cancelled entries once they outnumber the live ones
+        (a busy gen_server cancels its timeout on every message; a far one would stay in
+        the heap until its due time otherwise)."""
+        if len(self._heap) > 2 * len(self._live) + 1024:
+            self._heap = [e for e in self._heap if e[2][0] in self._live]
+            heapq.heapify(self._heap)
 
     def read(self, key: Any) -> int | bool:
         with self._cond:

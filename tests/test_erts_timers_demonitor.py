@@ -180,3 +180,20 @@ def test_peer_start_takes_otps_options_map(dist_node: Node) -> None:
         assert name in erlang.nodes()
     finally:
         peer.stop(ppid)
+
+
+def test_cancelled_timers_do_not_pile_up_in_the_heap() -> None:
+    """A server that cancels a far timeout on every message must not grow the heap."""
+    service = TimerService("t", lambda _e: None)
+    try:
+        for i in range(20_000):
+            service.add(i, 3_600_000, "far")
+            assert service.cancel(i) > 0
+        assert len(service._heap) <= 2 * len(service._live) + 1024 + 1
+        service.add("live", 3_600_000, "kept")
+        for i in range(20_000, 25_000):
+            service.add(i, 3_600_000, "far")
+            service.cancel(i)
+        assert service.read("live") > 0
+    finally:
+        service.stop()
