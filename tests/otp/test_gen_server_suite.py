@@ -13,6 +13,8 @@ Differences of form, not of behaviour:
 - The ETS table loop_start_fail's init creates is a registered name here (registering it
   again fails unless the failed process is gone, which is what the table shows).
 - multicall_down calls a server we start (Erlang uses global_name_server).
+- call_remote1-3, call_remote_n1-3 and stop8-10 start a peer OS process per case (as the
+  suite's ?CT_PEER()), and their servers by rpc.
 - Log assertions (crash's error_logger reports, undef_handle_info's warning) check our
   log records, not OTP's report terms.
 
@@ -32,8 +34,6 @@ Not ported, and why:
 - multicall_remote, multicall_remote_old1/2, multicall_recv_opt_*: old releases and
   suspend_process; cast_fast: a fake epmd registration; reply_by_alias_with_payload:
   OTP's alias message format.
-- call_remote1-3, call_remote_n1-3, stop8-10 (a peer per case): the same behaviour across
-  real node processes is in tests/test_dist_semantics.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from actors import Error, Exit, Node, erlang, gen_server, global_, sys, timer
+from actors import Error, Exit, Node, erlang, gen_server, global_, peer, sys, timer
 from tests.helpers import recv, wait_until
 from tests.otp._gen_helpers import DummyVia, expect_exit, flush
 
@@ -741,3 +741,89 @@ def test_undef_in_handle_info(node: Node) -> None:
     erlang.send(server, ("call_undef_fun", MODULE, "handle_info"))
     reason = down_reason(mref)
     assert reason[0] == "undef" and reason[1][0][:2] == (MODULE, "handle_info")
+
+
+# -- on a remote node (a peer OS process per case) -------------------------------------------
+
+
+def _rpc(node: str, *args: Any) -> Any:
+    from actors import rpc
+
+    result = rpc.call(node, *args, 10_000)
+    assert not (type(result) is tuple and result[:1] == ("badrpc",)), result
+    return result
+
+
+def _remote_server(pnode: str, name: Any = None) -> Any:
+    args = [Server, [], []] if name is None else [name, Server, [], []]
+    pid = started(_rpc(pnode, "gen_server", "start", args))
+    if name is not None and name[0] == "global":
+        wait_until(lambda: global_.whereis_name(name[1]) == pid, 5.0)
+    return pid
+
+
+@pytest.mark.parametrize("case", ["call_remote1", "call_remote2", "call_remote3"])
+def test_call_remote(peers: Any, case: str) -> None:
+    """call_remote1-3: a call to a server on another node that was killed exits noproc
+    or boom ({global, N}, the pid, {Name, Node})."""
+    _, pnode = peers()
+    if case == "call_remote3":
+        pid = _remote_server(pnode, ("local", "piller"))
+        ref: Any = ("piller", pnode)
+    else:
+        pid = _remote_server(pnode, ("global", "hubba"))
+        ref = ("global", "hubba") if case == "call_remote1" else pid
+    assert gen_server.call(ref, "started_p", "infinity") == "ok"
+    erlang.exit(pid, "boom")
+    reason = expect_exit(gen_server.call, ref, "started_p", "infinity")
+    assert reason[0] in ("noproc", "boom")
+
+
+@pytest.mark.parametrize("case", ["call_remote_n1", "call_remote_n2", "call_remote_n3"])
+def test_call_remote_n(peers: Any, case: str) -> None:
+    """call_remote_n1-3: calls to a node that is gone: {global, N} exits noproc, a pid or
+    {Name, Node} exits {nodedown, Node}."""
+    ppid, pnode = peers()
+    if case == "call_remote_n3":
+        _remote_server(pnode, ("local", "piller"))
+        ref: Any = ("piller", pnode)
+    else:
+        pid = _remote_server(pnode, ("global", "hubba"))
+        ref = ("global", "hubba") if case == "call_remote_n1" else pid
+    peer.stop(ppid)
+    reason = expect_exit(gen_server.call, ref, "started_p", "infinity")
+    if case == "call_remote_n1":
+        wait_until(lambda: global_.whereis_name("hubba") == "undefined", 5.0)
+        reason = expect_exit(gen_server.call, ref, "started_p", "infinity")
+        assert reason[0] == "noproc"
+    else:
+        assert reason[0] == ("nodedown", pnode)
+
+
+@pytest.mark.parametrize("case", ["stop8", "stop9", "stop10"])
+def test_stop_remote(peers: Any, case: str) -> None:
+    """stop8-10: gen_server:stop of a server on another node (anonymous, registered,
+    global), then of one whose node is gone."""
+    ppid, pnode = peers()
+    if case == "stop8":
+        pid = _remote_server(pnode)
+        ref: Any = pid
+    elif case == "stop9":
+        pid = _remote_server(pnode, ("local", "to_stop"))
+        ref = ("to_stop", pnode)
+    else:
+        pid = _remote_server(pnode, ("global", "to_stop"))
+        ref = ("global", "to_stop")
+    assert gen_server.stop(ref) == "ok"
+    if case == "stop9":
+        assert _rpc(pnode, "erlang", "whereis", ["to_stop"]) == "undefined"
+    assert _rpc(pnode, "erlang", "is_process_alive", [pid]) is False
+    if case == "stop10":
+        wait_until(lambda: global_.whereis_name("to_stop") == "undefined", 5.0)
+    assert expect_exit(gen_server.stop, ref) == "noproc"
+    peer.stop(ppid)
+    reason = expect_exit(gen_server.stop, ref)
+    if case == "stop10":
+        assert reason == "noproc"
+    else:
+        assert reason[0] == ("nodedown", pnode)
