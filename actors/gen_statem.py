@@ -34,10 +34,22 @@ from typing import Any
 from . import _context, _gen
 from ._statem_loop import StatemLoop
 from ._terms import Exit, ProcessKilled
-from .gen_server import _split_start_args, stop_server
+from .gen_server import (  # the same call protocol: the same request functions
+    _split_start_args,
+    check_response,
+    receive_response,
+    reqids_add,
+    reqids_new,
+    reqids_size,
+    reqids_to_list,
+    send_request,
+    stop_server,
+    wait_response,
+)
 
 __all__ = [
-    "GenStatem", "call", "cast", "receive_response", "reply", "send_request", "start",
+    "GenStatem", "call", "cast", "check_response", "receive_response", "reply",
+    "reqids_add", "reqids_new", "reqids_size", "reqids_to_list", "send_request", "start",
     "start_link", "start_monitor", "stop", "wait_response",
 ]
 
@@ -129,17 +141,3 @@ def reply(*args: Any) -> str:
 def stop(server_ref: Any, reason: Any = "normal", timeout: Any = "infinity") -> str:
     """Stop the machine: terminate(reason, state, data) runs; it exits with `reason`."""
     return stop_server(server_ref, reason, timeout)
-
-
-def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
-    """Start a call without waiting (see gen_server.send_request)."""
-    return _gen.send_request(server_ref, "$gen_call", request)
-
-
-def wait_response(request_id: _gen.RequestId, timeout: Any = "infinity") -> Any:
-    return _gen.wait_response(request_id, timeout, abandon=False)
-
-
-def receive_response(request_id: _gen.RequestId, timeout: Any = "infinity") -> Any:
-    return _gen.wait_response(request_id, timeout, abandon=True)
-

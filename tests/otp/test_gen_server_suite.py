@@ -6,7 +6,8 @@ module without the optional callbacks).
 
 Differences of form, not of behaviour:
 - Sleeps that only order events are shortened (call: call_within 1000 / sleep 500 /
-  sleep 1500 become 400 / 100 / 700; handle_event_timeout_plain's 500 ms becomes 300).
+  sleep 1500 become 400 / 100 / 700; send_request's 1000 / 1500 become 300 / 500;
+  handle_event_timeout_plain's 500 ms becomes 300).
 - Erlang's throw/1 has no Python form: replace_state's crashing fun raises
   erlang.error(fail), so the reason carries ("error", "fail") where Erlang has
   {throw, fail}.
@@ -29,8 +30,6 @@ Not ported, and why:
 - call_format_status, error_format_status, terminate_crash_format,
   crash_in_format_status, throw_in_format_status, format_all_status, format_log_1,
   format_log_2, format_log_with_process_label: format_status callbacks and log formats.
-- send_request_{receive,wait,check}_reqid_collection and send_request's check_response
-  part: request-id collections and check_response are not implemented.
 - multicall_remote, multicall_remote_old1/2, multicall_recv_opt_*: old releases and
   suspend_process; cast_fast: a fake epmd registration; reply_by_alias_with_payload:
   OTP's alias message format.
@@ -46,7 +45,7 @@ import pytest
 
 from actors import Error, Exit, Node, erlang, gen_server, global_, peer, sys, timer
 from tests.helpers import recv, wait_until
-from tests.otp._gen_helpers import DummyVia, expect_exit, flush
+from tests.otp._gen_helpers import DummyVia, expect_exit, flush, reqid_check, reqid_receive
 
 MODULE = "gen_server_SUITE"
 
@@ -422,6 +421,11 @@ def test_send_request(node: Node) -> None:
     p2 = gen_server.send_request("my_test_name", "next_call")
     assert gen_server.wait_response(p1, "infinity") == ("reply", "ok")
     assert gen_server.wait_response(p2, "infinity") == ("reply", "ok")
+    p3 = gen_server.send_request("my_test_name", ("call_within", 300))
+    assert gen_server.check_response(("foo", "bar"), p3) == "no_reply"
+    assert gen_server.check_response(recv(None, 1000), p3) == ("reply", "ok")
+    timer.sleep(500)
+    assert async_("my_test_name", "next_call") == ("reply", False)
     p5 = gen_server.send_request("my_test_name", ("delayed_answer", 50))
     assert gen_server.wait_response(p5, 0) == "timeout"
     assert gen_server.wait_response(p5, "infinity") == ("reply", "delayed")
@@ -827,3 +831,38 @@ def test_stop_remote(peers: Any, case: str) -> None:
         assert reason == "noproc"
     else:
         assert reason[0] == ("nodedown", pnode)
+
+
+# -- request-id collections ----------------------------------------------------------------
+
+
+def _server_broken(pid2: Any) -> tuple[Any, Any]:
+    erlang.unlink(pid2)
+    return "stop_shutdown", "shutdown"
+
+
+def _three_linked() -> list[Any]:
+    return [started(gen_server.start_link(("local", f"my_test_name{i}"), Server, [], []))
+            for i in (1, 2, 3)]
+
+
+def _kill_three(pids: list[Any]) -> None:
+    for pid in pids:
+        erlang.unlink(pid)
+        erlang.exit(pid, "kill")
+    assert not any(erlang.is_process_alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["receive", "wait"])
+def test_send_request_reqid_collection(node: Node, wait: bool) -> None:
+    """send_request_receive_reqid_collection, send_request_wait_reqid_collection."""
+    pids = _three_linked()
+    reqid_receive(gen_server, pids, "started_p", "ok", _server_broken, wait=wait)
+    _kill_three(pids)
+
+
+def test_send_request_check_reqid_collection(node: Node) -> None:
+    """send_request_check_reqid_collection."""
+    pids = _three_linked()
+    reqid_check(gen_server, pids, "started_p", "ok", _server_broken)
+    _kill_three(pids)

@@ -25,8 +25,6 @@ Not ported, and why:
 - call_format_status, error_format_status, terminate_crash_format, format_all_status,
   format_log_1, format_log_2, format_log_with_process_label: format_status callbacks and
   logger report formats.
-- send_request_{receive,wait,check}_reqid_collection, and the check_response parts of
-  do_func_test: request-id collections and check_response are not implemented.
 - pop_too_many: the change/push/pop_callback_module actions are not implemented.
 - reply_by_alias_with_payload: about OTP's alias message format.
 - stop8, stop9, stop10 (on a remote node): covered by tests/otp/test_gen_statem_dist.py's
@@ -42,7 +40,14 @@ import pytest
 from actors import Error, Exit, Node, _context, erlang, gen_statem, sys, timer
 from actors.gen_statem import GenStatem
 from tests.helpers import recv
-from tests.otp._gen_helpers import DummyVia, expect_exit, flush, wfor
+from tests.otp._gen_helpers import (
+    DummyVia,
+    expect_exit,
+    flush,
+    reqid_check,
+    reqid_receive,
+    wfor,
+)
 
 MODULE = "gen_statem_SUITE"
 
@@ -319,6 +324,11 @@ def do_func_test(stm: Any) -> None:
     assert gen_statem.wait_response(p0, 0) == "timeout"
     wfor("yes")
     assert gen_statem.wait_response(p0, "infinity") == ("reply", "yes")
+    flush()
+    p1 = gen_statem.send_request(stm, "alive?")
+    msg = erlang.receive(None, 1000)
+    assert gen_statem.check_response(msg, p0) == "no_reply"
+    assert gen_statem.check_response(msg, p1) == ("reply", "yes")
 
 
 def do_connect(stm: Any) -> None:
@@ -1147,3 +1157,38 @@ def test_undef_in_terminate(node: Node) -> None:
     stm = started(gen_statem.start(Machine, ("data", data), []))
     reason = expect_exit(gen_statem.stop, stm)
     assert reason[0] == "undef" and reason[1][0][:2] == (MODULE, "terminate")
+
+
+# -- request-id collections ----------------------------------------------------------------
+
+
+def _statem_broken(pid2: Any) -> tuple[Any, Any]:
+    erlang.unlink(pid2)
+    erlang.exit(pid2, "kill")
+    return ("delayed_answer", 1), "noproc"
+
+
+def _three(mode: str) -> list[Any]:
+    return [started(gen_statem.start(Machine, start_arg(mode, []), [])) for _ in range(3)]
+
+
+def _stop_three(pids: list[Any]) -> None:
+    assert gen_statem.call(pids[0], ("stop", "shutdown")) == "stopped"
+    assert gen_statem.call(pids[2], ("stop", "shutdown")) == "stopped"
+    for pid in pids:
+        check_stopped(pid)
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["receive", "wait"])
+def test_send_request_reqid_collection(mode: str, wait: bool) -> None:
+    """send_request_receive_reqid_collection, send_request_wait_reqid_collection."""
+    pids = _three(mode)
+    reqid_receive(gen_statem, pids, "alive?", "yes", _statem_broken, wait=wait)
+    _stop_three(pids)
+
+
+def test_send_request_check_reqid_collection(mode: str) -> None:
+    """send_request_check_reqid_collection."""
+    pids = _three(mode)
+    reqid_check(gen_statem, pids, "alive?", "yes", _statem_broken)
+    _stop_three(pids)
