@@ -7,10 +7,18 @@ Rules of this module:
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
 - A start runs the new process's init synchronously: the starter waits for its ack.
+- A call to an idle local server runs the server on the caller's thread while the caller
+  waits (as a BEAM scheduler runs the next process on the same OS thread): no thread is
+  woken on the way there or back. The caller is formally waiting in its receive meanwhile,
+  so messages and exit signals reach it as usual. The one difference: a server callback
+  that outlasts the call's timeout delays the caller's timeout exit until it returns. So
+  only calls with a timeout of at least `LEND_MIN_TIMEOUT` ms do this, and a server whose
+  run took over `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +28,7 @@ from ._remote import node_of
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 From = tuple[Pid, Ref]
+LEND_MIN_TIMEOUT = 1000  # ms: a call with a shorter timeout leaves its server to a worker
 
 
 def check_timeout(timeout: Any) -> None:
@@ -36,8 +45,16 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         raise Exit(("noproc", where))
     if target is me:
         raise Exit(("calling_self", where))
-    ref = _request(me, target, tag, request)
-    kind, value = _await(me, ref, timeout, abandon=True)
+    marker = len(me.mailbox)  # nothing queued before the request can carry its reference
+    state = _context._state
+    if (type(target) is Process and (timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT)
+            and target.slow_until < time.monotonic()):
+        state.lend = target  # if the request makes the server runnable, we run it
+    try:
+        ref = _request(me, target, tag, request)
+    finally:
+        lent, state.lend, state.lent = state.lent, None, None
+    kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent)
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
@@ -88,12 +105,16 @@ def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
     return ref
 
 
-def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any]:
+def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,
+           lent: Callable[[], None] | None = None) -> tuple[str, Any]:
     """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
-    ("timeout", None). An abandoned request closes its alias: a late reply is dropped."""
+    ("timeout", None). An abandoned request closes its alias: a late reply is dropped.
+    After a reply the monitor is removed with its DOWN, if that came too (OTP's
+    demonitor(Mref, [flush])). `start`: the caller's receive marker. `lent`: the server's
+    run, done on this thread while the caller waits (see `Process.receive`)."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout,
+        timeout, start, lent,
     )
     if msg is TIMEOUT:
         if not abandon:
@@ -101,13 +122,14 @@ def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any
         with me.lock:
             me.aliases.discard(ref)
         me.node.demonitor(me, ref)
-        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-        me.flush_down(ref)
+        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref, start)
+        me.flush_down(ref, start)
         return ("timeout", None) if late is None else ("reply", late[1])
     me.aliases.discard(ref)
     if msg[0] == "DOWN":
         return ("down", msg[4])
     me.node.demonitor(me, ref)
+    me.flush_down(ref, start)
     return ("reply", msg[1])
 
 

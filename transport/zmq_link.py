@@ -15,6 +15,14 @@ Rules of this module:
   offending connection is dropped by the library itself.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
+- "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
+  what arrives, then runs the handler's `after_poll` work (the processes its frames made
+  runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
+  frame and its handler. Before that work can block, `handoff()` gives the role to a fresh
+  (or parked) thread; a watchdog does the same when `after_poll` runs past `WATCH_LIMIT_S`.
+  The old leader finishes its work, then parks as a spare: it never touches the sockets or
+  the handler's I/O state again unless it is handed the role anew. Only `after_poll` can
+  lose the role: serving frames, handshakes and timers always run on a leader.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ from zmq.utils.monitor import recv_monitor_message
 log = logging.getLogger("transport.zmq_link")
 
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
+WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
+_SPARES = 2  # former leaders kept parked for the next hand-off
+_SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
 
 
 class LinkHandler(Protocol):
@@ -43,6 +55,8 @@ class LinkHandler(Protocol):
     def on_outbound(self, channel: int, frame: bytes) -> None: ...
     def on_channel_lost(self, channel: int) -> None: ...
     def on_timer(self, now: float) -> None: ...
+    def after_poll(self) -> None: ...
+    def on_lead(self, leading: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,17 @@ class CurveKeys:
 
     public: bytes
     secret: bytes
+
+
+class _Spare:
+    """A parked former leader, waiting on `wake` to be handed the I/O role."""
+
+    __slots__ = ("generation", "wake")
+
+    def __init__(self) -> None:
+        self.generation = -1
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 @dataclass
@@ -92,7 +117,15 @@ class ZmqLink:
         self._running = True
         self._dirty = True
         self.dropped_shapes = 0
-        self._thread = threading.Thread(target=self._loop, name=f"zmq-link-{name}", daemon=True)
+        self._role_lock = threading.Lock()
+        self._generation = 0  # bumped at each hand-off: a leader leads while it matches
+        self._leader_ident: int | None = None
+        self._busy_since = 0.0  # when the leader entered after_poll (0: it is not in it)
+        self._spares: list[_Spare] = []
+        self._thread = threading.Thread(target=self._lead, args=(0,),
+                                        name=f"zmq-link-{name}", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name=f"zmq-watch-{name}",
+                                          daemon=True)
 
     def _configure(self, sock: zmq.Socket) -> None:
         sock.linger = 0
@@ -102,6 +135,7 @@ class ZmqLink:
 
     def start(self) -> None:
         self._thread.start()
+        self._watchdog.start()
 
     # -- any thread -------------------------------------------------------------------------
 
@@ -132,7 +166,40 @@ class ZmqLink:
                 return CLOSED
 
     def on_io_thread(self) -> bool:
-        return threading.get_ident() == self._thread.ident
+        """True on the thread that holds the I/O role now."""
+        return threading.get_ident() == self._leader_ident
+
+    def handoff(self) -> None:
+        """From the leader, in `after_poll`: give the I/O role to another thread now, because
+        the caller is about to block. A no-op on any other thread."""
+        if threading.get_ident() == self._leader_ident:
+            self._pass_role(self._generation)
+
+    def _pass_role(self, generation: int) -> None:
+        with self._role_lock:
+            if generation != self._generation or not self._running:
+                return
+            self._generation = generation = generation + 1
+            self._leader_ident = None
+            self._busy_since = 0.0
+            spare = self._spares.pop() if self._spares else None
+        self._handler.on_lead(False)
+        if spare is not None:
+            spare.generation = generation
+            spare.wake.release()
+            return
+        thread = threading.Thread(target=self._lead, args=(generation,),
+                                  name=f"zmq-link-{self._name}", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _watch(self) -> None:
+        """Hand the I/O role on when the leader's after_poll work runs too long."""
+        while self._running:
+            time.sleep(WATCH_LIMIT_S)
+            busy, generation = self._busy_since, self._generation
+            if busy and time.monotonic() - busy > WATCH_LIMIT_S:
+                self._pass_role(generation)
 
     # -- I/O thread only --------------------------------------------------------------------
 
@@ -183,10 +250,15 @@ class ZmqLink:
         """Stop the I/O thread and close every socket (from any thread but the I/O one)."""
         if not self._running:
             return
-        self._running = False
+        with self._role_lock:
+            self._running = False
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.wake.release()  # generation -1: it exits
         self.call_soon(lambda: None)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(2.0)
+        thread = self._thread
+        if thread.is_alive() and threading.current_thread() is not thread:
+            thread.join(2.0)
         for channel in list(self._channels):
             self.close_channel(channel)
         self._router.close(0)
@@ -194,10 +266,37 @@ class ZmqLink:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def _loop(self) -> None:
+    def _lead(self, generation: int) -> None:
+        """A thread's life: lead while its generation holds, then park as a spare."""
+        while generation >= 0:
+            self._loop(generation)
+            generation = self._park()
+
+    def _park(self) -> int:
+        """A former leader waits to be handed the role again; -1 when it should exit."""
+        spare = _Spare()
+        with self._role_lock:
+            if not self._running or len(self._spares) >= _SPARES:
+                return -1
+            self._spares.append(spare)
+        if spare.wake.acquire(True, _SPARE_IDLE_S):
+            return spare.generation
+        with self._role_lock:
+            if spare in self._spares:
+                self._spares.remove(spare)
+                return -1
+        spare.wake.acquire()  # handed the role just as we timed out
+        return spare.generation
+
+    def _loop(self, generation: int) -> None:
+        with self._role_lock:
+            if generation != self._generation or not self._running:
+                return
+            self._leader_ident = threading.get_ident()
+            self._thread = threading.current_thread()
+        self._handler.on_lead(True)
         next_timer = time.monotonic() + self._timer_s
-        poller = zmq.Poller()
-        watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        poller, watched = self._make_poller()
         while self._running:
             if self._dirty:
                 poller, watched = self._make_poller()
@@ -214,6 +313,12 @@ class ZmqLink:
             if now >= next_timer:
                 next_timer = now + self._timer_s
                 self._guard(lambda n=now: self._handler.on_timer(n))
+            self._busy_since = time.monotonic()
+            self._guard(self._handler.after_poll)
+            with self._role_lock:
+                if generation != self._generation:
+                    return  # handed off while in after_poll: the sockets are not ours now
+                self._busy_since = 0.0
 
     def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
         self._dirty = False
@@ -253,7 +358,7 @@ class ZmqLink:
         batch = []
         router = self._router
         for _ in range(1000):
-            if not router.get(zmq.EVENTS) & zmq.POLLIN:  # cheaper than catching zmq.Again
+            if not router.getsockopt(_EVENTS) & _POLLIN:  # cheaper than catching zmq.Again
                 break
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
