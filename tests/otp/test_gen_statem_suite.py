@@ -1097,19 +1097,19 @@ def test_replace_state(mode: str) -> None:
 
 
 class OcStatem:
-    """The suite's oc_statem: init, callback_mode and one state; no code_change nor
-    terminate."""
+    """The suite's oc_statem (gen_statem_SUITE_data/oc_statem.erl): handle_event_function
+    with state enter calls, one state; no code_change nor terminate."""
 
-    def callback_mode(self) -> str:
-        return "state_functions"
+    def callback_mode(self) -> Any:
+        return ["handle_event_function", "state_enter"]
 
     def init(self, _args: Any) -> Any:
-        return ("ok", "start", "data")
+        return ("ok", "start", {})
 
-    def start(self, etype: Any, content: Any, data: Any) -> Any:
-        if type(etype) is tuple and etype[0] == "call":
-            return ("keep_state_and_data", [("reply", etype[1], "ok")])
-        return "keep_state_and_data"
+    def handle_event(self, etype: Any, content: Any, state: Any, data: Any) -> Any:
+        if (etype, content, state) == ("enter", "start", "start"):
+            return "keep_state_and_data"
+        raise Error(("function_clause", ("oc_statem", "handle_event", [etype, content])))
 
 
 def test_undef_code_change(node: Node) -> None:
