@@ -1,0 +1,160 @@
+"""A benchmark of the linearizability checker on generated histories (nothing is
+downloaded): search time beside shrink time for invalid histories, and the multi-key
+early stop against checking keys one after another.
+
+Run: ``python -m demos.jepsen.bench_checker [--quick]``. The histories are shaped after
+Porcupine's test data (etcd: one register with cas and client timeouts; kv: many keys
+from many clients, one key bad) and Knossos' cas-register; they are made by the
+functions below, from a seed, so every run checks the same ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .history import Op
+from .linearizability import Result, check
+from .models import Register
+
+
+def register_history(rng: random.Random, n: int, *, processes: int = 10, values: int = 5,
+                     info: float = 0.05, key: Any = "k", first_id: int = 0,
+                     cas: bool = True) -> list[Op]:
+    """`n` ops of a real register (linearizable by construction): each takes effect at a
+    random instant inside its interval; a fraction `info` of the ok writes and cas are
+    recorded as info (a client that timed out), with no completion."""
+    free = [0] * processes
+    planned = []
+    for _ in range(n):
+        p = rng.randrange(processes)
+        start = free[p] + rng.randint(0, 2000)
+        end = start + rng.randint(1, 20_000)
+        free[p] = end
+        f = rng.choice(["read", "read", "write", "cas"] if cas else ["read", "write"])
+        value = (None if f == "read" else rng.randrange(values) if f == "write"
+                 else (rng.randrange(values), rng.randrange(values)))
+        planned.append((rng.uniform(start, end), p, f, value, start, end))
+    planned.sort()
+    state, ops = None, []
+    for i, (_, p, f, value, start, end) in enumerate(planned):
+        result, output = "ok", None
+        if f == "read":
+            output = state
+        elif f == "write":
+            state = value
+        elif state == value[0]:
+            state = value[1]
+        else:
+            result = "fail"
+        if result == "ok" and f != "read" and rng.random() < info:
+            result = "info"
+        ops.append(Op(first_id + i, p, f, key, value, result, output, start,
+                      None if result == "info" else end, 0.0, None))
+    return sorted(ops, key=lambda o: o.invoke_ns)
+
+
+def corrupt_read(rng: random.Random, ops: list[Op], late: bool = True) -> list[Op]:
+    """`ops` with one ok read (in the last tenth when `late`) made to return a value
+    nobody wrote."""
+    reads = [i for i, o in enumerate(ops) if o.f == "read" and o.result == "ok"]
+    if late:
+        reads = reads[len(reads) * 9 // 10:] or reads
+    i = rng.choice(reads)
+    out = list(ops)
+    out[i] = replace(ops[i], output=-1)
+    return out
+
+
+def kv_history(seed: int, keys: int, ops_per_key: int, bad_key: int | None,
+               hard_keys: int = 0) -> list[Op]:
+    """Many keys (each a register), interleaved in one history; key `bad_key` (if any)
+    has a corrupted read; the first `hard_keys` keys have many info writes (timeouts),
+    which make their search slow."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    for k in range(keys):
+        hard = k < hard_keys
+        one = register_history(rng, ops_per_key, processes=50 if hard else 5,
+                               info=0.5 if hard else 0.02, key=f"key{k}",
+                               first_id=len(ops), values=3 if hard else 5)
+        if k == bad_key:
+            one = corrupt_read(rng, one)
+        ops += one
+    return sorted(ops, key=lambda o: o.invoke_ns)
+
+
+def _timed(fn: Callable[[], Result]) -> tuple[Result, float]:
+    t0 = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - t0
+
+
+def search_vs_shrink(name: str, ops: Sequence[Op], budget_s: float) -> str:
+    """One row: the verdict, the search alone (shrink_budget_s=0: no shrinking), and the
+    whole check with its shrink."""
+    searched, search_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
+                                              shrink_budget_s=0))
+    full, full_s = _timed(lambda: check(ops, Register(), budget_s=budget_s))
+    shrink_s = max(0.0, full_s - search_s)
+    ratio = f"{shrink_s / search_s:6.1f}x" if search_s > 0 else "-"
+    return (f"{name:<34} {len(ops):>6} {full.verdict:>8} {search_s * 1e3:>10.1f} "
+            f"{shrink_s * 1e3:>10.1f} {ratio:>8} {len(full.counterexample):>5}"
+            f"{'' if full.minimal else ' (not minimal)'}")
+
+
+def multi_key(name: str, ops: Sequence[Op], budget_s: float) -> str:
+    """One row: every key one after another (first_invalid=False) against round-robin
+    with doubling budgets that stops at the first invalid key."""
+    slow, slow_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
+                                        first_invalid=False, shrink_budget_s=0))
+    fast, fast_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
+                                        first_invalid=True, shrink_budget_s=0))
+    assert fast.verdict == slow.verdict or slow.verdict == "unknown", (fast, slow)
+    return (f"{name:<34} {len(ops):>6} {slow.verdict:>8} {slow_s * 1e3:>12.1f} "
+            f"{fast.verdict:>8} {fast_s * 1e3:>12.1f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller histories")
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds per key")
+    args = parser.parse_args(argv)
+    n = 300 if args.quick else 1000
+    rng = random.Random(13)
+
+    print(f"{'search vs shrink':<34} {'ops':>6} {'verdict':>8} {'search ms':>10} "
+          f"{'shrink ms':>10} {'shrink/':>8} {'cex':>5}")
+    rows = [
+        ("etcd-like register, valid", register_history(rng, n, processes=10, info=0.1)),
+        ("etcd-like register, bad read", corrupt_read(rng, register_history(rng, n, info=0.1))),
+        ("etcd-like, bad read, 20% info",
+         corrupt_read(rng, register_history(rng, n, info=0.2, processes=20))),
+        ("cas-register, bad read early",
+         corrupt_read(rng, register_history(rng, n, info=0.05), late=False)),
+        ("write/read register, bad read",
+         corrupt_read(rng, register_history(rng, n, cas=False))),
+    ]
+    for name, ops in rows:
+        print(search_vs_shrink(name, ops, args.budget))
+
+    print()
+    print(f"{'multi-key (kv)':<34} {'ops':>6} {'one by one':>8} {'ms':>12} "
+          f"{'early':>8} {'ms':>12}")
+    keys = 20 if args.quick else 50
+    per_key = 60 if args.quick else 100
+    kv_rows = [
+        ("kv, valid", kv_history(1, keys, per_key, None)),
+        ("kv, last key bad", kv_history(2, keys, per_key, keys - 1)),
+        ("kv, 3 hard keys, last key bad", kv_history(3, keys, per_key, keys - 1, hard_keys=3)),
+    ]
+    for name, ops in kv_rows:
+        print(multi_key(name, ops, min(args.budget, 2.0)))
+
+
+if __name__ == "__main__":
+    main()
