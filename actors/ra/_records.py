@@ -47,6 +47,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -430,13 +431,22 @@ def read_file(path: str) -> tuple[bytes, Scan]:
 
 def cut_tail(path: str, data: bytes, found: Scan, sync: bool = True) -> None:
     """Cut the torn tail `found` reported in `data` (the bytes of `path`): keep the cut
-    bytes in ``<path>.<offset>.corrupt`` (fsynced), then truncate `path` (fsynced); logged."""
+    bytes in ``<path>.<offset>.corrupt`` (fsynced), then truncate `path` (fsynced); logged.
+    Only a torn write is ever cut, one that was never acknowledged: if there is no room to
+    keep its bytes (a full disk), that is logged and the tail is cut all the same, so
+    that a node can restart and free space."""
     keep = f"{path}.{found.end}.corrupt"
     log.warning(
         "%s: torn tail at byte offset %d (%s): truncating %d bytes (kept in %s)",
         path, found.end, found.detail, len(data) - found.end, keep,
     )
-    atomic_write(keep, [data[found.end :]], sync=sync)
+    try:
+        atomic_write(keep, [data[found.end :]], sync=sync)
+    except OSError as exc:
+        log.error("%s: cannot keep the torn tail (%s): truncating it anyway", path, exc)
+        for leftover in (keep + ".tmp", keep):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
     fd = os.open(path, os.O_WRONLY)
     try:
         os.ftruncate(fd, found.end)

@@ -253,3 +253,26 @@ def test_any_cut_gives_the_committed_batches(counts: list[int], data: st.DataObj
     assert found.end == committed
     assert found.torn == (committed != cut or zeros > 0)
     assert len(found.payloads) == sum(c for c, e in zip(counts, ends, strict=True) if e <= cut)
+
+
+def test_a_torn_tail_is_cut_even_when_a_full_disk_leaves_no_room_to_keep_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = wal_with_batches(tmp_path, batches=1)
+    good = path.read_bytes()
+    path.write_bytes(good + batch([op_record(UID, ("entries", 4, run(4, 4)))], 1)[:30])
+    real_open = os.open
+
+    def full_disk(name: str, flags: int, *args: int) -> int:
+        if str(name).endswith(".corrupt.tmp"):
+            fd = real_open(name, flags, *args)
+            os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(os, "open", full_disk)
+    with caplog.at_level(logging.WARNING, logger="actors.ra"):
+        assert [op[1] for op in Wal(tmp_path).recover()[UID]] == [1, 2, 3]
+    assert path.read_bytes() == good
+    assert not [n for n in os.listdir(tmp_path) if ".corrupt" in n]  # no leftover tmp
+    assert any("cannot keep the torn tail" in r.getMessage() for r in caplog.records)
