@@ -97,7 +97,7 @@ def _timed(fn: Callable[[], Result]) -> tuple[Result, float]:
 def search_vs_shrink(name: str, ops: Sequence[Op], budget_s: float) -> str:
     """One row: the verdict, the search alone (shrink_budget_s=0: no shrinking), and the
     whole check with its shrink."""
-    searched, search_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
+    _, search_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
                                               shrink_budget_s=0))
     full, full_s = _timed(lambda: check(ops, Register(), budget_s=budget_s))
     shrink_s = max(0.0, full_s - search_s)
