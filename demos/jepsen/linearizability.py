@@ -315,8 +315,8 @@ class _Search:
       stays legal with it moved earlier);
     - a configuration fails if one with the same state and the same other ops taken out,
       but a subset of its ops pending forever, failed (that one could have let the extra
-      ones never happen); the cache keeps, per (ops taken out, state), only the minimal
-      such subsets;
+      ones never happen); the cache drops, per (ops taken out, state), most of the
+      supersets it need not keep;
     - an optional op that would leave the state as it is is never taken (it may as well
       not happen), and optional ops are tried after the mandatory candidates, so the
       configurations that spare them come first;
@@ -420,6 +420,7 @@ class _Search:
         deferred = skipped = False  # trying the optional candidates? any passed over?
         countdown = STEPS_PER_CHECK
         grown = 0  # bytes added to the cache since the last look at the memory
+        times, deepest = self.time, self.deepest
         while True:
             countdown -= 1
             if not countdown:
@@ -444,9 +445,13 @@ class _Search:
                     to_done, to_used = (done, used | bits[i]) if endless[i] else (
                         done | bits[i], used)
                     prior = failed.get((to_done, after))
-                    if prior is not None and to_used in prior:
-                        pass  # failed before, with these very ops pending forever
-                    elif prior is None or not to_used or not _has_subset(prior, to_used):
+                    if prior is not None:  # failed before, with a subset pending forever?
+                        for u in prior:
+                            if u & to_used == u:
+                                break
+                        else:
+                            prior = None
+                    if prior is None:
                         stack.append((entry, state, reads[i]))
                         done, used, state = to_done, to_used, after
                         _lift(entry, ret_at[i], nxt, prv)
@@ -465,8 +470,13 @@ class _Search:
                 continue
             if optional[i]:  # it never happens
                 prior = failed.get((to_done := done | bits[i], state))
-                if prior is None or (used not in prior
-                                     and (not used or not _has_subset(prior, used))):
+                if prior is not None:
+                    for u in prior:
+                        if u & used == u:
+                            break
+                    else:
+                        prior = None
+                if prior is None:
                     stack.append((call_at[i], state, True))
                     done = to_done
                     _lift(call_at[i], entry, nxt, prv)
@@ -475,9 +485,11 @@ class _Search:
                         return True
                     deferred = skipped = False
                     continue
-            self.deepest = max(self.deepest, self.time[entry])
+            if times[entry] > deepest:
+                deepest = times[entry]
             while True:  # this configuration fails: undo the last choice, try the next one
                 if not stack:
+                    self.deepest = deepest
                     return False
                 grown += _remember(failed, done, state, used)
                 call, state, forced = stack.pop()
@@ -494,28 +506,21 @@ class _Search:
             entry, deferred, skipped = nxt[call], optional[i], True
 
 
-def _has_subset(prior: list[int], used: int) -> bool:
-    """Is one of the bitsets `prior` a subset of `used`? (A loop: faster than any().)"""
-    for u in prior:  # noqa: SIM110
-        if u & used == u:
-            return True
-    return False
-
-
 def _remember(failed: dict[tuple[int, Any], list[int]], done: int, state: Any,
               used: int) -> int:
-    """Cache that (done, state) fails with `used` pending forever, keeping only the
-    minimal `used`s per (done, state); the bytes it added (an estimate: the dict slot,
-    key tuple, list and ints, the state being shared)."""
+    """Cache that (done, state) fails with `used` pending forever; the bytes it added (an
+    estimate: the dict slot, key tuple, list and ints, the state being shared). A `used`
+    0 replaces every other; any other drops those it is a subset of, once there are a few
+    (it has no subset there, or the configuration would have been pruned)."""
     size = 0 if not used else 28 + used.bit_length() // 7
     prior = failed.get((done, state))
     if prior is None:
         failed[done, state] = [used]
         return 200 + done.bit_length() // 7 + size
-    if used:  # drop the supersets of `used` (it has no subset there, or it was pruned)
-        prior[:] = [u for u in prior if u & used != used]
-    elif not used:
+    if not used:
         prior.clear()
+    elif len(prior) >= 4:
+        prior[:] = [u for u in prior if u & used != used]
     prior.append(used)
     return 8 + size
 
