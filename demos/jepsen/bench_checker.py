@@ -22,7 +22,7 @@ from .linearizability import Result, check
 from .models import Register
 
 
-def register_history(rng: random.Random, n: int, *, processes: int = 10, values: int = 5,
+def register_history(rng: random.Random, n: int, *, processes: int = 10, values: int = 10,
                      info: float = 0.05, key: Any = "k", first_id: int = 0,
                      cas: bool = True) -> list[Op]:
     """`n` ops of a real register (linearizable by construction): each takes effect at a
@@ -58,32 +58,59 @@ def register_history(rng: random.Random, n: int, *, processes: int = 10, values:
     return sorted(ops, key=lambda o: o.invoke_ns)
 
 
-def corrupt_read(rng: random.Random, ops: list[Op], late: bool = True) -> list[Op]:
-    """`ops` with one ok read (in the last tenth when `late`) made to return a value
-    nobody wrote."""
+def corrupt_read(rng: random.Random, ops: list[Op], late: bool = True,
+                 stale: bool = True) -> list[Op]:
+    """`ops` with one ok read (in the last tenth when `late`) made to return a value nobody
+    wrote, or (`stale`) a value that is surely stale, if some read allows one: a value v
+    that no info op writes, whose every writer completed before some ok write of another
+    value began, which completed before the read began (so v was overwritten for good)."""
     reads = [i for i, o in enumerate(ops) if o.f == "read" and o.result == "ok"]
     if late:
         reads = reads[len(reads) * 9 // 10:] or reads
-    i = rng.choice(reads)
     out = list(ops)
-    out[i] = replace(ops[i], output=-1)
+    for i in rng.sample(reads, len(reads)):
+        value = _stale_value(rng, ops, ops[i]) if stale else -1
+        if value is not None:
+            out[i] = replace(ops[i], output=value)
+            break
     return out
+
+
+def _stale_value(rng: random.Random, ops: list[Op], read: Op) -> Any:
+    last_write: dict[Any, float] = {}  # value -> the latest completion of an op writing it
+    maybe: set[Any] = set()  # values an info op may write
+    for o in ops:
+        if o.f not in ("write", "cas") or o.result == "fail":
+            continue
+        v = o.value if o.f == "write" else o.value[1]
+        if o.complete_ns is None:
+            maybe.add(v)
+        else:
+            last_write[v] = max(last_write.get(v, -1), o.complete_ns)
+    overwrites = [o for o in ops if o.f == "write" and o.result == "ok"
+                  and o.complete_ns is not None and o.complete_ns < read.invoke_ns]
+    stale = sorted({v for v, t in last_write.items() if v not in maybe and v != read.output
+                    and any(x.invoke_ns > t and x.value != v for x in overwrites)}, key=repr)
+    return rng.choice(stale) if stale else None
 
 
 def kv_history(seed: int, keys: int, ops_per_key: int, bad_key: int | None,
                hard_keys: int = 0) -> list[Op]:
     """Many keys (each a register), interleaved in one history; key `bad_key` (if any)
-    has a corrupted read; the first `hard_keys` keys have many info writes (timeouts),
-    which make their search slow."""
+    has a stale read. The first `hard_keys` keys come from 50 clients, with many timeouts
+    (info ops) and a stale read too: their search runs out of any budget."""
     rng = random.Random(seed)
     ops: list[Op] = []
     for k in range(keys):
-        hard = k < hard_keys
-        one = register_history(rng, ops_per_key, processes=50 if hard else 5,
-                               info=0.5 if hard else 0.02, key=f"key{k}",
-                               first_id=len(ops), values=3 if hard else 5)
-        if k == bad_key:
+        if k < hard_keys:
+            one = register_history(rng, 200, processes=50, info=0.3, key=f"key{k}",
+                                   first_id=len(ops), values=3)
             one = corrupt_read(rng, one)
+        else:
+            one = register_history(rng, ops_per_key, processes=5, info=0.02,
+                                   key=f"key{k}", first_id=len(ops))
+            if k == bad_key:
+                one = corrupt_read(rng, one)
         ops += one
     return sorted(ops, key=lambda o: o.invoke_ns)
 
@@ -95,16 +122,19 @@ def _timed(fn: Callable[[], Result]) -> tuple[Result, float]:
 
 
 def search_vs_shrink(name: str, ops: Sequence[Op], budget_s: float) -> str:
-    """One row: the verdict, the search alone (shrink_budget_s=0: no shrinking), and the
-    whole check with its shrink."""
-    _, search_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
-                                              shrink_budget_s=0))
-    full, full_s = _timed(lambda: check(ops, Register(), budget_s=budget_s))
-    shrink_s = max(0.0, full_s - search_s)
-    ratio = f"{shrink_s / search_s:6.1f}x" if search_s > 0 else "-"
-    return (f"{name:<34} {len(ops):>6} {full.verdict:>8} {search_s * 1e3:>10.1f} "
-            f"{shrink_s * 1e3:>10.1f} {ratio:>8} {len(full.counterexample):>5}"
-            f"{'' if full.minimal else ' (not minimal)'}")
+    """One row: the verdict, the key's search, and the shrinking of its counterexample,
+    unbounded (ratio: shrink / search), then with the default bounds."""
+    free, free_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
+                                        shrink_budget_s=None, shrink_ratio=None))
+    bounded = check(ops, Register(), budget_s=budget_s)
+    search_s = free_s - free.shrink_s
+    ratio = f"{free.shrink_s / search_s:.1f}x" if free.shrink_s else "-"
+    shrunk = f"{len(free.counterexample)}" if free.verdict == "invalid" else "-"
+    if free.verdict == "invalid":
+        shrunk += f"/{len(bounded.counterexample)}{'' if bounded.minimal else '*'}"
+    return (f"{name:<34} {len(ops):>5} {free.verdict:>8} {search_s * 1e3:>9.1f} "
+            f"{free.shrink_s * 1e3:>9.1f} {ratio:>7} {bounded.shrink_s * 1e3:>9.1f} "
+            f"{shrunk:>7}")
 
 
 def multi_key(name: str, ops: Sequence[Op], budget_s: float) -> str:
@@ -127,23 +157,29 @@ def main(argv: list[str] | None = None) -> None:
     n = 300 if args.quick else 1000
     rng = random.Random(13)
 
-    print(f"{'search vs shrink':<34} {'ops':>6} {'verdict':>8} {'search ms':>10} "
-          f"{'shrink ms':>10} {'shrink/':>8} {'cex':>5}")
+    print("search vs shrink (ms; cex: ops in the counterexample, unbounded/bounded, "
+          "* not minimal)")
+    print(f"{'history':<34} {'ops':>5} {'verdict':>8} {'search':>9} {'shrink':>9} "
+          f"{'ratio':>7} {'bounded':>9} {'cex':>7}")
     rows = [
-        ("etcd-like register, valid", register_history(rng, n, processes=10, info=0.1)),
-        ("etcd-like register, bad read", corrupt_read(rng, register_history(rng, n, info=0.1))),
-        ("etcd-like, bad read, 20% info",
-         corrupt_read(rng, register_history(rng, n, info=0.2, processes=20))),
-        ("cas-register, bad read early",
+        ("etcd-like register, valid", register_history(rng, n, info=0.1)),
+        ("etcd-like, stale read", corrupt_read(rng, register_history(rng, n, info=0.1))),
+        ("etcd-like, read nobody wrote",
+         corrupt_read(rng, register_history(rng, n, info=0.1), stale=False)),
+        ("etcd-like, stale read, 20% info",
+         corrupt_read(rng, register_history(rng, n, info=0.2))),
+        ("cas-register, stale read early",
          corrupt_read(rng, register_history(rng, n, info=0.05), late=False)),
-        ("write/read register, bad read",
-         corrupt_read(rng, register_history(rng, n, cas=False))),
+        ("write/read register, stale read",
+         corrupt_read(rng, register_history(rng, n, cas=False, processes=5))),
     ]
     for name, ops in rows:
         print(search_vs_shrink(name, ops, args.budget))
 
     print()
-    print(f"{'multi-key (kv)':<34} {'ops':>6} {'one by one':>8} {'ms':>12} "
+    print("multi-key (kv): every key one after another, against side by side with an "
+          "early stop (ms)")
+    print(f"{'history':<34} {'ops':>6} {'one by one':>8} {'ms':>12} "
           f"{'early':>8} {'ms':>12}")
     keys = 20 if args.quick else 50
     per_key = 60 if args.quick else 100

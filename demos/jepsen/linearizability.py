@@ -110,6 +110,7 @@ class Result:
     cut: bool = False
     elapsed_s: float = 0.0
     why: dict[Any, str] = field(default_factory=dict)
+    shrink_s: float = 0.0  # of elapsed_s, the time spent on the counterexample
 
     @property
     def valid(self) -> bool | str:
@@ -164,8 +165,8 @@ def check(ops: Iterable[Op], model: Model, *, key_fn: Callable[[Op], Any] = _by_
     completion, or for a negative limit."""
     for name, limit in (("budget_s", budget_s), ("shrink_budget_s", shrink_budget_s),
                         ("cache_mb", cache_mb), ("shrink_ratio", shrink_ratio)):
-        if limit is not None and not limit >= 0:
-            raise ValueError(f"{name} must be >= 0 or None, got {limit!r}")
+        if limit is not None and not (isinstance(limit, int | float) and limit >= 0):
+            raise ValueError(f"{name} must be a number >= 0 or None, got {limit!r}")
     started = time.monotonic()
     by_key: dict[Any, list[_Item]] = {}
     for op in ops:
@@ -188,10 +189,12 @@ def check(ops: Iterable[Op], model: Model, *, key_fn: Callable[[Op], Any] = _by_
     shrink_s = _least(shrink_budget_s,
                       None if shrink_ratio is None else max(SHRINK_FLOOR_S,
                                                             shrink_ratio * spent[key]))
+    shrink_started = time.monotonic()
     found, pending, minimal, cut = _counterexample(by_key[key], dead_end, model,
                                                    _Limits(_deadline(shrink_s), memory))
+    done = time.monotonic()
     return Result(INVALID, verdicts, model.name, budget_s, key, found, pending, minimal, cut,
-                  time.monotonic() - started, why)
+                  done - started, why, done - shrink_started)
 
 
 _Outcome = tuple[dict[Any, str], dict[Any, str], dict[Any, float]]  # verdicts, why, spent
