@@ -511,21 +511,32 @@ class _Search:
 
 def _remember(failed: dict[tuple[int, Any], list[int]], done: int, state: Any,
               used: int) -> int:
-    """Cache that (done, state) fails with `used` pending forever; the bytes it added (an
-    estimate: the dict slot, key tuple, list and ints, the state being shared). A `used`
-    0 replaces every other; any other drops those it is a subset of, once there are a few
-    (it has no subset there, or the configuration would have been pruned)."""
-    size = 0 if not used else 28 + used.bit_length() // 7
+    """Cache that (done, state) fails with `used` pending forever; the bytes this added
+    (an estimate: the dict slot, key tuple, list and ints, the state being shared). A
+    `used` of 0 replaces every other; any other drops those it is a subset of, once there
+    are a few (it has no subset there, or the configuration would have been pruned)."""
     prior = failed.get((done, state))
     if prior is None:
         failed[done, state] = [used]
-        return 200 + done.bit_length() // 7 + size
+        return 200 + done.bit_length() // 7 + _int_bytes(used)
+    before = len(prior)
     if not used:
+        dropped = sum(map(_int_bytes, prior))
         prior.clear()
-    elif len(prior) >= 4:
-        prior[:] = [u for u in prior if u & used != used]
+    elif before >= 4:
+        kept = [u for u in prior if u & used != used]
+        dropped = sum(map(_int_bytes, prior)) - sum(map(_int_bytes, kept)) if len(
+            kept) < before else 0
+        prior[:] = kept
+    else:
+        dropped = 0
     prior.append(used)
-    return 8 + size
+    return 8 * (len(prior) - before) + _int_bytes(used) - dropped
+
+
+def _int_bytes(bits: int) -> int:
+    """About what a bitset int costs beyond a list slot (0 is shared: nothing)."""
+    return 28 + bits.bit_length() // 7 if bits else 0
 
 
 def _specialise(model: Model, items: list[_Item]) -> Model:
