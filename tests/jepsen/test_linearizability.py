@@ -501,3 +501,15 @@ def test_limits_must_be_non_negative_numbers(limit: str) -> None:
     for bad in (-1, "1", float("nan")):
         with pytest.raises(ValueError, match=limit):
             check([], Register(), **{limit: bad})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_benchmarks_stale_read_is_surely_invalid(seed: int) -> None:
+    rng = random.Random(seed)
+    ops = bench.register_history(rng, 120, info=0.1)
+    bad = bench.corrupt_read(rng, ops)
+    changed = [b for o, b in zip(ops, bad, strict=True) if o != b]
+    assert len(changed) == 1 and changed[0].f == "read"
+    assert check(ops, Register(), budget_s=None).verdict == "valid"
+    result = check(bad, Register(), budget_s=None)
+    assert result.verdict == "invalid" and changed[0] in result.counterexample
