@@ -62,8 +62,9 @@ def corrupt_read(rng: random.Random, ops: list[Op], late: bool = True,
                  stale: bool = True) -> list[Op]:
     """`ops` with one ok read (in the last tenth when `late`) made to return a value nobody
     wrote, or (`stale`) a value that is surely stale, if some read allows one: a value v
-    that no info op writes, whose every writer completed before some ok write of another
-    value began, which completed before the read began (so v was overwritten for good)."""
+    that no info op invoked before the read ends writes, and whose every other writer
+    invoked by then completed before some ok write of another value began, which completed
+    before the read began (so v was overwritten, and not written again in time)."""
     reads = [i for i, o in enumerate(ops) if o.f == "read" and o.result == "ok"]
     if late:
         reads = reads[len(reads) * 9 // 10:] or reads
@@ -79,8 +80,9 @@ def corrupt_read(rng: random.Random, ops: list[Op], late: bool = True,
 def _stale_value(rng: random.Random, ops: list[Op], read: Op) -> Any:
     last_write: dict[Any, float] = {}  # value -> the latest completion of an op writing it
     maybe: set[Any] = set()  # values an info op may write
+    assert read.complete_ns is not None
     for o in ops:
-        if o.f not in ("write", "cas") or o.result == "fail":
+        if o.f not in ("write", "cas") or o.result == "fail" or o.invoke_ns > read.complete_ns:
             continue
         v = o.value if o.f == "write" else o.value[1]
         if o.complete_ns is None:
@@ -116,9 +118,19 @@ def kv_history(seed: int, keys: int, ops_per_key: int, bad_key: int | None,
 
 
 def _timed(fn: Callable[[], Result]) -> tuple[Result, float]:
-    t0 = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - t0
+    """The result and the wall time of `fn()`; the least of three runs if one is short
+    (under a second: the machine is shared, the least is the least disturbed)."""
+    best: tuple[Result, float] | None = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        result = fn()
+        took = time.perf_counter() - t0
+        if best is None or took < best[1]:
+            best = result, took
+        if took > 1.0:
+            break
+    assert best is not None
+    return best
 
 
 def search_vs_shrink(name: str, ops: Sequence[Op], budget_s: float) -> str:
@@ -126,7 +138,7 @@ def search_vs_shrink(name: str, ops: Sequence[Op], budget_s: float) -> str:
     unbounded (ratio: shrink / search), then with the default bounds."""
     free, free_s = _timed(lambda: check(ops, Register(), budget_s=budget_s,
                                         shrink_budget_s=None, shrink_ratio=None))
-    bounded = check(ops, Register(), budget_s=budget_s)
+    bounded, _ = _timed(lambda: check(ops, Register(), budget_s=budget_s))
     search_s = free_s - free.shrink_s
     ratio = f"{free.shrink_s / search_s:.1f}x" if free.shrink_s else "-"
     shrunk = f"{len(free.counterexample)}" if free.verdict == "invalid" else "-"
@@ -161,17 +173,19 @@ def main(argv: list[str] | None = None) -> None:
           "* not minimal)")
     print(f"{'history':<34} {'ops':>5} {'verdict':>8} {'search':>9} {'shrink':>9} "
           f"{'ratio':>7} {'bounded':>9} {'cex':>7}")
+    v = max(10, n // 20)  # values: enough that a value long overwritten stays so
     rows = [
-        ("etcd-like register, valid", register_history(rng, n, info=0.1)),
-        ("etcd-like, stale read", corrupt_read(rng, register_history(rng, n, info=0.1))),
+        ("etcd-like register, valid", register_history(rng, n, info=0.1, values=v)),
+        ("etcd-like, stale read",
+         corrupt_read(rng, register_history(rng, n, info=0.1, values=v))),
         ("etcd-like, read nobody wrote",
-         corrupt_read(rng, register_history(rng, n, info=0.1), stale=False)),
+         corrupt_read(rng, register_history(rng, n, info=0.1, values=v), stale=False)),
         ("etcd-like, stale read, 20% info",
-         corrupt_read(rng, register_history(rng, n, info=0.2))),
+         corrupt_read(rng, register_history(rng, n, info=0.2, values=v))),
         ("cas-register, stale read early",
-         corrupt_read(rng, register_history(rng, n, info=0.05), late=False)),
+         corrupt_read(rng, register_history(rng, n, info=0.05, values=v), late=False)),
         ("write/read register, stale read",
-         corrupt_read(rng, register_history(rng, n, cas=False, processes=5))),
+         corrupt_read(rng, register_history(rng, n, cas=False, processes=5, values=v))),
     ]
     for name, ops in rows:
         print(search_vs_shrink(name, ops, args.budget))
