@@ -276,3 +276,26 @@ def test_a_torn_tail_is_cut_even_when_a_full_disk_leaves_no_room_to_keep_it(
     assert path.read_bytes() == good
     assert not [n for n in os.listdir(tmp_path) if ".corrupt" in n]  # no leftover tmp
     assert any("cannot keep the torn tail" in r.getMessage() for r in caplog.records)
+
+
+def test_the_segment_writer_keeps_a_wal_file_a_corrupt_member_could_not_take(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from actors.ra._names import SystemNames
+    from actors.ra._segment_writer import _State
+    from actors.ra._wal import RolledFile
+
+    seg = member_with_one_segment_batch(tmp_path, wal_file_gone=True)
+    flip(seg, len(seg.read_bytes()) - 40)  # the last record: corrupt, its WAL file gone
+    MemberStore(tmp_path, "m2", sync=False).segments.write([("entries", 1, run(1, 1))], 1)
+    state = _State(SystemNames("t"), {"data_dir": str(tmp_path), "wal_sync": False})
+    rolled = RolledFile(str(tmp_path / "wal" / "00000003.wal"),
+                        {UID: (("entries", 201, run(201, 201)),),
+                         "m2": (("entries", 2, run(2, 2)),)})
+    assert rolled.number == 3
+    with caplog.at_level(logging.ERROR, logger="actors.ra"):
+        assert state.flush(rolled) is False  # so it is never reported flushed
+    assert any("keeping WAL file" in r.getMessage() and UID in r.getMessage()
+               for r in caplog.records)
+    m2 = MemberStore(tmp_path, "m2", sync=False).recover([])
+    assert [e.index for e in m2.entries] == [1, 2]  # the other member got its ops
