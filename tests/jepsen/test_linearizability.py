@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+import tracemalloc
 from itertools import combinations
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from demos.jepsen import bench_checker as bench
 from demos.jepsen import linearizability as lin
+from demos.jepsen import wgl
 from demos.jepsen.history import Op
 from demos.jepsen.linearizability import INF, Result, check
 from demos.jepsen.models import AppendList, Model, Register
@@ -513,3 +515,22 @@ def test_the_benchmarks_stale_read_is_surely_invalid(seed: int) -> None:
     assert check(ops, Register(), budget_s=None).verdict == "valid"
     result = check(bad, Register(), budget_s=None)
     assert result.verdict == "invalid" and changed[0] in result.counterexample
+
+
+def test_the_cache_estimate_is_near_what_the_cache_really_holds() -> None:
+    rng = random.Random(6)
+    ops = bench.corrupt_read(rng, bench.register_history(rng, 1000, info=0.2, processes=20))
+    items = [it for it in (wgl.prepare(o, Register()) for o in ops) if it is not None]
+    memory = wgl.Memory(None)
+    tracemalloc.start()
+    try:
+        search = wgl.Search(items, Register(), memory)
+        before = tracemalloc.get_traced_memory()[0]
+        assert search.advance(time.monotonic() + 1.0) is None  # still searching
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert memory.used == search.bytes > 100_000
+    assert 0.5 < held / memory.used < 2, (held, memory.used)
+    search.release()
+    assert memory.used == 0 and search.failed == {}
