@@ -174,14 +174,24 @@ class Search:
         return False
 
     def _impossible_read(self) -> float | None:
-        """The earliest end of a mandatory read that no reachable state allows, if any."""
+        """The earliest end of a mandatory read that no reachable state allows, if any
+        (each distinct read tried once: a step depends only on f, value and output)."""
         states = self.model.states_after([], self.ops)
         if states is None:
             return None
         states = list(states)
-        ends = [it.end for i, it in enumerate(self.items) if self.reads[i] and not it.optional
-                and not any(self.step(state, it.op)[0] for state in states)]
-        return min(ends, default=None)
+        allowed: dict[tuple[str, Any, Any], bool] = {}
+        earliest = None
+        for i, it in enumerate(self.items):
+            if not self.reads[i] or it.optional:
+                continue
+            op = it.op
+            alike = (op.f, op.value, op.output)
+            if alike not in allowed:
+                allowed[alike] = any(self.step(state, op)[0] for state in states)
+            if not allowed[alike] and (earliest is None or it.end < earliest):
+                earliest = it.end
+        return earliest
 
     def _run_from(self, state: Any) -> Generator[None, None, bool | None]:
         """The search from `state`; yields every STEPS_PER_CHECK steps, and returns None
