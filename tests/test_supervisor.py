@@ -682,7 +682,10 @@ def test_terminate_restart_and_delete_child(me: Pid) -> None:
     result = supervisor.restart_child(sup, "a")
     new = started("a")
     assert result == ("ok", new) and new != pid
-    assert supervisor.terminate_child(sup, new) == "ok"  # by pid also works
+    # OTP (child_adm): a static child is named by its id only; its pid names no child
+    assert supervisor.terminate_child(sup, new) == ("error", "not_found")
+    assert erlang.is_process_alive(new)
+    assert supervisor.terminate_child(sup, "a") == "ok"
     assert terminated("a") == "shutdown"
     assert supervisor.delete_child(sup, "a") == "ok"
     assert supervisor.which_children(sup) == []
@@ -740,7 +743,8 @@ def test_get_childspec_fills_in_otp_defaults(me: Pid) -> None:
     assert {k: got[k] for k in ("id", "start", "restart", "shutdown", "type", "modules")} == {
         "id": "a", "start": start, "restart": "permanent", "shutdown": 5000,
         "type": "worker", "modules": [Worker]}
-    assert supervisor.get_childspec(sup, pid) == ("ok", got)  # by pid as well
+    # OTP: a static child is found by its id only
+    assert supervisor.get_childspec(sup, pid) == ("error", "not_found")
     ok, sub = supervisor.get_childspec(sup, "sub")
     assert ok == "ok"
     assert (sub["type"], sub["shutdown"], sub["restart"]) == ("supervisor", "infinity",
