@@ -21,7 +21,7 @@ Cases that cannot apply here, and why:
 - code_change_simple, code_change_simple_map: ported, except that a change to the number
   of simple_one_for_one specs gives ("error", ("error", ("bad_start_spec", specs)))
   where OTP leaks an internal term, {error, {error, {ok, {[_, _], _}}}}.
-- Timings are scaled down (children that take 2 s to fail take 0.15 s here, the
+- Timings are scaled down (children that take 2 s to fail take 0.25 s here, the
   `check_exit(Pids, 1000)` quiet checks wait 200 ms) and the restart intensities that
   depend on them with them.
 """
