@@ -94,6 +94,8 @@ class SupervisorServer(gen_server.GenServer):
     def _start_dynamic(state: State, arg: Any) -> Any:
         template = state.template
         assert template is not None
+        if not isinstance(arg, list | tuple):
+            return ("error", ("badarg", arg))  # extra start args are a list
         args = list(arg)
         result = kids.start_child(template, args)
         if result[0] == "ok" and type(result[1]) is Pid:

@@ -36,7 +36,7 @@ class SpecError(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Child:
     """One child as the supervisor keeps it. `pid` is a Pid, "undefined" or "restarting"."""
 

@@ -928,3 +928,27 @@ def test_quiet_exits_of_transient_children_are_not_reported(
     assert not [r for r in caplog.records
                 if r.name == "supervision.supervisor" and "child_terminated" in r.getMessage()]
 
+
+
+# -- bad input gets a clear error, and the supervisor lives on ---------------------------------
+
+
+def test_simple_one_for_one_extra_args_must_be_a_list(me: Pid) -> None:
+    sup = start_sup("simple_one_for_one", [spec("t", me)])
+    assert supervisor.start_child(sup, 42) == ("error", ("badarg", 42))
+    assert supervisor.which_children(sup) == []
+    assert erlang.is_process_alive(sup)
+
+
+def test_an_unhashable_child_id_is_refused(me: Pid) -> None:
+    sup = start_sup("one_for_one", [])
+    assert supervisor.start_child(sup, spec(["a", "list"], me)) == \
+        ("error", ("invalid_child_id", ["a", "list"]))
+    assert supervisor.terminate_child(sup, ["a", "list"]) == ("error", "not_found")
+    assert supervisor.which_child(sup, ["a", "list"]) == ("error", "not_found")
+    assert erlang.is_process_alive(sup)
+
+
+def test_check_childspecs_refuses_an_unknown_auto_shutdown(me: Pid) -> None:
+    assert supervisor.check_childspecs([spec("a", me)], "sometimes") == \
+        ("error", ("badarg", "sometimes"))
