@@ -133,6 +133,9 @@ def report(sup_name: Any, context: str, reason: Any, child: Child) -> None:
 
 
 def progress(sup_name: Any, child: Child) -> None:
+    """A progress report (info level), built only when someone listens."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info("progress_report supervisor=%r started=%r", sup_name,
              {"pid": child.pid, "id": child.id, "child_type": child.type})
 

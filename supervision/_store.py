@@ -78,7 +78,10 @@ class StaticChildren:
     def from_child(self, child: Child) -> list[Child]:
         """`child` and every child started after it (rest_for_one's group)."""
         order = self.start_order()
-        return order[order.index(child):]
+        for index, other in enumerate(order):
+            if other is child:
+                return order[index:]
+        return []
 
 
 class DynamicChildren:
