@@ -6,10 +6,12 @@ dict with `strategy` (one_for_one, one_for_all, rest_for_one, simple_one_for_one
 `auto_shutdown` (never, any_significant, all_significant),
 `intensity` (default 1) and `period` (seconds, default 5), or the tuple form.
 
-The supervisor is a gen_server that traps exits. Children start in order and stop in reverse
-order. More than `intensity` restarts within `period` seconds make it stop every child and
-exit with "shutdown", which its own supervisor sees (escalation). Reports go to the stdlib
-logger "supervision.supervisor".
+The supervisor is a gen_server that traps exits. Children start in order and stop in
+reverse order; which_children lists them newest first, as OTP's. A restart that fails
+leaves the child "restarting" and is retried (each retry counts as a restart). More than
+`intensity` restarts within `period` seconds make it stop every child and exit with
+"shutdown", which its own supervisor sees (escalation). Reports go to the stdlib logger
+"supervision.supervisor".
 """
 
 from __future__ import annotations
