@@ -339,21 +339,24 @@ def test_do_not_save_child_specs_for_temporary_children(strategy: str, how: str)
 
 def test_simple_one_for_one_scale_many_temporary_children() -> None:
     """simple_one_for_one_scale_many_temporary_children (OTP-9242), with 500 and 5000
-    children instead of 1000 and 10000; the same bound: at most 50x for 10x the children"""
+    children instead of 1000 and 10000; the same bound: at most 50x for 10x the children.
+    Timed in process CPU time (all threads), which other work on the machine disturbs less
+    than wall time."""
     start_link(("ok", (("simple_one_for_one", 2, 3600), [spec("child", ONE, "temporary")])))
     times = []
     for n in (500, 5000):
         pids = [supervisor.start_child(SUP, [])[1] for _ in range(n)]
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for pid in pids:
             assert supervisor.terminate_child(SUP, pid) == "ok"
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     assert times[1] / times[0] <= 50, ("bad_scaling", times)
 
 
 def test_scale_start_stop_many_children() -> None:
     """scale_start_stop_many_children, with 500 and 5000 children instead of 1000 and
-    100000 (demos/bench_supervisor runs 100000); the same bound: at most 10x per 1x"""
+    100000 (demos/bench_supervisor runs 100000); the same bound: at most 10x per 1x.
+    Timed in process CPU time, as above."""
     start_link(("ok", (("one_for_one", 2, 3600), [])))
     (n1, start1, stop1), (n2, start2, stop2) = [_start_stop(n) for n in (500, 5000)]
     limit = (n2 // n1) * 10
@@ -362,13 +365,13 @@ def test_scale_start_stop_many_children() -> None:
 
 
 def _start_stop(n: int) -> tuple[int, float, float]:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for i in range(n):
         supervisor.start_child(SUP, (i, ONE, "permanent", 1000, "worker", []))
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     for i in range(n):
         supervisor.terminate_child(SUP, i)
-    return n, t1 - t0, time.perf_counter() - t1
+    return n, t1 - t0, time.process_time() - t1
 
 
 def test_order_of_children() -> None:
