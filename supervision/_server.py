@@ -133,7 +133,9 @@ class SupervisorServer(gen_server.GenServer):
                 return ("error", "simple_one_for_one")
             found = state.dynamic_key(key)
             if found is None:  # OTP: a pid that is no longer alive is taken as stopped
-                return "ok" if not erlang.is_process_alive(key) else ("error", "not_found")
+                local = key.node == erlang.node()  # (OTP's supervisor crashes on a remote one)
+                return "ok" if local and not erlang.is_process_alive(key) \
+                    else ("error", "not_found")
             state.dynamic.pop(found)
             if found is key:
                 kids.shutdown(key, state.template.shutdown)

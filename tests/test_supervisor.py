@@ -952,3 +952,10 @@ def test_an_unhashable_child_id_is_refused(me: Pid) -> None:
 def test_check_childspecs_refuses_an_unknown_auto_shutdown(me: Pid) -> None:
     assert supervisor.check_childspecs([spec("a", me)], "sometimes") == \
         ("error", ("badarg", "sometimes"))
+
+
+def test_terminate_child_with_a_pid_of_another_node_is_not_found(me: Pid) -> None:
+    sup = start_sup("simple_one_for_one", [spec("t", me)])
+    stranger = Pid("elsewhere@host", 7, 0)
+    assert supervisor.terminate_child(sup, stranger) == ("error", "not_found")
+    assert erlang.is_process_alive(sup)
