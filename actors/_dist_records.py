@@ -58,6 +58,7 @@ class Peer:
     last_heard: float = 0.0
     outbox: list[bytes] = field(default_factory=list)  # controls not yet sealed
     unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
+    early: list[codec.Frame] = field(default_factory=list)  # DATA that came before `up`
     flush_scheduled: bool = False
     last_send: int = 0
     last_tick: float = 0.0

@@ -18,13 +18,15 @@ import threading
 from actors import net_kernel
 
 
-def _seeds(values: list[str]) -> dict[str, str]:
-    seeds = {}
+def _seeds(values: list[str], *, lookup: bool = False) -> dict[str, str | None]:
+    """name@host=tcp://host:port pairs; with `lookup`, a bare name@host too (its address then
+    comes from the port mapper of its host)."""
+    seeds: dict[str, str | None] = {}
     for value in values:
         name, _, address = value.partition("=")
-        if not address:
+        if not address and not (lookup and "@" in name):
             raise SystemExit(f"--seed/--address want name@host=tcp://host:port, got {value!r}")
-        seeds[name] = address
+        seeds[name] = address or None
     return seeds
 
 
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="tcp://127.0.0.1:0", help="ZeroMQ bind address")
     parser.add_argument("--advertise", default=None, help="the address peers dial")
     parser.add_argument("--net-ticktime", type=int, default=800, help="ms of silence = down")
-    parser.add_argument("--seed", action="append", default=[], help="name@host=tcp://addr")
+    parser.add_argument("--seed", action="append", default=[],
+                        help="a node to connect to at boot: name@host, or name@host=tcp://addr")
     parser.add_argument("--address", action="append", default=[],
                         help="name@host=tcp://addr: where a node listens, not dialled at boot")
     parser.add_argument("--no-epmd", action="store_true", help="do not use the port mapper")
@@ -43,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
-    seeds = _seeds(args.seed)
+    seeds = _seeds(args.seed, lookup=True)
+    addresses = {name: address for name, address in {**_seeds(args.address), **seeds}.items()
+                 if address is not None}
     result = net_kernel.start(
         args.name, args.cookie, listen=args.listen, advertise=args.advertise,
-        net_ticktime=args.net_ticktime, seeds={**_seeds(args.address), **seeds},
-        epmd=not args.no_epmd)
+        net_ticktime=args.net_ticktime, seeds=addresses, epmd=not args.no_epmd)
     from actors.node import default_node
 
     node = default_node()
