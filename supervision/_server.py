@@ -13,6 +13,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from actors import erlang, gen_server
@@ -198,35 +199,40 @@ class SupervisorServer(gen_server.GenServer):
         return "ok"
 
     def code_change(self, old_vsn: Any, state: State, extra: Any) -> Any:
-        """OTP's supervisor code_change: init again, take the new flags and specs. Errors
-        come back as sys:change_code returns them in OTP: ("error", term)."""
+        """OTP's supervisor code_change: init again, take the new flags and specs. Returns
+        ("ok", state), or ("error", reason), or init's unexpected return as it is (sys wraps
+        a result that is not ("ok", s) as ("error", result), as OTP's sys does)."""
         result = state.callbacks.init(state.args)
         if result == "ignore":
             return ("ok", state)
         if not (type(result) is tuple and len(result) == 2 and result[0] == "ok"
                 and type(result[1]) is tuple and len(result[1]) == 2):
-            return ("error", result)
+            return result
         flags_term, specs = result[1]
         try:
             flags = parse_flags(flags_term)
         except SpecError as err:
             if type(err.reason) is tuple and err.reason[0] == "invalid_type":
-                return ("error", ("error", ("bad_flags", flags_term)))
-            return ("error", ("error", err.reason))
+                return ("error", ("bad_flags", flags_term))
+            return ("error", err.reason)
         if (flags.strategy == "simple_one_for_one") != (state.template is not None):
-            return ("error", ("error", ("invalid_strategy", flags.strategy)))
+            return ("error", ("invalid_strategy", flags.strategy))
         try:
             children = parse_children(specs, flags.auto_shutdown)
         except SpecError as err:
-            return ("error", ("error", err.reason))
+            return ("error", err.reason)
         if state.template is not None:
             if len(children) != 1:
-                return ("error", ("error", ("bad_start_spec", specs)))
-            state.template = children[0]
+                return ("error", ("bad_start_spec", specs))
+            template = children[0]
         else:
-            state.children = _update_static(state.children, children)
-        state.flags = flags
-        return ("ok", state)
+            store = _update_static(state.children, children)
+        new_state = dataclasses.replace(state, flags=flags)
+        if state.template is not None:
+            new_state.template = template
+        else:
+            new_state.children = store
+        return ("ok", new_state)
 
 
 def _parse_init(module: Any, result: Any) -> Any:
