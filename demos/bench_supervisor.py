@@ -19,6 +19,7 @@ from actors import Node, erlang, gen_server
 from supervision import supervisor
 
 DEFAULT_SIZES = (1_000, 100_000)
+WARMUP = 100
 
 
 class _Child(gen_server.GenServer):
@@ -47,6 +48,11 @@ def measure(n: int) -> dict[str, float]:
             erlang.process_flag("trap_exit", True)
             ok, sup = supervisor.start_link(_Sup, None)
             assert ok == "ok", sup
+            for i in range(WARMUP):  # the node's worker threads exist before the clock runs
+                supervisor.start_child(sup, {"id": ("warmup", i), "start": (_start_child, [])})
+            for i in range(WARMUP):
+                supervisor.terminate_child(sup, ("warmup", i))
+                supervisor.delete_child(sup, ("warmup", i))
             t0, c0 = time.perf_counter(), time.process_time()
             for i in range(n):
                 result = supervisor.start_child(sup, {"id": i, "start": (_start_child, [])})
