@@ -184,6 +184,8 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         me.take_nowait(lambda m: type(m) is tuple and m[:2] == ("EXIT", proc.pid))
         return ("error", "timeout")
     if msg[0] == "DOWN":
+        if link:
+            _flush_exit(me, proc, _unlink(me, proc))
         return ("error", msg[4])
     result = msg[2]
     if type(result) is tuple and result[0] == "ok":
@@ -193,10 +195,33 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         me.flush_down(mref)
         return result
     # init failed or was ignored: wait for the process to be gone before returning
+    exit_sent = _unlink(me, proc) if link else False
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, 5000)
     if down is TIMEOUT:
         node.demonitor(me, mref)
+    elif link:
+        _flush_exit(me, proc, exit_sent)
     return result
+
+
+def _unlink(me: Process, proc: Process) -> bool:
+    """Unlink from a process whose start failed. True if it had already died linked to us,
+    so that its EXIT is in (or on its way to) our mailbox."""
+    node = me.node
+    with node._lock:  # the lock a dying process takes to drop its links
+        died_linked = proc.pid not in me.links
+        node.unlink(me, proc.pid)
+    return died_linked
+
+
+def _flush_exit(me: Process, proc: Process, exit_sent: bool) -> None:
+    """OTP 26's flush_EXIT: a failed start leaves no ("EXIT", pid, _) behind. Called after
+    the DOWN; the dying process sends its EXIT right after its DOWNs."""
+    pred = lambda m: type(m) is tuple and len(m) == 3 and m[0] == "EXIT" and m[1] == proc.pid  # noqa: E731
+    if exit_sent and me.trap_exit:
+        me.receive(pred, 2000)
+    else:
+        me.take_nowait(pred)
 
 
 def init_failed(proc: Process, reason: Any) -> None:
