@@ -6,7 +6,8 @@ Rules of this module:
   comes after a timeout is dropped, as with OTP's aliases.
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
-- A start runs the new process's init synchronously: the starter waits for its ack.
+- A start runs the new process's init synchronously: the starter waits for its ack, and
+  (timeout permitting, as for calls below) runs the init on its own thread meanwhile.
 - A call to an idle local server runs the server on the caller's thread while the caller
   waits (as a BEAM scheduler runs the next process on the same OS thread): no thread is
   woken on the way there or back. The caller is formally waiting in its receive meanwhile,
@@ -171,11 +172,14 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         if proc is not None and proc.alive:
             me.deliver(("$ack", tag, result))
 
+    lent: list[Callable[[], None]] | None = (
+        [] if timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT else None)
     proc, mref = node.spawn_handler(lambda p: init_it(p, ack), initial_call, parent=me,
-                                    link=link, monitor=True)
+                                    link=link, monitor=True, lend=lent)
     assert mref is not None
     msg = me.receive(lambda m: type(m) is tuple and (
-        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout)
+        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout,
+        lent=lent[0] if lent else None)
     if msg is TIMEOUT:
         node.demonitor(me, mref)
         node.unlink(me, proc.pid)
