@@ -139,7 +139,9 @@ def test_empty_or_binary_cookie_files_are_refused(home: Path) -> None:
 # -- findings 10 and 14: argv, environment, repr -----------------------------------------------
 
 
-def test_cookie_on_the_command_line_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_cookie_on_the_command_line_warns(caplog: pytest.LogCaptureFixture,
+                                          home: Path) -> None:
+    """(`home` keeps the run's own ERLPY_COOKIE: reading a cookie drops it from os.environ.)"""
     caplog.set_level(logging.WARNING, logger="actors.node")
     assert main_cookie(LONG, None) == LONG
     assert any("/cmdline" in r.getMessage() for r in caplog.records)
