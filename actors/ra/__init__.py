@@ -29,6 +29,7 @@ from tenacity import (
 from .. import erlang, gen_server, rpc
 from .._terms import Exit
 from . import _system
+from ._member import local_view, run_query
 from ._names import SystemNames
 
 __all__ = [
@@ -199,8 +200,20 @@ def pipeline_command(server_id: ServerId, command: Any, correlation: Any = None,
 
 def local_query(server_id: ServerId, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """fun(state) on this member's state, as applied so far:
-    ("ok", ((index, term), result), leader). May be stale; never blocks on a quorum."""
-    return _direct_call(server_id, ("$ra_local_query", fun), timeout)
+    ("ok", ((index, term), result), leader). May be stale; never blocks on a quorum.
+
+    A member on the caller's own node is read without a call: `fun` runs in the caller,
+    on the state the member last published (after its latest apply). `fun` must not
+    mutate the state: it is the member's own object, not a copy (as in ra). A member on
+    another node is asked with a call, and `fun` runs there.
+    """
+    view = local_view(server_id)
+    if view is None:
+        return _direct_call(server_id, ("$ra_local_query", fun), timeout)
+    answer = run_query(fun, view.state, view.leader)
+    if answer[0] != "ok":
+        return answer
+    return ("ok", ((view.index, view.term), answer[1]), view.leader)
 
 
 def leader_query(server_id: ServerRef, fun: Any, timeout: int = DEFAULT_TIMEOUT) -> Any:

@@ -12,9 +12,14 @@ Rules of this module:
   `meta["system_time"]` is the same on every member.
 * Machine effects are run by the leader only, except `release_cursor`,
   which every member honours (log compaction is local).
+* After every outermost `step` the member publishes its *view*: an immutable
+  `View(index, term, state, leader)` of what it has applied, stored in its
+  process dictionary under `VIEW_KEY` by one attribute swap. `ra.local_query`
+  on the same node reads it without a call or a lock (`local_view`).
 * A correlation says who waits for an answer: `("call", from_)` for
   `process_command`, `("pipe", pid, corr)` for `pipeline_command`,
-  `("read", from_, fun)` for `consistent_query`, `("member", from_)` for
+  `("read", from_, fun)` for `consistent_query` (`("reads", [(from_, fun),
+  ...])` for several sharing one ReadIndex round), `("member", from_)` for
   membership changes. `None` means nobody waits (ra's own commands).
 """
 
@@ -24,9 +29,9 @@ import logging
 import pickle
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
-from .. import erlang, gen_server, ra_machine
+from .. import _context, erlang, gen_server, ra_machine
 from ..raft import (
     Accepted,
     Apply,
@@ -53,6 +58,34 @@ log = logging.getLogger("actors.ra")
 RECONNECT_INTERVAL = 1.0  # seconds between attempts to reach a member's node that is down
 
 ServerId = tuple[str, str]
+VIEW_KEY = "$ra_view"
+
+
+class View(NamedTuple):
+    """What a member has applied, as published for lock-free local reads. `state` is the
+    machine state itself (not a copy): readers must not mutate it."""
+
+    index: int
+    term: int
+    state: Any
+    leader: ServerId | None
+
+
+def local_view(server_id: Any) -> View | None:
+    """The published view of member `server_id` if it runs on the caller's node, else None.
+
+    Lock-free: one registry lookup and one dictionary read. A member that is not running
+    (or not yet published) gives None, and the caller falls back to a call."""
+    if type(server_id) not in (tuple, list) or len(server_id) != 2:
+        return None
+    name, node = server_id
+    here = _context.current_node()
+    if node != here.name or type(name) is not str:
+        return None
+    proc = here.whereis(name)
+    if proc is None or not proc.alive:
+        return None
+    return proc.dictionary.get(VIEW_KEY)  # type: ignore[no-any-return]
 
 
 class Member:
@@ -77,9 +110,11 @@ class Member:
         self.applied_term = core.log.snapshot_term
         self.depth = 0  # nesting of `step` (effects that step the core again)
         self.proposals: list[tuple[Any, Any]] = []  # (command, correlation) not yet proposed
+        self.reads: list[tuple[Any, Any]] = []  # (from, fun) of consistent queries not yet asked
         self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
         self.entered = ""  # the last role given to the machine's state_enter
         self.tick_count = 0
+        self.view: View | None = None  # the last view published
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
 
@@ -99,6 +134,18 @@ class Member:
             self.depth -= 1
         if self.depth == 0:
             self._flush_pipeline_replies()
+            self.publish()
+
+    def publish(self) -> None:
+        """Swap in a new `View` if the applied index, the state or the leader changed.
+        Called in the member's own process (its process dictionary)."""
+        view = self.view
+        leader = self.core.leader
+        if view is not None and view.index == self.core.applied and \
+                view.state is self.state and view.leader == leader:
+            return
+        self.view = View(self.core.applied, self.applied_term, self.state, leader)  # type: ignore[arg-type]
+        erlang.put(VIEW_KEY, self.view)
 
     def run_effect(self, e: Effect) -> None:
         match e:
@@ -220,7 +267,10 @@ class Member:
                 gen_server.reply(correlation[1], ("ok", (result.index, self.core.term), self.id))
             return
         answer = rejection(result, self.leader_id())
-        if kind == "pipe":
+        if kind in ("read", "reads"):
+            for from_, _fun in _readers(correlation):
+                gen_server.reply(from_, answer)
+        elif kind == "pipe":
             erlang.send(correlation[1], ("ra_event", self.id, (
                 "rejected", ("not_leader", answer[1] if answer[0] == "redirect" else None,
                              correlation[2]))))
@@ -240,8 +290,17 @@ class Member:
             return
         ready = [w for w in self.waiting_reads if w[0] <= self.core.applied]
         self.waiting_reads = [w for w in self.waiting_reads if w[0] > self.core.applied]
-        for _index, (_kind, from_, fun) in ready:
-            gen_server.reply(from_, run_query(fun, self.state, self.id))
+        for _index, correlation in ready:
+            for from_, fun in _readers(correlation):
+                gen_server.reply(from_, run_query(fun, self.state, self.id))
+
+
+def _readers(correlation: tuple[Any, ...]) -> list[tuple[Any, Any]]:
+    """The (from, fun) pairs waiting on a read correlation: ("read", from, fun) for one
+    consistent query, ("reads", [(from, fun), ...]) for a batch sharing one round."""
+    if correlation[0] == "read":
+        return [(correlation[1], correlation[2])]
+    return list(correlation[1])
 
 
 class ApplyFailed:

@@ -25,7 +25,7 @@ import random
 import time
 from typing import Any
 
-from .. import erlang, gen_server, net_kernel, ra_machine
+from .. import _context, erlang, gen_server, net_kernel, ra_machine
 from ..raft import (
     Campaign,
     ChangeMembership,
@@ -74,6 +74,7 @@ class RaServer(gen_server.GenServer):
                         rec.hard_state, rec.entries, rec.snapshot)
         store = MemberStore(cfg["data_dir"], uid)
         member = Member(cfg, core, machine, state, store, names)
+        member.publish()
         net_kernel.monitor_nodes(True)
         erlang.send_after(cfg.get("tick_ms", 50), erlang.self(), TICK)
         return ("ok", member)
@@ -94,7 +95,7 @@ class RaServer(gen_server.GenServer):
             case ("$ra_consistent_query", fun):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
-                m.step(ReadIndex(("read", from_, fun)))
+                _queue_read(m, from_, fun)
                 return ("noreply", m)
             case ("$ra_local_query", fun):
                 answer = run_query(fun, m.state, m.leader_id())
@@ -157,9 +158,9 @@ class RaServer(gen_server.GenServer):
             case "$ra_tick":
                 self._tick(m)
             case "$ra_propose":
-                batch, m.proposals = m.proposals, []
-                now = erlang.system_time("millisecond")
-                m.step(ProposeMany(tuple(((now, cmd), corr) for cmd, corr in batch)))
+                _propose_queued(m)
+            case "$ra_read":
+                _read_queued(m)
             case ("nodedown", node):
                 m.down_nodes.setdefault(node, time.monotonic())
                 if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
@@ -196,12 +197,50 @@ class RaServer(gen_server.GenServer):
 
 
 def _queue(m: Member, command: Any, correlation: Any) -> None:
-    """Commands that arrive together are proposed together: the first of a batch sends
-    the server a "$ra_propose", which queues behind every command already in its mailbox.
-    One proposal then makes one WAL write and one AppendEntries per follower for all."""
+    """Commands that arrive together are proposed together. With nothing else in the
+    mailbox the command is proposed at once. Otherwise the first of a batch sends the
+    server a "$ra_propose", which queues behind every message already in its mailbox;
+    one proposal then makes one WAL write and one AppendEntries per follower for all."""
+    if not m.proposals and _mailbox_empty():
+        m.step(ProposeMany((((erlang.system_time("millisecond"), command), correlation),)))
+        return
     if not m.proposals:
         erlang.send(erlang.self(), "$ra_propose")
     m.proposals.append((command, correlation))
+
+
+def _propose_queued(m: Member) -> None:
+    batch, m.proposals = m.proposals, []
+    if batch:
+        now = erlang.system_time("millisecond")
+        m.step(ProposeMany(tuple(((now, cmd), corr) for cmd, corr in batch)))
+
+
+def _queue_read(m: Member, from_: Any, fun: Any) -> None:
+    """Consistent queries that arrive together share one ReadIndex round (one heartbeat
+    to every follower), as commands share a proposal: each query still arrived before
+    the round began, which is all linearizability needs."""
+    if not m.reads and _mailbox_empty():
+        m.step(ReadIndex(("read", from_, fun)))
+        return
+    if not m.reads:
+        erlang.send(erlang.self(), "$ra_read")
+    m.reads.append((from_, fun))
+
+
+def _read_queued(m: Member) -> None:
+    batch, m.reads = m.reads, []
+    if len(batch) == 1:
+        m.step(ReadIndex(("read", *batch[0])))
+    elif batch:
+        m.step(ReadIndex(("reads", batch)))
+
+
+def _mailbox_empty() -> bool:
+    """Is the calling process's mailbox empty (nothing else to batch with)? Read without
+    its lock: a message that lands meanwhile is simply not batched with this one."""
+    proc = _context.current_process()
+    return proc is None or not proc.mailbox
 
 
 def _unreplicable(command: Any) -> tuple[str, Any] | None:
