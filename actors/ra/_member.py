@@ -12,7 +12,8 @@ Rules of this module:
   `meta["system_time"]` is the same on every member.
 * Machine effects are run by the leader only, except `release_cursor`,
   which every member honours (log compaction is local).
-* After every outermost `step` the member publishes its *view*: an immutable
+* After each `Apply` (before the replies it answers) and after every outermost
+  `step` (a new leader) the member publishes its *view*: an immutable
   `View(index, term, state, leader)` of what it has applied, stored in its
   process dictionary under `VIEW_KEY` by one attribute swap. `ra.local_query`
   on the same node reads it without a call or a lock (`local_view`).
@@ -115,6 +116,7 @@ class Member:
         self.entered = ""  # the last role given to the machine's state_enter
         self.tick_count = 0
         self.view: View | None = None  # the last view published
+        self.read_rounds = 0  # ReadIndex rounds started (several queries may share one)
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
 
@@ -136,15 +138,17 @@ class Member:
             self._flush_pipeline_replies()
             self.publish()
 
-    def publish(self) -> None:
+    def publish(self, index: int | None = None) -> None:
         """Swap in a new `View` if the applied index, the state or the leader changed.
-        Called in the member's own process (its process dictionary)."""
+        `index` is the last index applied to `self.state` (default: the core's). Called
+        in the member's own process (its process dictionary)."""
         view = self.view
         leader = self.core.leader
-        if view is not None and view.index == self.core.applied and \
+        index = self.core.applied if index is None else index
+        if view is not None and view.index == index and \
                 view.state is self.state and view.leader == leader:
             return
-        self.view = View(self.core.applied, self.applied_term, self.state, leader)  # type: ignore[arg-type]
+        self.view = View(index, self.applied_term, self.state, leader)  # type: ignore[arg-type]
         erlang.put(VIEW_KEY, self.view)
 
     def run_effect(self, e: Effect) -> None:
@@ -168,6 +172,7 @@ class Member:
                 self.state = pickle.loads(data)
                 self.applied_term = meta.term
                 self.since_snapshot = 0
+                self.publish(meta.index)
             case Apply(entries):
                 self._apply(entries)
             case Reply(correlation, result):
@@ -211,6 +216,8 @@ class Member:
             self.results[entry.index] = reply
             self._run_machine_effects(effects)
         self.since_snapshot += len(entries)
+        if entries:  # before the Replies that follow: a caller then reads its own write
+            self.publish(entries[-1].index)
         self._serve_reads()
         interval = self.cfg.get("snapshot_interval", 4096)
         if interval and self.since_snapshot >= interval:

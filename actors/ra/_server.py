@@ -221,6 +221,7 @@ def _queue_read(m: Member, from_: Any, fun: Any) -> None:
     to every follower), as commands share a proposal: each query still arrived before
     the round began, which is all linearizability needs."""
     if not m.reads and _mailbox_empty():
+        m.read_rounds += 1
         m.step(ReadIndex(("read", from_, fun)))
         return
     if not m.reads:
@@ -230,6 +231,7 @@ def _queue_read(m: Member, from_: Any, fun: Any) -> None:
 
 def _read_queued(m: Member) -> None:
     batch, m.reads = m.reads, []
+    m.read_rounds += 1
     if len(batch) == 1:
         m.step(ReadIndex(("read", *batch[0])))
     elif batch:
@@ -279,4 +281,5 @@ def overview(m: Member) -> dict[str, Any]:
         "leader": m.leader_id(),
         "members": sorted(core.voters),
         "machine": m.machine.overview(m.state),
+        "read_rounds": m.read_rounds,
     }

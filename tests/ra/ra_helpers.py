@@ -98,6 +98,26 @@ def count(state: Any) -> int:
     return len(state)
 
 
+def count_plus(extra: int, state: Any) -> int:
+    """len(state) + extra: each caller of a batch of queries gets its own answer."""
+    return len(state) + extra
+
+
+def failing_query(state: Any) -> Any:
+    raise ValueError("this query fails")
+
+
+def reader(test: Any, entry: Any, fun: Any, tag: Any, timeout_ms: int = 10_000) -> None:
+    """(a process) One consistent_query; sends the test ("read", tag, result)."""
+    erlang.send(test, ("read", tag, ra.consistent_query(entry, fun, timeout_ms)))
+
+
+def queue_len(name: str) -> int:
+    """(on a node, by rpc) How many messages wait in the mailbox of registered `name`."""
+    pid = erlang.whereis(name)
+    return -1 if pid == "undefined" else erlang.process_info(pid, "message_queue_len")[1]
+
+
 def ra_start(data_dir: str, opts: dict[str, Any]) -> Any:
     """(on a peer) ra.start with keyword options (rpc passes positional args only)."""
     return ra.start(data_dir, SYSTEM, **opts)
