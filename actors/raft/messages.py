@@ -69,7 +69,12 @@ class Vote(_Wire):
 
 @dataclass(frozen=True, slots=True)
 class AppendEntries(_Wire):
-    """Replicate `entries` after (prev_index, prev_term); carry the leader's commit index."""
+    """Replicate `entries` after (prev_index, prev_term); carry the leader's commit index.
+
+    `notice` marks an empty append sent only to tell a new commit index to a follower the
+    leader knows to match up to `prev_index`: a follower whose acknowledgement would say
+    no more than that sends none (it would change nothing at the leader).
+    """
 
     term: int
     frm: NodeId
@@ -77,6 +82,7 @@ class AppendEntries(_Wire):
     prev_term: int
     entries: tuple[Entry, ...]
     commit: int
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
