@@ -28,7 +28,7 @@ from tenacity import (
 
 from .. import erlang, gen_server, rpc
 from .._terms import Exit
-from . import _system
+from . import _pipeline, _system
 from ._member import local_view, run_query
 from ._names import SystemNames
 
@@ -193,8 +193,12 @@ def pipeline_command(server_id: ServerId, command: Any, correlation: Any = None,
     once it is applied, or ("ra_event", server_id, ("rejected", ("not_leader",
     leader, correlation))) if `server_id` is not the leader. `priority` is
     accepted for ra compatibility; commands are taken in arrival order.
+
+    Commands a process pipelines to one server are coalesced on its side: they go
+    through a relay process on the caller's node, which sends whatever has queued
+    up as one message (`actors.ra._pipeline`); the order is kept.
     """
-    gen_server.cast(tuple(server_id), ("$ra_pipeline", command, correlation, erlang.self()))
+    _pipeline.send(tuple(server_id), command, correlation)  # type: ignore[arg-type]
     return "ok"
 
 

@@ -136,13 +136,10 @@ class RaServer(gen_server.GenServer):
     def handle_cast(self, msg: Any, m: Member) -> Any:
         match msg:
             case ("$ra_pipeline", command, correlation, pid):
-                if m.core.role != "leader":
-                    erlang.send(pid, ("ra_event", m.id,
-                                      ("rejected", ("not_leader", m.leader_id(), correlation))))
-                elif (refused := _unreplicable(command)) is not None:
-                    erlang.send(pid, ("ra_event", m.id, ("applied", [(correlation, refused)])))
-                else:
-                    _queue(m, command, ("pipe", pid, correlation))
+                _pipeline(m, [(command, correlation)], pid)
+            case ("$ra_pipeline_many", list(items), pid) if all(
+                    type(i) is tuple and len(i) == 2 for i in items):
+                _pipeline(m, items, pid)
         return ("noreply", m)
 
     # ------------------------------------------------------------------ events
@@ -196,12 +193,32 @@ class RaServer(gen_server.GenServer):
         return "ok"
 
 
-def _queue(m: Member, command: Any, correlation: Any) -> None:
+def _pipeline(m: Member, items: list[tuple[Any, Any]], pid: Any) -> None:
+    """Pipelined commands (command, correlation) from `pid`: queued for one proposal, or
+    answered at once if this member is not the leader or a command cannot replicate."""
+    if m.core.role != "leader":
+        leader = m.leader_id()
+        for _command, correlation in items:
+            erlang.send(pid, ("ra_event", m.id, ("rejected", ("not_leader", leader, correlation))))
+        return
+    refused = []
+    for command, correlation in items:
+        why = _unreplicable(command)
+        if why is None:
+            _queue(m, command, ("pipe", pid, correlation), len(items) > 1)
+        else:
+            refused.append((correlation, why))
+    if refused:
+        erlang.send(pid, ("ra_event", m.id, ("applied", refused)))
+
+
+def _queue(m: Member, command: Any, correlation: Any, more: bool = False) -> None:
     """Commands that arrive together are proposed together. With nothing else in the
-    mailbox the command is proposed at once. Otherwise the first of a batch sends the
-    server a "$ra_propose", which queues behind every message already in its mailbox;
-    one proposal then makes one WAL write and one AppendEntries per follower for all."""
-    if not m.proposals and _mailbox_empty():
+    mailbox (and no `more` to come with this one) the command is proposed at once.
+    Otherwise the first of a batch sends the server a "$ra_propose", which queues behind
+    every message already in its mailbox; one proposal then makes one WAL write and one
+    AppendEntries per follower for all."""
+    if not m.proposals and not more and _mailbox_empty():
         m.step(ProposeMany((((erlang.system_time("millisecond"), command), correlation),)))
         return
     if not m.proposals:
