@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from .. import _context, erlang, gen_server, ra_machine
 from ..raft import (
     Accepted,
+    AppendEntries,
     Apply,
     Effect,
     Entry,
@@ -116,6 +117,8 @@ class Member:
         self.entered = ""  # the last role given to the machine's state_enter
         self.tick_count = 0
         self.view: View | None = None  # the last view published
+        self.node = erlang.node()
+        self.last_wire: tuple[Any, Pickled] | None = None  # the last AppendEntries pickled
         self.read_rounds = 0  # ReadIndex rounds started (several queries may share one)
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
@@ -135,6 +138,7 @@ class Member:
         finally:
             self.depth -= 1
         if self.depth == 0:
+            self.last_wire = None
             self._flush_pipeline_replies()
             self.publish()
 
@@ -155,7 +159,7 @@ class Member:
         match e:
             case Send(to, msg):
                 if self._reachable(to[1]):  # type: ignore[index]
-                    erlang.send(to, ("$ra", msg))
+                    erlang.send(to, ("$ra", self._wire(to, msg)))
             case PersistState(term, voted_for):
                 self.store.save_hard_state(term, voted_for)
             case PersistEntries(from_index, entries):
@@ -199,6 +203,17 @@ class Member:
             return False
         self.down_nodes[node] = now
         return True
+
+    def _wire(self, to: Any, msg: Any) -> Any:
+        """`msg` as sent to `to`: an AppendEntries with entries for another node is pickled
+        once, and the same bytes go to every follower that gets an equal message (the
+        followers of a leader in step get the same batch)."""
+        if type(msg) is not AppendEntries or not msg.entries or to[1] == self.node:
+            return msg
+        last = self.last_wire
+        if last is None or last[0] != msg:
+            last = self.last_wire = (msg, Pickled(pickle.dumps(msg, 5)))
+        return last[1]
 
     def _write(self, from_index: int, entries: tuple[Entry, ...]) -> None:
         erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
@@ -308,6 +323,19 @@ def _readers(correlation: tuple[Any, ...]) -> list[tuple[Any, Any]]:
     if correlation[0] == "read":
         return [(correlation[1], correlation[2])]
     return list(correlation[1])
+
+
+class Pickled:
+    """A message pickled once, to be sent to several nodes: it pickles as a call to
+    `pickle.loads` of its bytes, so the receiver gets the message itself."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (pickle.loads, (self.data,))
 
 
 class ApplyFailed:

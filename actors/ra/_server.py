@@ -202,8 +202,9 @@ def _pipeline(m: Member, items: list[tuple[Any, Any]], pid: Any) -> None:
             erlang.send(pid, ("ra_event", m.id, ("rejected", ("not_leader", leader, correlation))))
         return
     refused = []
+    all_fine = len(items) > 1 and _unreplicable([command for command, _ in items]) is None
     for command, correlation in items:
-        why = _unreplicable(command)
+        why = None if all_fine else _unreplicable(command)
         if why is None:
             _queue(m, command, ("pipe", pid, correlation), len(items) > 1)
         else:
@@ -230,7 +231,7 @@ def _propose_queued(m: Member) -> None:
     batch, m.proposals = m.proposals, []
     if batch:
         now = erlang.system_time("millisecond")
-        m.step(ProposeMany(tuple(((now, cmd), corr) for cmd, corr in batch)))
+        m.step(ProposeMany(tuple([((now, cmd), corr) for cmd, corr in batch])))
 
 
 def _queue_read(m: Member, from_: Any, fun: Any) -> None:
@@ -264,7 +265,9 @@ def _mailbox_empty() -> bool:
 
 def _unreplicable(command: Any) -> tuple[str, Any] | None:
     """The error for a command that could not be replicated, which must not enter the log
-    (followers would drop every AppendEntries holding it); None for any other command."""
+    (followers would drop every AppendEntries holding it); None for any other command.
+    A batch of pipelined commands is checked at once (a list of them), then one by one
+    only if the batch fails."""
     try:
         pickle.loads(dumps(command))
     except Exception as exc:
