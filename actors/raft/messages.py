@@ -341,6 +341,8 @@ class Options:
 
     election_ticks: int = 10
     heartbeat_ticks: int = 1
+    commit_notice: bool = True  # tell idle followers a new commit index at once (else: by
+    # the next AppendEntries or heartbeat, at most `heartbeat_ticks` later)
     max_batch: int = 16  # entries per AppendEntries
     max_inflight: int = 8  # unacknowledged AppendEntries per follower
     pre_vote: bool = True

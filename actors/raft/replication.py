@@ -144,7 +144,7 @@ def _tell_commit(c: RaftCore, peer: NodeId, pr: Progress, out: list[Effect]) -> 
     """An idle peer that holds entries committed since we last told it learns it now,
     so it applies them without waiting for the next heartbeat."""
     known = min(c.commit, pr.match)
-    if known > pr.commit_sent and not pr.probing and not pr.inflight:
+    if known > pr.commit_sent and not pr.probing and not pr.inflight and c.opts.commit_notice:
         prev = pr.next - 1
         out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
                                             c.commit, notice=True)))
@@ -184,6 +184,8 @@ def maybe_commit(c: RaftCore, out: list[Effect]) -> None:
 
 def _announce_commit(c: RaftCore, out: list[Effect]) -> None:
     """Tell idle, caught-up followers the new commit index with an empty append."""
+    if not c.opts.commit_notice:
+        return
     for peer in sorted(c.progress):
         pr = c.progress[peer]
         if not pr.probing and not pr.inflight and pr.next == pr.match + 1:
