@@ -118,6 +118,8 @@ class Member:
         self.tick_count = 0
         self.view: View | None = None  # the last view published
         self.node = erlang.node()
+        proc = _context.current_process()  # the member's own process: its dictionary
+        self.pdict: dict[Any, Any] = proc.dictionary if proc is not None else {}
         self.last_wire: tuple[Any, Pickled] | None = None  # the last AppendEntries pickled
         self.read_rounds = 0  # ReadIndex rounds started (several queries may share one)
         tick_ms = cfg.get("tick_ms", 50)
@@ -153,7 +155,7 @@ class Member:
                 view.state is self.state and view.leader == leader:
             return
         self.view = View(index, self.applied_term, self.state, leader)  # type: ignore[arg-type]
-        erlang.put(VIEW_KEY, self.view)
+        self.pdict[VIEW_KEY] = self.view
 
     def run_effect(self, e: Effect) -> None:
         match e:
