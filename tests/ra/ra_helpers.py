@@ -112,10 +112,17 @@ def reader(test: Any, entry: Any, fun: Any, tag: Any, timeout_ms: int = 10_000) 
     erlang.send(test, ("read", tag, ra.consistent_query(entry, fun, timeout_ms)))
 
 
-def queue_len(name: str) -> int:
-    """(on a node, by rpc) How many messages wait in the mailbox of registered `name`."""
-    pid = erlang.whereis(name)
-    return -1 if pid == "undefined" else erlang.process_info(pid, "message_queue_len")[1]
+def queued_queries(name: str) -> int:
+    """(on a node, by rpc) How many consistent queries wait in the mailbox of registered
+    `name` (a look at the node's process table: test code only)."""
+    from actors import _context
+
+    proc = _context.current_node().whereis(name)
+    if proc is None:
+        return -1
+    return sum(1 for m in list(proc.mailbox)
+               if type(m) is tuple and len(m) == 3 and m[0] == "$gen_call"
+               and type(m[2]) is tuple and m[2][:1] == ("$ra_consistent_query",))
 
 
 def ra_start(data_dir: str, opts: dict[str, Any]) -> Any:

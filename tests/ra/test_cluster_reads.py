@@ -122,7 +122,7 @@ def test_consistent_queries_that_arrive_together_share_one_round_and_all_answer(
         for i in range(n):
             fun = h.failing_query if i == 7 else functools.partial(h.count_plus, i)
             erlang.spawn(h.reader, me, leader, fun, i)
-        wait_until(lambda: rpc.call(leader[1], h.queue_len, [leader[0]], 2000) >= n, 10)
+        wait_until(lambda: rpc.call(leader[1], h.queued_queries, [leader[0]], 2000) == n, 10)
     finally:
         sys.resume(leader)
     got = _read_all(list(range(n)))
