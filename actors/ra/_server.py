@@ -250,7 +250,7 @@ def _queue_read(m: Member, from_: Any, fun: Any) -> None:
 
 def _read_queued(m: Member) -> None:
     batch, m.reads = m.reads, []
-    m.read_rounds += 1
+    m.read_rounds += 1 if batch else 0
     if len(batch) == 1:
         m.step(ReadIndex(("read", *batch[0])))
     elif batch:
