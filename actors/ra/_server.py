@@ -70,7 +70,7 @@ class RaServer(gen_server.GenServer):
         me = (cfg["name"], erlang.node())
         opts = Options(election_ticks=cfg.get("election_ticks", 10),
                        max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16),
-                       commit_notice=cfg.get("commit_notice", False))
+                       commit_notice=cfg.get("commit_notice", True))
         core = RaftCore(me, cfg["members"], random.Random(), opts,  # type: ignore[arg-type]
                         rec.hard_state, rec.entries, rec.snapshot)
         store = MemberStore(cfg["data_dir"], uid)
