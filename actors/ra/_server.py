@@ -41,7 +41,7 @@ from ..raft import (
     Written,
 )
 from . import _machine_effects
-from ._member import Member, run_query
+from ._member import Member, Pickled, run_query
 from ._member_store import MemberStore
 from ._names import SystemNames
 from ._records import dumps
@@ -149,6 +149,10 @@ class RaServer(gen_server.GenServer):
         match msg:
             case ("$ra", message) if isinstance(message, Message):
                 m.step(message)
+            case ("$ra", Pickled() as pickled):  # only if a transport ever skips pickling
+                message = pickle.loads(pickled.data)
+                if isinstance(message, Message):
+                    m.step(message)
             case ("$ra", message):  # a core's local event or junk: never from a peer
                 log.warning("%s: dropped %.200r: not a raft peer message", m.id, message)
             case ("$ra_written", index, term):
