@@ -203,3 +203,24 @@ def test_without_commit_notices_followers_still_apply_everything_by_heartbeat(
         got = rpc.call(sid[1], ra.local_query, [sid, h.identity], 5000)
         assert got == ("ok", ((views[leader]["commit_index"], views[leader]["term"]),
                               tuple(("n", i) for i in range(20))), leader), (sid, got)
+
+
+def test_a_peer_message_still_wrapped_as_pickled_is_taken_and_junk_in_it_dropped(
+        cluster: tuple[list[Node], Ids]) -> None:
+    """The leader sends one pickled AppendEntries to several followers (`Pickled`). Should a
+    transport ever hand it over without unpickling, the member unwraps it: a wrapped
+    TimeoutNow makes a follower campaign at once; wrapped junk is dropped."""
+    import pickle
+
+    from actors.ra._member import Pickled
+    from actors.raft import TimeoutNow
+
+    nodes, ids = cluster
+    leader = h.wait_leader(ids)
+    follower = next(s for s in ids if s != leader)
+    term = ra.member_overview(leader)["term"]
+    with _node_of(nodes, follower).bound():
+        erlang.send(follower, ("$ra", Pickled(pickle.dumps(("not", "a message")))))
+        erlang.send(follower, ("$ra", Pickled(pickle.dumps(TimeoutNow(term, leader)))))
+    wait_until(lambda: h.leader_of(ids) == follower, 5)
+    assert ra.process_command(ids, ("after", 1))[0] == "ok"
