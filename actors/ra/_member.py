@@ -3,7 +3,9 @@
 Rules of this module:
 * `Member` owns a `RaftCore`, the machine and its state. `step(event)` feeds
   the core and runs the effects it returns **in order**, one branch per
-  effect (`run_effect`), as `actors.raft.effects` requires:
+  effect (`run_effect`), as `actors.raft.effects` requires (one exception: a
+  leader hands its own `PersistEntries` to the WAL just after the `Send`s that
+  follow it, see `_sends_first`):
   `PersistState` is written and fsynced here before anything else happens;
   `PersistEntries` goes to the node's WAL writer, which batches fsyncs and
   sends back `("$ra_written", index, term)`; `Send` goes over distribution.
@@ -135,7 +137,10 @@ class Member:
         """
         self.depth += 1
         try:
-            for effect in self.core.step(event):
+            effects = self.core.step(event)
+            if self.core.role == "leader":
+                effects = _sends_first(effects)
+            for effect in effects:
                 self.run_effect(effect)
         finally:
             self.depth -= 1
@@ -317,6 +322,21 @@ class Member:
         for _index, correlation in ready:
             for from_, fun in _readers(correlation):
                 gen_server.reply(from_, run_query(fun, self.state, self.id))
+
+
+def _sends_first(effects: list[Effect]) -> list[Effect]:
+    """A leader's own `PersistEntries` moved after the `Send`s that follow it, so the
+    AppendEntries leave before the local WAL write is handed over (a thread wake-up).
+    Allowed: the write is asynchronous anyway, and a leader may send entries before its
+    own write is durable (it counts itself only after `Written`; dissertation §10.2.1)."""
+    for pos, e in enumerate(effects):
+        if type(e) is PersistEntries and pos + 1 < len(effects) and \
+                type(effects[pos + 1]) is Send:
+            end = pos + 1
+            while end < len(effects) and type(effects[end]) is Send:
+                end += 1
+            return [*effects[:pos], *effects[pos + 1:end], e, *_sends_first(effects[end:])]
+    return effects
 
 
 def _readers(correlation: tuple[Any, ...]) -> list[tuple[Any, Any]]:
