@@ -29,7 +29,7 @@ def test_raft_quick_writes_every_figure_and_cleans_up(tmp_path: Path) -> None:
     scratch.mkdir()
     out = tmp_path / "raft.json"
     result = subprocess.run([sys.executable, "-c", _RUN, str(scratch), str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=40)
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "figure" in result.stdout and "ratio" in result.stdout
     doc = json.loads(out.read_text())
