@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._bench_raft_common import ROOT, WINDOW, free_port
+from ._bench_raft_common import ROOT, WINDOW, cpu_seconds, free_port
 
 
 class _Line:
@@ -229,6 +229,19 @@ def pipelined_rate_peer_batched(leader: PsoMember, total: int, window: int = WIN
         return pipelined_rate_peer(leader, total, window)
     finally:
         leader.ctl.ask("batch 0")
+
+
+def cpu_per_command_peer(cluster: PsoCluster, n: int, pipelined: bool) -> float:
+    """As `_bench_raft_ra.cpu_per_command_ours`, for the three pysyncobj processes (with its
+    throughput setting for the pipelined run, as for the throughput figure)."""
+    os_pids = [m.proc.pid for m in cluster.members if m.proc is not None]
+    leader = cluster.leader()
+    before = cpu_seconds(os_pids)
+    if pipelined:
+        pipelined_rate_peer_batched(leader, n)
+    else:
+        seq_latencies_peer(leader, n)
+    return (cpu_seconds(os_pids) - before) / n * 1e6
 
 
 def local_rate_peer(member: PsoMember, n: int) -> float:
