@@ -10,7 +10,7 @@ Rules of this module:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from . import _terms
 from ._terms import ProcessKilled
 
 if TYPE_CHECKING:
+    from ._inline import InlineRunner
     from ._process import Process
     from .node import Node
 
@@ -38,6 +39,9 @@ class _ThreadState(threading.local):
         self.process: Process | None = None
         self.nodes: list[Node] = []  # the stack of nodes bound with `Node.bound()`
         self.shells: _Shells = _Shells()  # id(node) -> this thread's shell on it
+        self.inline: InlineRunner | None = None  # set while this thread leads a link
+        self.lend: Process | None = None  # a local call's server, while its request is sent
+        self.lent: Callable[[], None] | None = None  # that server's run, to do on this thread
 
 
 _state = _ThreadState()

@@ -12,7 +12,9 @@ Rules of this module:
   A peer that fails the cookie gets an unauthenticated REJECT carrying only a reason to
   log. B dials back to A's address if it has no half of its own yet.
 - We may send once our half is up (what is sent before waits in `outbox`). The peer is in
-  `nodes()`, and "nodeup" is told, once both halves are up.
+  `nodes()`, and "nodeup" is told, once both halves are up. DATA that arrives on their half
+  before ours is up waits in `early`, so nothing from a peer is delivered before the peer is
+  listed, as in Erlang.
 - A peer goes down exactly once (`_down`): when our DEALER loses its connection (a killed
   peer, detected by the socket at once), when nothing at all is heard from it for
   `net_ticktime` ms (a hung or cut-off peer; ticks go out every net_ticktime/4 and silence
@@ -38,6 +40,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -46,8 +49,10 @@ from transport import codec, epmd
 from transport.codec import Frame, FrameError, Kind
 from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
+from . import _context
 from ._dist_handshake import Handshake
 from ._dist_records import DistConfig, InboundHalf, Peer
+from ._inline import InlineRunner
 from ._terms import Error
 
 if TYPE_CHECKING:
@@ -106,6 +111,7 @@ class Distribution(Handshake):
                              curve=config.curve, name=node.name)
         self.address = config.advertise or self._advertised(self._link.address)
         self._registration: epmd.Registration | None = None
+        self._runner: InlineRunner | None = None  # the leading thread's (see `_inline`)
 
     def _advertised(self, bound: str) -> str:
         host = self.name.split("@", 1)[1]
@@ -180,8 +186,12 @@ class Distribution(Handshake):
             peer.last_send = now
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
-        if state == FULL and not self._link.on_io_thread():
-            self._wait_for_room(peer)
+        if state == FULL:
+            runner = _context._state.inline
+            if runner is not None and not runner.abandoned:
+                runner.before_block()  # a process run on the I/O thread: hand the role on
+            if not self._link.on_io_thread():
+                self._wait_for_room(peer)
 
     def _wait_for_room(self, peer: Peer) -> None:
         """Back-pressure, as a busy dist port: the sender waits (not holding the peer's lock)
@@ -339,6 +349,9 @@ class Distribution(Handshake):
         peer.done.set()
         log.debug("node %s: %s is up", self.name, peer.name)
         self.node.remote.nodeup(peer.name)
+        early, peer.early = peer.early, []
+        for frame in early:  # what the peer sent before its connection was listed
+            self._deliver(peer.name, frame)
         mesh = [(p.name, p.address) for p in self._peers.values()
                 if p.up and p is not peer and p.address]
         if mesh:
@@ -364,6 +377,7 @@ class Distribution(Handshake):
             peer.down = True
             peer.out_up = False
             peer.outbox.clear()
+            peer.early.clear()
             peer.unsent.clear()
         was_up = peer.up
         peer.up = False
@@ -381,6 +395,41 @@ class Distribution(Handshake):
         elif reason not in ("disconnect", "reconnected", "blocked"):
             log.warning("node %s: could not connect to %s: %s", self.name, peer.name, reason)
         self.node.remote.nodedown(peer.name, was_up)
+
+    def on_lead(self, leading: bool) -> None:
+        """The link's I/O role came to this thread (True), or left its holder (False)."""
+        if leading:
+            self._runner = _context._state.inline = InlineRunner(self.node.pool,
+                                                                 self._link.handoff)
+        elif self._runner is not None:
+            self._runner.abandon()
+
+    def after_poll(self) -> None:
+        """The leader, after a poll round: run the processes its frames made runnable."""
+        runner = self._runner
+        if runner is not None:
+            runner.run()
+
+    def poll_until(self, woken: Callable[[], bool], deadline: float | None) -> str:
+        """A process thread waiting for a reply from another node polls the link itself
+        until `woken()` (see `ZmqLink.lead_until`, whose answer this is). While it polls it
+        runs as no process, as the I/O thread does."""
+        state = _context._state
+        process, inline = state.process, state.inline
+        state.process = state.inline = None
+        try:
+            return self._link.lead_until(woken, deadline)
+        finally:
+            state.process, state.inline = process, inline
+
+    def ride_done(self) -> None:
+        self._link.ride_done()
+
+    def wake_poller(self) -> None:
+        """Make a thread that polls the link for a reply look at its mailbox (a no-op on
+        that thread itself: it looks after each round anyway)."""
+        if not self._link.on_io_thread():
+            self._link.wake()
 
     def on_timer(self, now: float) -> None:
         ticktime = self.config.net_ticktime / 1000.0

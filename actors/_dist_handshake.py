@@ -107,7 +107,10 @@ class Handshake:
             return
         peer.last_heard = time.monotonic()
         if frame.kind == Kind.DATA:
-            self._deliver(half.peer, frame)
+            if peer.up:
+                self._deliver(half.peer, frame)
+            else:  # delivered once the peer is listed in nodes(), as in Erlang
+                peer.early.append(frame)
 
     def _on_hello(self: Distribution, identity: bytes, data: bytes) -> None:
         """A new connection's first frame. It must be a HELLO sealed with the cookie. A HELLO

@@ -18,7 +18,7 @@ MAX_PENDING_HANDSHAKES = 1024  # unanswered CHALLENGEs kept at once (expire afte
 class DistConfig:
     """How a node joins a cluster. Times are milliseconds."""
 
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: never in a repr or a log line
     listen: str = "tcp://127.0.0.1:0"
     advertise: str | None = None  # the address peers dial; defaults to `listen`'s real one
     net_ticktime: int = 800  # a peer silent this long is down
@@ -27,7 +27,7 @@ class DistConfig:
     epmd: bool = True  # register with (and start) the host's port mapper
     epmd_port: int | None = None
     seeds: dict[str, str] = field(default_factory=dict)  # node name -> address, no lookup
-    curve: CurveKeys | None = None
+    curve: CurveKeys | None = field(default=None, repr=False)  # holds the secret key
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Peer:
     last_heard: float = 0.0
     outbox: list[bytes] = field(default_factory=list)  # controls not yet sealed
     unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
+    early: list[codec.Frame] = field(default_factory=list)  # DATA that came before `up`
     flush_scheduled: bool = False
     last_send: int = 0
     last_tick: float = 0.0

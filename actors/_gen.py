@@ -6,11 +6,21 @@ Rules of this module:
   comes after a timeout is dropped, as with OTP's aliases.
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
-- A start runs the new process's init synchronously: the starter waits for its ack.
+- A start runs the new process's init synchronously: the starter waits for its ack, and
+  (with an infinite timeout, as for calls below) runs the init on its own thread meanwhile.
+- A call with an infinite timeout to an idle local server runs the server on the caller's
+  thread while the caller waits (as a BEAM scheduler runs the next process on the same OS
+  thread): no thread is woken on the way there or back. The caller is formally waiting in
+  its receive meanwhile, so messages and exit signals reach it as usual. Python cannot move
+  the caller off that thread, so a call with a timeout never does this (a server that
+  hangs must not hold up the caller's timeout exit), and a server whose run took over
+  `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S` (if it is killed while
+  stuck in a blocking C call, its caller sees the DOWN only when that call returns).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,8 +46,17 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         raise Exit(("noproc", where))
     if target is me:
         raise Exit(("calling_self", where))
-    ref = _request(me, target, tag, request)
-    kind, value = _await(me, ref, timeout, abandon=True)
+    marker = len(me.mailbox)  # nothing queued before the request can carry its reference
+    state = _context._state
+    if (type(target) is Process and timeout == "infinity"
+            and target.slow_until < time.monotonic()):
+        state.lend = target  # if the request makes the server runnable, we run it
+    try:
+        ref = _request(me, target, tag, request)
+    finally:
+        lent, state.lend, state.lent = state.lent, None, None
+    kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent,
+                         remote=type(target) is not Process)
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
@@ -48,11 +67,12 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
 class RequestId:
     """An asynchronous call in flight (gen_server.send_request). Opaque to users."""
 
-    __slots__ = ("ref", "server_ref")
+    __slots__ = ("ref", "remote", "server_ref")
 
-    def __init__(self, ref: Ref, server_ref: Any) -> None:
+    def __init__(self, ref: Ref, server_ref: Any, remote: bool = False) -> None:
         self.ref = ref
         self.server_ref = server_ref
+        self.remote = remote  # the server is on another node: its reply may be polled for
 
     def __repr__(self) -> str:
         return f"RequestId({self.ref!r}, {self.server_ref!r})"
@@ -63,7 +83,7 @@ def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     me = _context.self_process()
     target = me.node.locate(server_ref)
     ref = _request(me, target if target is not None else server_ref, tag, request)
-    return RequestId(ref, server_ref)
+    return RequestId(ref, server_ref, target is not None and type(target) is not Process)
 
 
 def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
@@ -71,7 +91,7 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     timeout withdraws the request (receive_response); else it stays active (wait_response)."""
     me = _context.self_process()
     check_timeout(timeout)
-    kind, value = _await(me, req.ref, timeout, abandon)
+    kind, value = _await(me, req.ref, timeout, abandon, remote=req.remote)
     if kind == "down":
         return ("error", (value, req.server_ref))
     return "timeout" if kind == "timeout" else ("reply", value)
@@ -88,12 +108,16 @@ def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
     return ref
 
 
-def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any]:
+def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,
+           lent: Callable[[], None] | None = None, remote: bool = False) -> tuple[str, Any]:
     """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
-    ("timeout", None). An abandoned request closes its alias: a late reply is dropped."""
+    ("timeout", None). An abandoned request closes its alias: a late reply is dropped.
+    After a reply the monitor is removed with its DOWN, if that came too (OTP's
+    demonitor(Mref, [flush])). `start`: the caller's receive marker. `lent`: the server's
+    run, done on this thread while the caller waits (see `Process.receive`)."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout,
+        timeout, start, lent, remote,
     )
     if msg is TIMEOUT:
         if not abandon:
@@ -101,13 +125,14 @@ def _await(me: Process, ref: Ref, timeout: Any, abandon: bool) -> tuple[str, Any
         with me.lock:
             me.aliases.discard(ref)
         me.node.demonitor(me, ref)
-        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref)
-        me.flush_down(ref)
+        late = me.take_nowait(lambda m: type(m) is tuple and m[0] == ref, start)
+        me.flush_down(ref, start)
         return ("timeout", None) if late is None else ("reply", late[1])
     me.aliases.discard(ref)
     if msg[0] == "DOWN":
         return ("down", msg[4])
     me.node.demonitor(me, ref)
+    me.flush_down(ref, start)
     return ("reply", msg[1])
 
 
@@ -127,8 +152,11 @@ def reply(from_: From, msg: Any) -> None:
 
 
 def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_call: Any,
-          *, link: bool, timeout: Any) -> Any:
+          *, link: bool, timeout: Any, monitor: bool = False) -> Any:
     """Spawn a handler process, run `init_it(proc, ack)` in it, and return what it acks.
+
+    With `monitor` (start_monitor), a successful start returns ("ok", (pid, mref)) and the
+    monitor stays; a failed one returns the error and leaves no monitor and no DOWN.
 
     If the process dies before acking, returns ("error", reason). If it acks an error, the
     start returns only once the process is dead (OTP 26's synchronous init failure). On a
@@ -144,11 +172,14 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         if proc is not None and proc.alive:
             me.deliver(("$ack", tag, result))
 
+    lent: list[Callable[[], None]] | None = (
+        [] if timeout == "infinity" else None)
     proc, mref = node.spawn_handler(lambda p: init_it(p, ack), initial_call, parent=me,
-                                    link=link, monitor=True)
+                                    link=link, monitor=True, lend=lent)
     assert mref is not None
     msg = me.receive(lambda m: type(m) is tuple and (
-        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout)
+        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout,
+        lent=lent[0] if lent else None)
     if msg is TIMEOUT:
         node.demonitor(me, mref)
         node.unlink(me, proc.pid)
@@ -157,17 +188,44 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         me.take_nowait(lambda m: type(m) is tuple and m[:2] == ("EXIT", proc.pid))
         return ("error", "timeout")
     if msg[0] == "DOWN":
+        if link:
+            _flush_exit(me, proc, _unlink(me, proc))
         return ("error", msg[4])
     result = msg[2]
     if type(result) is tuple and result[0] == "ok":
+        if monitor:
+            return ("ok", (result[1], mref))
         node.demonitor(me, mref)
         me.flush_down(mref)
         return result
     # init failed or was ignored: wait for the process to be gone before returning
+    exit_sent = _unlink(me, proc) if link else False
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, 5000)
     if down is TIMEOUT:
         node.demonitor(me, mref)
+    elif link:
+        _flush_exit(me, proc, exit_sent)
     return result
+
+
+def _unlink(me: Process, proc: Process) -> bool:
+    """Unlink from a process whose start failed. True if it had already died linked to us,
+    so that its EXIT is in (or on its way to) our mailbox."""
+    node = me.node
+    with node._lock:  # the lock a dying process takes to drop its links
+        died_linked = proc.pid not in me.links
+        node.unlink(me, proc.pid)
+    return died_linked
+
+
+def _flush_exit(me: Process, proc: Process, exit_sent: bool) -> None:
+    """OTP 26's flush_EXIT: a failed start leaves no ("EXIT", pid, _) behind. Called after
+    the DOWN; the dying process sends its EXIT right after its DOWNs."""
+    pred = lambda m: type(m) is tuple and len(m) == 3 and m[0] == "EXIT" and m[1] == proc.pid  # noqa: E731
+    if exit_sent and me.trap_exit:
+        me.receive(pred, 2000)
+    else:
+        me.take_nowait(pred)
 
 
 def init_failed(proc: Process, reason: Any) -> None:

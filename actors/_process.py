@@ -30,6 +30,8 @@ Predicate = Callable[[Any], bool]
 Handler = Callable[[Any], None]
 
 _NOTHING = object()
+SLOW_MS = 50  # a server run on a caller's thread that takes longer gets workers for a while
+SLOW_PAUSE_S = 1.0  # that while
 
 
 def deadline_of(timeout: int | str) -> float | None:
@@ -64,8 +66,10 @@ class Process:
         "name",
         "node",
         "pid",
+        "poll_wake",
         "scheduled",
         "selector",
+        "slow_until",
         "status",
         "thread",
         "trap_exit",
@@ -100,6 +104,8 @@ class Process:
         self.dictionary: dict[Any, Any] = {}
         self.status = "runnable"
         self.interrupted = False
+        self.poll_wake: Callable[[], None] | None = None  # set while it polls for a reply
+        self.slow_until = 0.0  # a run on a caller's thread took too long: workers till then
 
     def __repr__(self) -> str:
         return f"Process({self.pid!r}, {self.kind}, alive={self.alive})"
@@ -113,7 +119,7 @@ class Process:
                 return
             schedule = self._push(msg)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def deliver_many(self, msgs: list[Any]) -> None:
         """`deliver` each of `msgs`, in order, with one lock and at most one wake-up."""
@@ -124,7 +130,7 @@ class Process:
             self.mailbox.extend(msgs)
             schedule = self._push(last)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def deliver_to_alias(self, alias: Ref, msg: Any) -> None:
         """Deliver only while `alias` is active: a reply after the caller gave up is dropped."""
@@ -133,7 +139,7 @@ class Process:
                 return
             schedule = self._push(msg)
         if schedule:
-            self.node.pool.submit(self.run_handler)
+            self.node.pool.submit_handler(self.run_handler)
 
     def _push(self, msg: Any) -> bool:
         """With `lock` held: queue `msg`, wake a waiting thread; True if a worker is needed."""
@@ -149,23 +155,45 @@ class Process:
     # -- taking messages: the process's own thread ------------------------------------------
 
     def _take(self, pred: Predicate | None, start: int) -> Any:
-        """Pop the first message from index `start` on that matches; `_NOTHING` if none."""
+        """Pop the first message from index `start` on that matches; `_NOTHING` if none.
+
+        A `start` in the back half of the mailbox is scanned from the end, so a receive
+        that skips a long queue (a call's marker, see `receive`) costs what is new, not
+        what is queued."""
         mailbox = self.mailbox
         if pred is None:
             return mailbox.popleft() if len(mailbox) > start else _NOTHING
+        size = len(mailbox)
+        if start > size >> 1:
+            found = -1
+            for back, msg in enumerate(islice(reversed(mailbox), size - start)):
+                if pred(msg):
+                    found = size - 1 - back  # the earliest match so far, seen from the end
+            if found < 0:
+                return _NOTHING
+            msg = mailbox[found]
+            del mailbox[found]
+            return msg
         for index, msg in enumerate(islice(mailbox, start, None), start):
             if pred(msg):
                 del mailbox[index]
                 return msg
         return _NOTHING
 
-    def receive(self, pred: Predicate | None, timeout: int | str) -> Any:
+    def receive(self, pred: Predicate | None, timeout: int | str, start: int = 0,
+                lent: Callable[[], None] | None = None, remote: bool = False) -> Any:
         """Selective receive: the first message matching `pred`, or TIMEOUT.
 
-        `pred` runs with the mailbox locked: it must be a pure test of the message."""
+        `pred` runs with the mailbox locked: it must be a pure test of the message.
+        `start` is a receive marker (OTP's optimisation for a fresh reference): the mailbox
+        length taken before the awaited message could have been sent, so the messages
+        queued before it are not scanned. `lent`: another process's run, done on this
+        thread at the first wait, while this process is formally waiting (`_gen.call`).
+        `remote`: the awaited message comes from another node, so the thread may poll the
+        node's link for it itself (`ZmqLink.lead_until`) rather than be woken by another."""
         deadline = deadline_of(timeout)
-        scanned = 0
         with self.lock:
+            scanned = min(start, len(self.mailbox))
             while True:
                 if not self.alive:
                     self._unwind()
@@ -179,29 +207,67 @@ class Process:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return TIMEOUT
-                self._wait(remaining)
+                self._wait(remaining, lent, remote)
+                lent = None
 
-    def _wait(self, seconds: float | None) -> None:
-        """Called with `lock` held: release it, sleep until `notify` or timeout, retake it."""
+    def _wait(self, seconds: float | None, lent: Callable[[], None] | None = None,
+              remote: bool = False) -> None:
+        """Called with `lock` held: release it, sleep until `notify` or timeout, retake it.
+        With `lent`, first do that run on this thread (the wait then sleeps only for what
+        is left of `seconds`)."""
         self.waiting = True
         self.status = "waiting"
+        dist = self.node.dist if remote else None
+        if dist is not None:
+            self.poll_wake = dist.wake_poller
         self.lock.release()
         woken = False  # stays False if the wait is interrupted (KeyboardInterrupt)
         try:
-            woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+            if lent is not None:
+                seconds = self._run_lent(lent, seconds)
+            runner = _context._state.inline
+            if runner is not None and not runner.abandoned and self.waiting:
+                runner.before_block()  # a leading I/O thread passes its role on first
+            how = "no" if dist is None or not self.waiting else dist.poll_until(
+                lambda: not self.waiting, None if seconds is None else time.monotonic() + seconds)
+            if how == "polled":
+                woken = self.wakeup.acquire(False)
+            else:
+                try:
+                    woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+                finally:
+                    if how == "ride":
+                        dist.ride_done()  # type: ignore[union-attr]
         finally:
             self.lock.acquire()
+            self.poll_wake = None
             if self.waiting:  # nobody released `wakeup` for us
                 self.waiting = False
             elif not woken:  # released after our timeout: consume it to rearm
                 self.wakeup.acquire(False)
             self.status = "running"
 
+    def _run_lent(self, run: Callable[[], None], seconds: float | None) -> float | None:
+        """Run a called server on this waiting thread; what is left of `seconds`."""
+        t0 = time.monotonic()
+        try:
+            run()
+        except ProcessKilled:
+            pass  # the server was killed on this thread: it is settled, we go on waiting
+        now = time.monotonic()
+        took = now - t0
+        server = getattr(run, "__self__", None)
+        if took > SLOW_MS / 1000.0 and server is not None:
+            server.slow_until = now + SLOW_PAUSE_S
+        return None if seconds is None else max(0.0, seconds - took)
+
     def notify(self) -> None:
         """Called with `lock` held: wake the process's thread if it is waiting."""
         if self.waiting:
             self.waiting = False
             self.wakeup.release()
+            if self.poll_wake is not None:
+                self.poll_wake()  # its thread polls the link rather than wait on `wakeup`
 
     def _unwind(self) -> None:
         """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""
@@ -210,15 +276,17 @@ class Process:
             raise Exit(self.exit_reason)
         raise ProcessKilled()
 
-    def flush_down(self, ref: Ref) -> None:
-        """Drop the queued DOWN of monitor `ref`, if any (demonitor's "flush")."""
+    def flush_down(self, ref: Ref, start: int = 0) -> None:
+        """Drop the queued DOWN of monitor `ref`, if any (demonitor's "flush"); `start` is a
+        receive marker taken before the monitor was made."""
         self.take_nowait(
-            lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref)
+            lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref,
+            start)
 
-    def take_nowait(self, pred: Predicate) -> Any:
+    def take_nowait(self, pred: Predicate, start: int = 0) -> Any:
         """Remove and return the first matching message, or None (used by flushes)."""
         with self.lock:
-            msg = self._take(pred, 0)
+            msg = self._take(pred, min(start, len(self.mailbox)))
         return None if msg is _NOTHING else msg
 
     # -- the handler loop: runs on a borrowed worker ----------------------------------------
@@ -258,4 +326,4 @@ class Process:
             if not idle:
                 self.node.settle(self)
             state.process = previous
-        self.node.pool.submit(self.run_handler)
+        self.node.pool.submit_handler(self.run_handler)

@@ -124,6 +124,17 @@ class Remote:
             if proc is not None:
                 proc.deliver_to_alias(control[2], control[3])
             return
+        if op == "monitor" and len(control) == 4 and type(control[1]) is Pid and type(
+                control[3]) is Ref:  # a call's monitor: the other common case
+            _, watcher, target, ref = control
+            obj = node.add_remote_monitor(watcher, target, ref)
+            if obj is not None:
+                self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
+                return False  # (a name registered a moment later must not get the call)
+            return
+        if op == "demonitor" and len(control) == 3 and type(control[2]) is Ref:
+            node.remove_remote_monitor(control[1], control[2])
+            return
         match control:
             case ("reg_send", str(name), msg):
                 proc = node.whereis(name)
@@ -138,13 +149,6 @@ class Remote:
                 node.link_exit(to, from_, reason)
             case ("exit2", Pid() as from_, Pid() as to, reason):
                 node.exit_signal(to, from_, reason)
-            case ("monitor", Pid() as watcher, target, Ref() as ref):
-                obj = node.add_remote_monitor(watcher, target, ref)
-                if obj is not None:
-                    self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
-                    return False  # (a name registered a moment later must not get the call)
-            case ("demonitor", target, Ref() as ref):
-                node.remove_remote_monitor(target, ref)
             case ("down", Ref() as ref, Pid() as watcher, obj, reason):
                 node.monitor_down(watcher, ref, obj, reason)
             case ("spawn", Ref() as req, Pid() as parent, bytes(blob), bool(link), mref):

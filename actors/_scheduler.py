@@ -6,6 +6,9 @@ Rules of this module:
   warm, gets the next task. A burst starts as many workers as it needs, so a task that
   blocks (a process in `receive`) never starves the others.
 - A worker idle for `idle_seconds` exits.
+- `submit_handler` may leave the task to the calling thread instead: to a caller about to
+  wait for the reply of the server whose run it is (see `_gen.call`), or to a thread that
+  leads the node's distribution link (see `_inline`).
 - A task that ends with `ProcessKilled` (the interrupt of a killed process) retires its
   worker, so a thread abandoned mid-callback never serves another process.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from . import _context
 from ._terms import ProcessKilled
 
 Task = Callable[[], None]
@@ -59,6 +63,19 @@ class WorkerPool:
             return
         threading.Thread(target=self._work, args=(_Worker(task),),
                          name=f"{self._name}-worker", daemon=True).start()
+
+    def submit_handler(self, task: Task) -> None:
+        """`submit` a process's handler run; on a thread that leads this node's link, the
+        thread itself runs it after its poll round (`_inline`), with no hand-off."""
+        state = _context._state
+        lend = state.lend
+        if lend is not None and getattr(task, "__self__", None) is lend:
+            state.lend, state.lent = None, task  # the caller runs it (see `_gen.call`)
+            return
+        runner = state.inline
+        if runner is not None and runner.pool is self and runner.offer(task):
+            return
+        self.submit(task)
 
     def stop(self) -> None:
         """Let every idle worker exit; running tasks finish on their own."""

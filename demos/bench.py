@@ -41,12 +41,15 @@ class Sizes:
     idle: int
     pykka_idle: int
     rounds: int
+    queued: int  # messages in the caller's mailbox for the "call with a long queue" row
+    children: tuple[int, int]  # children under one supervisor: the small and the large run
 
 
 IDLE_TARGET = 10_000  # live idle gen_servers on one node
 FULL = Sizes(calls=20_000, casts=100_000, spawns=1_000, idle=IDLE_TARGET, pykka_idle=1_000,
-             rounds=5)
-QUICK = Sizes(calls=2_000, casts=20_000, spawns=200, idle=1_000, pykka_idle=200, rounds=2)
+             rounds=5, queued=500_000, children=(1_000, 100_000))
+QUICK = Sizes(calls=2_000, casts=20_000, spawns=200, idle=1_000, pykka_idle=200, rounds=2,
+              queued=50_000, children=(1_000, 10_000))
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,12 @@ def _per_1000_ms(elapsed_ns: int, n: int) -> float:
 
 # -- figure 1: call round trip -----------------------------------------------------------------
 
-def call_p50(pid: Any, ref: pykka.ActorRef[Any], n: int) -> tuple[float, float]:
+def call_p50(pid: Any, ref: pykka.ActorRef[Any], n: int,
+             timeout: Any = 5000) -> tuple[float, float]:
     """p50 of gen_server.call and of pykka's ask, alternated chunk by chunk."""
     gc.collect()
-    return _p50_pair_us(n, lambda: gen_server.call(pid, "ping"), lambda: ref.ask("ping"))
+    return _p50_pair_us(n, lambda: gen_server.call(pid, "ping", timeout),
+                        lambda: ref.ask("ping"))
 
 
 # -- figure 2: cast throughput -----------------------------------------------------------------
@@ -263,13 +268,16 @@ def messaging_figures(sizes: Sizes) -> list[Figure]:
         cast_rate_ours(pid, sizes.casts // 10)
         cast_rate_pykka(ref, sizes.casts // 10)
         call = _median_rounds(sizes.rounds, lambda: call_p50(pid, ref, sizes.calls))
+        lent = _median_rounds(sizes.rounds,
+                              lambda: call_p50(pid, ref, sizes.calls, "infinity"))
         cast = _median_pair(sizes.rounds, lambda: cast_rate_ours(pid, sizes.casts),
                             lambda: cast_rate_pykka(ref, sizes.casts))
     finally:
         gen_server.stop(pid)
         ref.stop()
     return [
-        _figure("gen_server.call p50 vs ask", *call, "us", target="<= 1.20", limit=1.2),
+        _figure("gen_server.call p50 vs ask", *call, "us", target="<= 0.50", limit=0.5),
+        _figure("call(..., infinity) p50 vs ask", *lent, "us", target="<= 0.50", limit=0.5),
         _figure("gen_server.cast rate vs tell", *cast, "msg/s", throughput=True,
                 target="<= 1.25 (>= 0.8x)", limit=1.25),
     ]
@@ -290,6 +298,48 @@ def spawn_figures(sizes: Sizes) -> list[Figure]:
     ]
 
 
+def queued_call_p50(pid: Any, queued: int, n: int) -> tuple[float, float]:
+    """p50 of a call made with `queued` messages in the caller's mailbox, and of the same
+    call with an empty one (OTP's call_with_huge_message_queue: at most 10x)."""
+    me = erlang.self()
+    empty = _p50_us(n, lambda: gen_server.call(pid, "ping"))
+    for i in range(queued):
+        erlang.send(me, i)
+    full = _p50_us(n, lambda: gen_server.call(pid, "ping"))
+    while erlang.receive(timeout=0) is not erlang.TIMEOUT:
+        pass
+    return full, empty
+
+
+def _p50_us(n: int, op: Callable[[], Any]) -> float:
+    return statistics.median(_latencies_ns(n, op)) / 1000.0
+
+
+def queue_figures(sizes: Sizes) -> list[Figure]:
+    pid = gen_server.start(Echo, None)[1]
+    try:
+        full, empty = _median_rounds(sizes.rounds,
+                                     lambda: queued_call_p50(pid, sizes.queued, 2_000))
+    finally:
+        gen_server.stop(pid)
+    ratio = full / empty
+    return [Figure(f"call with {sizes.queued:,} queued p50", full, empty,
+                   "same call, empty mailbox", "us", ratio, "<= 10.00", ratio <= 10.0)]
+
+
+def children_figures(sizes: Sizes) -> list[Figure]:
+    """Start then stop N children under one supervisor (OTP's
+    scale_start_stop_many_children), once per size: the per-child cost at the large size
+    beside the small one. Linear scaling keeps the ratio near 1."""
+    from .bench_supervisor import measure
+
+    small, large = (measure(n) for n in sizes.children)
+    ratio = large["us_per_child"] / small["us_per_child"]
+    return [Figure(f"start+stop {large['n']:,} children, per child", large["us_per_child"],
+                   small["us_per_child"], f"the same at {small['n']:,}", "us", ratio,
+                   "linear (<= 1.50)", ratio <= 1.5)]
+
+
 def idle_figures(sizes: Sizes) -> list[Figure]:
     ours = [_in_fresh_interpreter(idle_ours, sizes.idle) for _ in range(sizes.rounds)]
     peer = [_in_fresh_interpreter(idle_pykka, sizes.pykka_idle) for _ in range(sizes.rounds)]
@@ -308,11 +358,12 @@ def run_runtime(sizes: Sizes) -> list[Figure]:
     node = Node("bench@localhost")
     try:
         with node.bound():
-            figures = messaging_figures(sizes) + spawn_figures(sizes)
+            figures = (messaging_figures(sizes) + queue_figures(sizes)
+                       + spawn_figures(sizes))
     finally:
         pykka.ActorRegistry.stop_all()
         node.stop()
-    return figures + idle_figures(sizes)
+    return figures + children_figures(sizes) + idle_figures(sizes)
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -6,16 +6,20 @@ the rounds is reported:
   same two kinds of OS processes (the floor any ZeroMQ transport pays);
 - one-way remote sends (authenticated, pickled, in order) beside raw pyzmq DEALER->ROUTER
   frames of the same size;
-- global_.register_name on a 3-node cluster, beside Erlang's figure on this machine (quoted
-  from STYLE.md: no Python peer has a cluster-wide name registry);
+- global_.register_name on a 3-node cluster, beside the same run's raw REQ/REP round trip
+  (no Python peer has a cluster-wide name registry; Erlang's global costs 7.5x its own rpc
+  round trip on this machine, measured on 2026-12-07);
 - failure detection after SIGKILL (the socket) and SIGSTOP (heartbeats), beside the
   defaults of Erlang (net_ticktime 60 s) and ra (about 7 s after SIGSTOP here), quoted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from typing import Any
 import zmq
 
 from actors import erlang, gen_server, global_, net_kernel, peer, rpc
+from transport import epmd
 
 from .bench import Figure
 
@@ -177,7 +182,30 @@ def _row(name: str, ours: float, peer_value: float, peer_name: str, unit: str, *
 
 
 def run_dist(sizes: DistSizes) -> list[Figure]:
-    net_kernel.start(f"bench{os.getpid()}@127.0.0.1", cookie="bench-cookie")
+    # a private port mapper and a random cookie: no other local user can join the run
+    saved_port = os.environ.get(epmd.PORT_ENV)
+    os.environ[epmd.PORT_ENV] = str(_free_port())
+    try:
+        return _run_dist(sizes)
+    finally:
+        with contextlib.suppress(Exception):
+            net_kernel.stop()
+        with contextlib.suppress(Exception):
+            epmd.stop(force=True)
+        if saved_port is None:
+            os.environ.pop(epmd.PORT_ENV, None)
+        else:
+            os.environ[epmd.PORT_ENV] = saved_port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_dist(sizes: DistSizes) -> list[Figure]:
+    net_kernel.start(f"bench{os.getpid()}@127.0.0.1", cookie=secrets.token_hex(16))
     raw = _RawPeer()
     peers = [peer.start() for _ in (1, 2)]
     node1 = peers[0][2]
@@ -205,9 +233,9 @@ def run_dist(sizes: DistSizes) -> list[Figure]:
         _row("remote gen_server.call p50", *call, f"{zmq_name} REQ/REP", "us",
              target="<= 1.50", passed=call[0] / call[1] <= 1.5),
         _row("remote send, one way", *send, f"{zmq_name} DEALER->ROUTER", "msg/s",
-             throughput=True, target=">= 100k msg/s", passed=send[0] >= 100_000),
-        _row("global_.register_name, 3 nodes, p50", reg, 950.0, "Erlang 25 (quoted)", "us",
-             target="<= 1 ms", passed=reg <= 1000.0),
+             throughput=True, target="<= 1.00 (>= 1x raw)", passed=send[1] / send[0] <= 1.0),
+        _row("global_.register_name, 3 nodes, p50", reg, call[1], f"{zmq_name} REQ/REP",
+             "us", target="<= 8.00 (Erlang 7.5x)", passed=reg / call[1] <= 8.0),
         _row("nodedown after SIGKILL", kill, 60_000.0, "Erlang default (quoted)", "ms",
              target="<= 100 ms", passed=kill <= 100.0),
         _row("nodedown after SIGSTOP", stop, 7_000.0, "ra here (quoted)", "ms",

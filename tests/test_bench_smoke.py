@@ -17,7 +17,7 @@ NUMERIC = ("ours", "peer", "ratio")
 
 def _run_quick(out: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "demos.bench", "runtime", "--quick", "--json", str(out)]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
 
 
 def test_runtime_quick_writes_every_figure(tmp_path: Path) -> None:
@@ -29,13 +29,14 @@ def test_runtime_quick_writes_every_figure(tmp_path: Path) -> None:
     assert doc["rounds"] == 2
     assert isinstance(doc["python"], str)
     names = [figure["name"] for figure in doc["figures"]]
-    assert len(names) == 6 and len(set(names)) == 6
+    assert len(names) == 9 and len(set(names)) == 9
     for figure in doc["figures"]:
         assert figure.keys() >= KEYS, figure
         for key in NUMERIC:
             assert isinstance(figure[key], int | float) and figure[key] > 0, (key, figure)
         assert figure["pass"] in (True, False, None)
-        assert figure["peer_name"].startswith("pykka")
+        own_peer = figure["name"].startswith(("call with", "start+stop"))  # beside our own
+        assert figure["peer_name"].startswith("pykka") or own_peer, figure
     idle = next(f for f in doc["figures"] if f["name"].startswith("idle RSS"))
     assert idle["pass"] is True  # every idle gen_server was alive: a count, not a timing
 

@@ -15,6 +15,21 @@ Rules of this module:
   offending connection is dropped by the library itself.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
+- A thread about to wait for a reply from another node may claim the role (`lead_until`):
+  the keeper (the link's own leader) yields at the end of its round, the claimant polls
+  and serves until it is woken. The reply then wakes its caller straight from the poll,
+  with no hand-off between threads. The keeper takes the role back when it next finds it
+  free (it checks every `KEEPER_NAP_S`), so between two claims of one caller nobody polls
+  for at most that long; a claimant that leaves while other callers wait without polling
+  (they "ride" along, see `lead_until`) wakes the keeper at once.
+- "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
+  what arrives, then runs the handler's `after_poll` work (the processes its frames made
+  runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
+  frame and its handler. Before that work can block, `handoff()` gives the role to a fresh
+  (or parked) thread; a watchdog does the same when `after_poll` runs past `WATCH_LIMIT_S`.
+  The old leader finishes its work, then parks as a spare: it never touches the sockets or
+  the handler's I/O state again unless it is handed the role anew. Only `after_poll` can
+  lose the role: serving frames, handshakes and timers always run on a leader.
 """
 
 from __future__ import annotations
@@ -34,6 +49,12 @@ from zmq.utils.monitor import recv_monitor_message
 log = logging.getLogger("transport.zmq_link")
 
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
+WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
+CLAIM_WAIT_S = 0.002  # a claimant waits this long for the role, then waits as usual
+KEEPER_NAP_S = 0.001  # how often a keeper that lent its role checks whether it is free
+_SPARES = 2  # former leaders kept parked for the next hand-off
+_SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
 
 
 class LinkHandler(Protocol):
@@ -43,6 +64,8 @@ class LinkHandler(Protocol):
     def on_outbound(self, channel: int, frame: bytes) -> None: ...
     def on_channel_lost(self, channel: int) -> None: ...
     def on_timer(self, now: float) -> None: ...
+    def after_poll(self) -> None: ...
+    def on_lead(self, leading: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,17 @@ class CurveKeys:
 
     public: bytes
     secret: bytes
+
+
+class _Spare:
+    """A parked former leader, waiting on `wake` to be handed the I/O role."""
+
+    __slots__ = ("generation", "wake")
+
+    def __init__(self) -> None:
+        self.generation = -1
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 @dataclass
@@ -92,7 +126,27 @@ class ZmqLink:
         self._running = True
         self._dirty = True
         self.dropped_shapes = 0
-        self._thread = threading.Thread(target=self._loop, name=f"zmq-link-{name}", daemon=True)
+        self._role_lock = threading.Lock()
+        self._generation = 0  # bumped at each hand-off: a leader leads while it matches
+        self._leader_ident: int | None = None
+        self._busy_since = 0.0  # when the leader entered after_poll (0: it is not in it)
+        self._spares: list[_Spare] = []
+        self._io_free = threading.Lock()  # held by the role: keeper or claimant
+        self._io_free.acquire()
+        self._claims = 0  # threads waiting for, or holding, the role as claimants
+        self._keeper_yielding = False
+        self._keeper_called = False  # `_keeper_wake` was released for this yield
+        self._keeper_wake = threading.Lock()  # released to end a keeper's nap early
+        self._keeper_wake.acquire()
+        self._claimant_polls = False  # a claimant holds the role now
+        self._riders = 0  # callers waiting for a reply while a claimant polls
+        self._next_timer = time.monotonic() + self._timer_s
+        self._poller = zmq.Poller()
+        self._watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        self._thread = threading.Thread(target=self._lead, args=(0,),
+                                        name=f"zmq-link-{name}", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name=f"zmq-watch-{name}",
+                                          daemon=True)
 
     def _configure(self, sock: zmq.Socket) -> None:
         sock.linger = 0
@@ -102,16 +156,23 @@ class ZmqLink:
 
     def start(self) -> None:
         self._thread.start()
+        self._watchdog.start()
 
     # -- any thread -------------------------------------------------------------------------
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run `fn()` on the I/O thread soon."""
         self._calls.append(fn)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the role's holder return from its poll."""
         try:
             os.write(self._wake_w, b"x")
         except (BlockingIOError, OSError):
             pass  # the pipe is full (a wake-up is pending) or closed (shutting down)
+
+    wake = _wake
 
     def send(self, channel: int, frame: bytes) -> str:
         """Queue `frame` on an outgoing channel, never waiting: SENT, FULL (ZeroMQ's queue for
@@ -132,7 +193,40 @@ class ZmqLink:
                 return CLOSED
 
     def on_io_thread(self) -> bool:
-        return threading.get_ident() == self._thread.ident
+        """True on the thread that holds the I/O role now."""
+        return threading.get_ident() == self._leader_ident
+
+    def handoff(self) -> None:
+        """From the leader, in `after_poll`: give the I/O role to another thread now, because
+        the caller is about to block. A no-op on any other thread."""
+        if threading.get_ident() == self._leader_ident:
+            self._pass_role(self._generation)
+
+    def _pass_role(self, generation: int) -> None:
+        with self._role_lock:
+            if generation != self._generation or not self._running:
+                return
+            self._generation = generation = generation + 1
+            self._leader_ident = None
+            self._busy_since = 0.0
+            spare = self._spares.pop() if self._spares else None
+        self._handler.on_lead(False)
+        if spare is not None:
+            spare.generation = generation
+            spare.wake.release()
+            return
+        thread = threading.Thread(target=self._lead, args=(generation,),
+                                  name=f"zmq-link-{self._name}", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _watch(self) -> None:
+        """Hand the I/O role on when the leader's after_poll work runs too long."""
+        while self._running:
+            time.sleep(WATCH_LIMIT_S)
+            busy, generation = self._busy_since, self._generation
+            if busy and time.monotonic() - busy > WATCH_LIMIT_S:
+                self._pass_role(generation)
 
     # -- I/O thread only --------------------------------------------------------------------
 
@@ -183,10 +277,18 @@ class ZmqLink:
         """Stop the I/O thread and close every socket (from any thread but the I/O one)."""
         if not self._running:
             return
-        self._running = False
+        with self._role_lock:
+            self._running = False
+            spares, self._spares = self._spares, []
+            if self._keeper_yielding and not self._keeper_called:
+                self._keeper_called = True
+                self._keeper_wake.release()
+        for spare in spares:
+            spare.wake.release()  # generation -1: it exits
         self.call_soon(lambda: None)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(2.0)
+        thread = self._thread
+        if thread.is_alive() and threading.current_thread() is not thread:
+            thread.join(2.0)
         for channel in list(self._channels):
             self.close_channel(channel)
         self._router.close(0)
@@ -194,26 +296,143 @@ class ZmqLink:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def _loop(self) -> None:
-        next_timer = time.monotonic() + self._timer_s
-        poller = zmq.Poller()
-        watched: dict[zmq.Socket, tuple[int, bool]] = {}
+    def _lead(self, generation: int) -> None:
+        """A thread's life: lead while its generation holds, then park as a spare."""
+        while generation >= 0:
+            self._loop(generation)
+            generation = self._park()
+
+    def _park(self) -> int:
+        """A former leader waits to be handed the role again; -1 when it should exit."""
+        spare = _Spare()
+        with self._role_lock:
+            if not self._running or len(self._spares) >= _SPARES:
+                return -1
+            self._spares.append(spare)
+        if spare.wake.acquire(True, _SPARE_IDLE_S):
+            return spare.generation
+        with self._role_lock:
+            if spare in self._spares:
+                self._spares.remove(spare)
+                return -1
+        spare.wake.acquire()  # handed the role just as we timed out
+        return spare.generation
+
+    def _loop(self, generation: int) -> None:
+        with self._role_lock:
+            if generation != self._generation or not self._running:
+                return
+            self._leader_ident = threading.get_ident()
+            self._thread = threading.current_thread()
+        self._handler.on_lead(True)
         while self._running:
-            if self._dirty:
-                poller, watched = self._make_poller()
-            wait_ms = max(0.0, (next_timer - time.monotonic()) * 1000.0)
+            self._round(self._next_timer)
+            self._busy_since = time.monotonic()
+            self._guard(self._handler.after_poll)
+            with self._role_lock:
+                if generation != self._generation:
+                    return  # handed off while in after_poll: the sockets are not ours now
+                self._busy_since = 0.0
+                if not self._claims:
+                    continue
+                self._keeper_yielding = True
+                self._leader_ident = None
+            self._yield_to_claimants()
+
+    def _round(self, until: float) -> None:
+        """One poll round by the role's holder: wait for I/O until `until` at the latest,
+        serve what came, and fire the timer when due."""
+        if self._dirty:
+            self._poller, self._watched = self._make_poller()
+        wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
+        try:
+            ready = self._poller.poll(wait_ms)
+        except zmq.ZMQError:
+            if not self._running:
+                return
+            raise
+        for sock, _ in ready:
+            self._serve(sock, self._watched)
+        now = time.monotonic()
+        if now >= self._next_timer:
+            self._next_timer = now + self._timer_s
+            self._guard(lambda: self._handler.on_timer(now))
+
+    def _yield_to_claimants(self) -> None:
+        """The keeper lends the I/O role to the threads that claimed it. It is not woken
+        when they are done (unless others wait without polling, see `lead_until`): it naps,
+        and takes the role back the first time it finds it free, so back-to-back claims (a
+        caller's sequential calls) cost it no wake-up."""
+        self._io_free.release()
+        while True:
+            self._keeper_wake.acquire(True, KEEPER_NAP_S)
+            if self._io_free.acquire(False):
+                break
+            if not self._running:
+                return
+        with self._role_lock:
+            self._keeper_yielding = False
+            self._keeper_called = False
+            self._leader_ident = threading.get_ident()
+        self._keeper_wake.acquire(False)  # a call that came as it woke anyway
+
+    # -- claimants: a thread that waits for a reply polls for it itself ----------------------
+
+    def lead_until(self, woken: Callable[[], bool], deadline: float | None) -> str:
+        """Poll and serve on the calling thread until `woken()` or `deadline` (monotonic),
+        so the frame that wakes it needs no thread hand-off. Returns "polled"; or "ride"
+        when another claimant polls already (the caller waits as usual, and calls
+        `ride_done()` after); or "no" when the role could not be had within `CLAIM_WAIT_S`
+        (the caller waits as usual). Not for a thread that holds the role already."""
+        with self._role_lock:
+            if not self._running or threading.get_ident() == self._leader_ident:
+                return "no"
+            if self._claimant_polls:
+                self._riders += 1
+                return "ride"
+            self._claims += 1
+        polled = False
+        try:
+            if not self._io_free.acquire(False):  # the keeper holds it: ask it to yield
+                self._wake()
+                if not self._acquire_role(woken):
+                    return "no"
+            polled = True
+            with self._role_lock:
+                self._leader_ident = threading.get_ident()
+                self._claimant_polls = True
             try:
-                ready = poller.poll(wait_ms)
-            except zmq.ZMQError:
-                if not self._running:
-                    return
-                raise
-            for sock, _ in ready:
-                self._serve(sock, watched)
-            now = time.monotonic()
-            if now >= next_timer:
-                next_timer = now + self._timer_s
-                self._guard(lambda n=now: self._handler.on_timer(n))
+                while self._running and not woken():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    self._round(deadline if deadline is not None else self._next_timer)
+            finally:
+                with self._role_lock:
+                    self._leader_ident = None
+                    self._claimant_polls = False
+                self._io_free.release()
+            return "polled"
+        finally:
+            with self._role_lock:
+                self._claims -= 1
+                call_keeper = polled and self._riders > 0 and self._keeper_yielding and not (
+                    self._keeper_called)
+                if call_keeper:
+                    self._keeper_called = True
+            if call_keeper:  # others wait for replies that nobody would poll for
+                self._keeper_wake.release()
+
+    def ride_done(self) -> None:
+        """A caller that got "ride" from `lead_until` is done waiting."""
+        with self._role_lock:
+            self._riders -= 1
+
+    def _acquire_role(self, woken: Callable[[], bool]) -> bool:
+        give_up = time.monotonic() + CLAIM_WAIT_S
+        while not self._io_free.acquire(True, 0.0002):
+            if woken() or time.monotonic() > give_up or not self._running:
+                return False
+        return True
 
     def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
         self._dirty = False
@@ -253,7 +472,7 @@ class ZmqLink:
         batch = []
         router = self._router
         for _ in range(1000):
-            if not router.get(zmq.EVENTS) & zmq.POLLIN:  # cheaper than catching zmq.Again
+            if not router.getsockopt(_EVENTS) & _POLLIN:  # cheaper than catching zmq.Again
                 break
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
