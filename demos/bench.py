@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m demos.bench runtime|dist|raft [--json PATH] [--rounds N] [--quick]`.
+"""Benchmarks: `python -m demos.bench runtime|dist|raft|mcp [--json PATH] [--rounds N] [--quick]`.
 
 Every figure is measured beside its pykka peer in the same run, round after round, and the
 median over the rounds is reported. The `ratio` column is always a cost ratio, so lower is
@@ -445,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     raft.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
     raft.add_argument("--quick", action="store_true", help="small sizes, 1 round")
     raft.set_defaults(run=cmd_raft)
+    from . import bench_mcp
+
+    mcp = commands.add_parser("mcp", help="the MCP front end beside the Python protocol")
+    bench_mcp.add_arguments(mcp)
+    mcp.set_defaults(run=bench_mcp.run)
     return parser
 
 
