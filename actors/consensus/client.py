@@ -9,7 +9,9 @@ Requests a consensus server answers (`gen_server.call`):
 - ("execute_tool", tool, args) or ("execute_tool", tool, args, request_id), or
   ("execute_tool", tool, args, request_id, ctx) with a run context (see `tool_runner`)
   -> ("ok", result) | ("error", reason). An unknown tool or bad arguments give
-  ("error", {"reason": "unknown_tool", "tool": tool}). Reasons of the service itself:
+  ("error", {"reason": "unknown_tool", "tool": tool}); a request id that is not None, a
+  str, an int, bytes or a tuple of those gives ("error", {"reason": "bad_request_id",
+  "request_id": repr}). Reasons of the service itself:
   "no_leader", "leader_unavailable", "leader_timeout", "timeout" (the tool ran past its
   timeout and was killed), "cancelled" (the caller cancelled the run),
   ("tool_crashed", reason); in Raft mode also "no_quorum",

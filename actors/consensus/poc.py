@@ -51,7 +51,7 @@ from actors import Exit, Pid, Ref, erlang, gen_server, global_
 from . import audit_log
 from .client import LEADER_NAME, SERVER_NAME, call_failure
 from .tool_runner import SUP_NAME, RunnerPool
-from .tools import Tools, default_tools, service_answer
+from .tools import Tools, bad_request_id, default_tools, service_answer, valid_request_id
 
 __all__ = ["ELECTION_RETRY_MS", "FORWARD_TIMEOUT", "ConsensusServer", "PocConfig", "PocState",
            "start_link"]
@@ -127,6 +127,8 @@ class ConsensusServer(gen_server.GenServer):
 
     def _execute_tool(self, request: Any, tool: Any, args: Any, request_id: Any,
                       s: PocState, ctx: dict[str, Any] | None = None) -> Any:
+        if not valid_request_id(request_id):
+            return ("reply", bad_request_id(request_id), s)
         if s.role == "leader":
             return ("reply", self._execute_here(s, tool, args, request_id, ctx), s)
         return self._forward(request, s)

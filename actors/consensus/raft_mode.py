@@ -38,7 +38,7 @@ from actors.ra import _system as ra_system
 from . import audit_log
 from .client import SERVER_NAME, call_failure
 from .tool_runner import SUP_NAME, RunnerPool
-from .tools import Tools, default_tools, service_answer
+from .tools import Tools, bad_request_id, default_tools, service_answer, valid_request_id
 
 __all__ = ["CLUSTER_NAME", "MEMBER_NAME", "AuditMachine", "RaftConfig", "RaftConsensusServer",
            "start_link"]
@@ -66,6 +66,8 @@ class AuditMachine(ra_machine.Machine):
     def apply(self, meta: ra_machine.Meta, command: Any, state: Any) -> tuple[Any, ...]:
         match command:
             case ("record", tool, args, result, request_id, executor, reply):
+                if not valid_request_id(request_id):  # deterministic on every member
+                    return (state, bad_request_id(request_id))
                 if request_id is not None and request_id in state["replies"]:
                     return (state, state["replies"][request_id])
                 state["entries"].append({
@@ -200,6 +202,8 @@ class RaftConsensusServer(gen_server.GenServer):
             case ("execute_tool", tool, args, request_id, dict(ctx)):
                 return self._execute(s, from_, tool, args, request_id, ctx)
             case ("$at_leader", tool, args, request_id, ctx):
+                if not valid_request_id(request_id):
+                    return ("reply", bad_request_id(request_id), s)
                 if _leader_node(s.member) != erlang.node():
                     return ("reply", ("error", "not_leader"), s)
                 return self._execute_here(s, from_, tool, args, request_id, ctx)
@@ -213,6 +217,8 @@ class RaftConsensusServer(gen_server.GenServer):
 
     def _execute(self, s: RaftState, from_: Any, tool: Any, args: Any,
                  request_id: Any, ctx: dict[str, Any] | None = None) -> Any:
+        if not valid_request_id(request_id):
+            return ("reply", bad_request_id(request_id), s)
         leader = _leader_node(s.member)
         if leader is None:
             return ("reply", ("error", "no_leader"), s)

@@ -52,6 +52,19 @@ def is_unknown_tool(term: Any) -> bool:
             and isinstance(term[1], dict) and term[1].get("reason") == "unknown_tool")
 
 
+def valid_request_id(request_id: Any) -> bool:
+    """A request id is None, a str, an int or bytes, or a tuple of those: a plain term that
+    hashes the same on every node (it keys the replies every member keeps)."""
+    if request_id is None or type(request_id) in (str, int, bytes):
+        return True
+    return type(request_id) is tuple and all(valid_request_id(x) for x in request_id)
+
+
+def bad_request_id(request_id: Any) -> tuple[str, Any]:
+    """The answer to an execute_tool whose request id is not `valid_request_id`."""
+    return ("error", {"reason": "bad_request_id", "request_id": repr(request_id)[:200]})
+
+
 def service_answer(outcome: tuple[str, Any]) -> tuple[str, Any]:
     """What the service answers for a runner's outcome: the protocol's ("error", {...}) for
     an unknown tool or bad arguments (the POC wrapped it: {ok, {error, ...}}), else as is."""

@@ -241,3 +241,16 @@ def test_a_stale_attempt_leadership_does_not_demote_the_leader(node: Node) -> No
     status = client.get_status(SERVER_NAME)
     assert status["role"] == "leader" and status["leader_pid"] == me
     assert _run("add", {"a": 1, "b": 1}) == ("ok", 2)
+
+
+def test_a_bad_request_id_is_refused_and_the_log_survives(node: Node) -> None:
+    """A list or dict request id would crash the audit log's lookup (and POC mode restarts
+    the log empty): it is refused with a clear error instead, and the trail stays."""
+    _start()
+    _wait_role("leader")
+    assert _run("add", {"a": 1, "b": 2}, "first")[0] == "ok"
+    for bad in (["a", "list"], {"a": "dict"}):
+        answer = _run("add", {"a": 1, "b": 2}, bad)
+        assert answer[0] == "error" and answer[1]["reason"] == "bad_request_id", answer
+    ok, entries = client.audit(SERVER_NAME)
+    assert ok == "ok" and [e["request_id"] for e in entries] == ["first"]

@@ -80,3 +80,18 @@ def test_ra_options_reach_the_member(node: Node, tmp_path: Path) -> None:
     overview = ra.member_overview((MEMBER_NAME, node.name))
     assert overview["snapshot_index"] >= 5  # a snapshot every 5 applied entries
     assert app.stop() == "ok"
+
+
+def test_a_bad_request_id_is_refused_and_loses_nothing(node: Node, tmp_path: Path) -> None:
+    """A request id that does not hash the same everywhere (a list, a dict) is refused with
+    a clear error, before it reaches the log: committed, it would crash every member's
+    apply, on every replay."""
+    _start(tmp_path, default_tools())
+    assert client.execute_tool(SERVER_NAME, "add", {"a": 1, "b": 2}, "first")[0] == "ok"
+    for bad in (["a", "list"], {"a": "dict"}, ("tuple", ["with", "list"])):
+        answer = client.execute_tool(SERVER_NAME, "add", {"a": 1, "b": 2}, bad)
+        assert answer[0] == "error" and answer[1]["reason"] == "bad_request_id", answer
+    assert client.execute_tool(SERVER_NAME, "add", {"a": 2, "b": 2}, ("ok", 7))[0] == "ok"
+    ok, entries = client.audit(SERVER_NAME)
+    assert ok == "ok" and [e["request_id"] for e in entries] == [("ok", 7), "first"]
+    assert app.stop() == "ok"
