@@ -1018,3 +1018,174 @@ def test_remote_spawn_keeps_a_fast_childs_signal(
             erlang.process_flag("trap_exit", True)
             pid = erlang.spawn_link(v.name, erlang.exit, "boom")
             recv(lambda m: m == ("EXIT", pid, "boom"), 2000)
+
+
+# -- issue 13: memory before authentication, descriptors, CURVE clients --------------------------
+
+
+def _peak_rss_growth(action: Callable[[], None]) -> int:
+    """KiB the process's RSS grew at its peak while `action` ran (sampled every 5 ms)."""
+    before = peak = _rss_kib()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, _rss_kib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        action()
+    finally:
+        done.set()
+        sampler.join()
+    return peak - before
+
+
+@pytest.mark.parametrize("size", [60 << 20, codec.DEFAULT_MAX_FRAME - 64])
+def test_big_frames_before_authentication_cost_little_memory(
+        dist_node: Node, raw: Raw, size: int) -> None:
+    """Issue 13, finding 4: eight connections that each sent three frames of 60 MiB made a
+    node hold 1,113 MiB. Now the ROUTER refuses frames over max_frame (8 MiB by default)
+    before buffering them, and reads what is under it in rounds of at most 1 MiB, each
+    frame dropped unhashed as soon as it is seen to be over the 2 KB handshake limit."""
+    victim = dist_node
+    assert victim.dist is not None
+    big = b"EP" + bytes([codec.VERSION, Kind.HELLO]) + bytes(size - 4)
+    dealers = [raw.dealer(victim.dist.address, reconnect_ivl=10) for _ in range(8)]
+
+    def attack() -> None:
+        for d in dealers:
+            for _ in range(3):
+                d.send(big, copy=False)  # one buffer shared by every frame
+        # a probe behind the big frames on every connection: once each is seen (or its
+        # connection was dropped), the big frames have been dealt with
+        for _ in range(40):
+            for d in dealers:
+                with contextlib.suppress(zmq.Again):
+                    d.send(b"probe", zmq.NOBLOCK)
+            deadline = time.monotonic() + 0.5
+            while victim.dist.rejected["too_short"] < 8 and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.01)
+            if victim.dist.rejected["too_short"] >= 8:  # type: ignore[union-attr]
+                return
+
+    growth = _peak_rss_growth(attack)
+    if size > codec.DEFAULT_MAX_FRAME:
+        assert victim.dist.rejected["too_big"] == 0  # ZeroMQ refused them: we never saw one
+    else:
+        assert victim.dist.rejected["too_big"] == 24
+    assert growth < 100 * 1024, f"{growth} KiB"  # 8 x 3 x {size} bytes went over the wire
+    _serves(victim, _extra_node())
+
+
+def _extra_node() -> Node:
+    n = net_kernel.start_node(_unique("good"), cookie=COOKIE)
+    _EXTRA.append(n)
+    return n
+
+
+_EXTRA: list[Node] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_extra_nodes() -> Iterator[None]:
+    yield
+    while _EXTRA:
+        _EXTRA.pop().stop()
+
+
+def test_an_idle_tcp_connection_is_closed_after_the_handshake_interval(
+        dist_node: Node, raw: Raw) -> None:
+    """Issue 13, finding 6: ZeroMQ dropped a silent connection only after 30 s."""
+    from transport.zmq_link import HANDSHAKE_IVL_MS
+
+    sock = raw.tcp(_port(dist_node))
+    started = time.monotonic()
+    sock.settimeout(HANDSHAKE_IVL_MS / 1000 + 3)
+    while sock.recv(4096):  # ZeroMQ's greeting, then the end of the connection
+        pass
+    assert time.monotonic() - started < HANDSHAKE_IVL_MS / 1000 + 2
+
+
+_LOW_FD_NODE = """
+import resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+from actors import net_kernel
+n = net_kernel.start_node(sys.argv[1], cookie=sys.argv[2], epmd=False)
+print("READY", n.dist.address, resource.getrlimit(resource.RLIMIT_NOFILE)[0], flush=True)
+sys.stdin.read()
+n.stop()
+"""
+
+
+def test_idle_connections_at_the_common_fd_limit_do_not_shut_out_good_peers(
+        raw: Raw, tmp_path: Path) -> None:
+    """Issue 13, finding 6: 1,100 idle connections to a node started with the common limit
+    of 1,024 descriptors shut out good peers. The node now raises its soft limit at start,
+    and ZeroMQ closes connections that stay silent for HANDSHAKE_IVL_MS."""
+    import resource
+
+    name = _unique("lowfd")
+    with open(tmp_path / "node.log", "w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-c", _LOW_FD_NODE, name, COOKIE],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log_file, text=True, cwd=REPO, start_new_session=True)
+    try:
+        _, address, limit = _read_line(proc, "READY").split()
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        assert int(limit) == min(_dist.NOFILE_WANTED, hard) > 1100
+        port = int(address.rsplit(":", 1)[1])
+        idle = [raw.tcp(port) for _ in range(1100)]
+        good = _extra_node()
+        good.dist.config.seeds[name] = address  # type: ignore[union-attr]
+        with good.bound():
+            assert net_kernel.connect_node(name) is True
+            assert rpc.call(name, "erlang", "node", [], 5000) == name
+        assert len(idle) == 1100
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
+def test_curve_refuses_a_client_key_that_is_not_the_clusters(
+        start_node: Callable[..., Node], raw: Raw) -> None:
+    """Issue 13, finding 12: any key pair, with the cluster's public key as the server key,
+    got frames to a CURVE node. Now the node's ZAP handler accepts only the cluster's key."""
+    keys = CurveKeys(*zmq.curve_keypair())
+    c1 = start_node("curve", curve=keys)
+    assert c1.dist is not None
+    hello = _hello("mallory@127.0.0.1", c1.name, codec.handshake_key("guess"))
+
+    def attempt(public: bytes, secret: bytes) -> tuple[bool, list[int]]:
+        d = raw.dealer(c1.dist.address, curve_serverkey=keys.public,  # type: ignore[union-attr]
+                       curve_publickey=public, curve_secretkey=secret)
+        mon = raw.monitor(d)
+        with contextlib.suppress(zmq.Again):
+            d.send(hello, zmq.NOBLOCK)
+        events: list[int] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if d.poll(50):
+                return True, events  # an answer: our frame got in
+            while mon.poll(0):
+                events.append(recv_monitor_message(mon)["event"])
+            if zmq.EVENT_HANDSHAKE_FAILED_AUTH in events:
+                return False, events
+        return False, events
+
+    answered, events = attempt(*zmq.curve_keypair())
+    assert not answered and zmq.EVENT_HANDSHAKE_FAILED_AUTH in events
+    assert c1.dist._link.zap_refused >= 1 and _rejected(c1) == 0
+    # the same attempt with the cluster's own key pair reaches the node (and gets a REJECT)
+    answered, _ = attempt(keys.public, keys.secret)
+    assert answered and c1.dist.rejected["bad_tag"] >= 1
+    _serves(c1, start_node("curve", curve=keys))
