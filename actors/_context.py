@@ -10,7 +10,7 @@ Rules of this module:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,8 @@ class _ThreadState(threading.local):
         self.nodes: list[Node] = []  # the stack of nodes bound with `Node.bound()`
         self.shells: _Shells = _Shells()  # id(node) -> this thread's shell on it
         self.inline: InlineRunner | None = None  # set while this thread leads a link
+        self.lend: Process | None = None  # a local call's server, while its request is sent
+        self.lent: Callable[[], None] | None = None  # that server's run, to do on this thread
 
 
 _state = _ThreadState()

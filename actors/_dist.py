@@ -433,6 +433,24 @@ class Distribution(Handshake):
         if runner is not None:
             runner.run()
 
+    def poll_until(self, woken: Callable[[], bool], deadline: float | None) -> bool:
+        """A process thread waiting for a reply from another node polls the link itself
+        until `woken()` (see `ZmqLink.lead_until`); False if it could not take the role.
+        While it polls it runs as no process, as the I/O thread does."""
+        state = _context._state
+        process, inline = state.process, state.inline
+        state.process = state.inline = None
+        try:
+            return self._link.lead_until(woken, deadline)
+        finally:
+            state.process, state.inline = process, inline
+
+    def wake_poller(self) -> None:
+        """Make a thread that polls the link for a reply look at its mailbox (a no-op on
+        that thread itself: it looks after each round anyway)."""
+        if not self._link.on_io_thread():
+            self._link.wake()
+
     def on_timer(self, now: float) -> None:
         for peer in list(self._peers.values()):
             quiet = peer.name in self._blocked

@@ -7,10 +7,18 @@ Rules of this module:
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
 - A start runs the new process's init synchronously: the starter waits for its ack.
+- A call to an idle local server runs the server on the caller's thread while the caller
+  waits (as a BEAM scheduler runs the next process on the same OS thread): no thread is
+  woken on the way there or back. The caller is formally waiting in its receive meanwhile,
+  so messages and exit signals reach it as usual. The one difference: a server callback
+  that outlasts the call's timeout delays the caller's timeout exit until it returns. So
+  only calls with a timeout of at least `LEND_MIN_TIMEOUT` ms do this, and a server whose
+  run took over `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +28,7 @@ from ._remote import node_of
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 From = tuple[Pid, Ref]
+LEND_MIN_TIMEOUT = 1000  # ms: a call with a shorter timeout leaves its server to a worker
 
 
 def check_timeout(timeout: Any) -> None:
@@ -37,8 +46,16 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
     if target is me:
         raise Exit(("calling_self", where))
     marker = len(me.mailbox)  # nothing queued before the request can carry its reference
-    ref = _request(me, target, tag, request)
-    kind, value = _await(me, ref, timeout, abandon=True, start=marker)
+    state = _context._state
+    if (type(target) is Process and (timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT)
+            and target.slow_until < time.monotonic()):
+        state.lend = target  # if the request makes the server runnable, we run it
+    try:
+        ref = _request(me, target, tag, request)
+    finally:
+        lent, state.lend, state.lent = state.lent, None, None
+    kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent,
+                         remote=type(target) is not Process)
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
@@ -49,11 +66,12 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
 class RequestId:
     """An asynchronous call in flight (gen_server.send_request). Opaque to users."""
 
-    __slots__ = ("ref", "server_ref")
+    __slots__ = ("ref", "remote", "server_ref")
 
-    def __init__(self, ref: Ref, server_ref: Any) -> None:
+    def __init__(self, ref: Ref, server_ref: Any, remote: bool = False) -> None:
         self.ref = ref
         self.server_ref = server_ref
+        self.remote = remote  # the server is on another node: its reply may be polled for
 
     def __repr__(self) -> str:
         return f"RequestId({self.ref!r}, {self.server_ref!r})"
@@ -64,7 +82,7 @@ def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     me = _context.self_process()
     target = me.node.locate(server_ref)
     ref = _request(me, target if target is not None else server_ref, tag, request)
-    return RequestId(ref, server_ref)
+    return RequestId(ref, server_ref, target is not None and type(target) is not Process)
 
 
 def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
@@ -72,7 +90,7 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     timeout withdraws the request (receive_response); else it stays active (wait_response)."""
     me = _context.self_process()
     check_timeout(timeout)
-    kind, value = _await(me, req.ref, timeout, abandon)
+    kind, value = _await(me, req.ref, timeout, abandon, remote=req.remote)
     if kind == "down":
         return ("error", (value, req.server_ref))
     return "timeout" if kind == "timeout" else ("reply", value)
@@ -89,15 +107,16 @@ def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
     return ref
 
 
-def _await(me: Process, ref: Ref, timeout: Any, abandon: bool,
-           start: int = 0) -> tuple[str, Any]:
+def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,
+           lent: Callable[[], None] | None = None, remote: bool = False) -> tuple[str, Any]:
     """Wait for (ref, reply) or the monitor's DOWN: ("reply", r), ("down", reason) or
     ("timeout", None). An abandoned request closes its alias: a late reply is dropped.
     After a reply the monitor is removed with its DOWN, if that came too (OTP's
-    demonitor(Mref, [flush])). `start`: the caller's receive marker."""
+    demonitor(Mref, [flush])). `start`: the caller's receive marker. `lent`: the server's
+    run, done on this thread while the caller waits (see `Process.receive`)."""
     msg = me.receive(
         lambda m: type(m) is tuple and (m[0] == ref or (m[0] == "DOWN" and m[1] == ref)),
-        timeout, start,
+        timeout, start, lent, remote,
     )
     if msg is TIMEOUT:
         if not abandon:

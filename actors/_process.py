@@ -30,6 +30,8 @@ Predicate = Callable[[Any], bool]
 Handler = Callable[[Any], None]
 
 _NOTHING = object()
+SLOW_MS = 50  # a server run on a caller's thread that takes longer gets workers for a while
+SLOW_PAUSE_S = 1.0  # that while
 
 
 def deadline_of(timeout: int | str) -> float | None:
@@ -64,8 +66,10 @@ class Process:
         "name",
         "node",
         "pid",
+        "poll_wake",
         "scheduled",
         "selector",
+        "slow_until",
         "status",
         "thread",
         "trap_exit",
@@ -100,6 +104,8 @@ class Process:
         self.dictionary: dict[Any, Any] = {}
         self.status = "runnable"
         self.interrupted = False
+        self.poll_wake: Callable[[], None] | None = None  # set while it polls for a reply
+        self.slow_until = 0.0  # a run on a caller's thread took too long: workers till then
 
     def __repr__(self) -> str:
         return f"Process({self.pid!r}, {self.kind}, alive={self.alive})"
@@ -174,13 +180,17 @@ class Process:
                 return msg
         return _NOTHING
 
-    def receive(self, pred: Predicate | None, timeout: int | str, start: int = 0) -> Any:
+    def receive(self, pred: Predicate | None, timeout: int | str, start: int = 0,
+                lent: Callable[[], None] | None = None, remote: bool = False) -> Any:
         """Selective receive: the first message matching `pred`, or TIMEOUT.
 
         `pred` runs with the mailbox locked: it must be a pure test of the message.
         `start` is a receive marker (OTP's optimisation for a fresh reference): the mailbox
         length taken before the awaited message could have been sent, so the messages
-        queued before it are not scanned."""
+        queued before it are not scanned. `lent`: another process's run, done on this
+        thread at the first wait, while this process is formally waiting (`_gen.call`).
+        `remote`: the awaited message comes from another node, so the thread may poll the
+        node's link for it itself (`ZmqLink.lead_until`) rather than be woken by another."""
         deadline = deadline_of(timeout)
         with self.lock:
             scanned = min(start, len(self.mailbox))
@@ -197,32 +207,63 @@ class Process:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return TIMEOUT
-                self._wait(remaining)
+                self._wait(remaining, lent, remote)
+                lent = None
 
-    def _wait(self, seconds: float | None) -> None:
-        """Called with `lock` held: release it, sleep until `notify` or timeout, retake it."""
-        runner = _context._state.inline
-        if runner is not None and not runner.abandoned:
-            runner.before_block()  # a leading I/O thread passes its role on before waiting
+    def _wait(self, seconds: float | None, lent: Callable[[], None] | None = None,
+              remote: bool = False) -> None:
+        """Called with `lock` held: release it, sleep until `notify` or timeout, retake it.
+        With `lent`, first do that run on this thread (the wait then sleeps only for what
+        is left of `seconds`)."""
         self.waiting = True
         self.status = "waiting"
+        dist = self.node.dist if remote else None
+        if dist is not None:
+            self.poll_wake = dist.wake_poller
         self.lock.release()
         woken = False  # stays False if the wait is interrupted (KeyboardInterrupt)
         try:
-            woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+            if lent is not None:
+                seconds = self._run_lent(lent, seconds)
+            runner = _context._state.inline
+            if runner is not None and not runner.abandoned and self.waiting:
+                runner.before_block()  # a leading I/O thread passes its role on first
+            if dist is not None and self.waiting and dist.poll_until(
+                    lambda: not self.waiting,
+                    None if seconds is None else time.monotonic() + seconds):
+                woken = self.wakeup.acquire(False)
+            else:
+                woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
         finally:
             self.lock.acquire()
+            self.poll_wake = None
             if self.waiting:  # nobody released `wakeup` for us
                 self.waiting = False
             elif not woken:  # released after our timeout: consume it to rearm
                 self.wakeup.acquire(False)
             self.status = "running"
 
+    def _run_lent(self, run: Callable[[], None], seconds: float | None) -> float | None:
+        """Run a called server on this waiting thread; what is left of `seconds`."""
+        t0 = time.monotonic()
+        try:
+            run()
+        except ProcessKilled:
+            pass  # the server was killed on this thread: it is settled, we go on waiting
+        now = time.monotonic()
+        took = now - t0
+        server = getattr(run, "__self__", None)
+        if took > SLOW_MS / 1000.0 and server is not None:
+            server.slow_until = now + SLOW_PAUSE_S
+        return None if seconds is None else max(0.0, seconds - took)
+
     def notify(self) -> None:
         """Called with `lock` held: wake the process's thread if it is waiting."""
         if self.waiting:
             self.waiting = False
             self.wakeup.release()
+            if self.poll_wake is not None:
+                self.poll_wake()  # its thread polls the link rather than wait on `wakeup`
 
     def _unwind(self) -> None:
         """Leave the code of a dead process: a shell sees the exit; a worker just unwinds."""

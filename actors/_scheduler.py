@@ -6,8 +6,9 @@ Rules of this module:
   warm, gets the next task. A burst starts as many workers as it needs, so a task that
   blocks (a process in `receive`) never starves the others.
 - A worker idle for `idle_seconds` exits.
-- `submit_handler` may run the task on the calling thread instead, if that thread leads the
-  node's distribution link (see `_inline`).
+- `submit_handler` may leave the task to the calling thread instead: to a caller about to
+  wait for the reply of the server whose run it is (see `_gen.call`), or to a thread that
+  leads the node's distribution link (see `_inline`).
 - A task that ends with `ProcessKilled` (the interrupt of a killed process) retires its
   worker, so a thread abandoned mid-callback never serves another process.
 """
@@ -66,7 +67,12 @@ class WorkerPool:
     def submit_handler(self, task: Task) -> None:
         """`submit` a process's handler run; on a thread that leads this node's link, the
         thread itself runs it after its poll round (`_inline`), with no hand-off."""
-        runner = _context._state.inline
+        state = _context._state
+        lend = state.lend
+        if lend is not None and getattr(task, "__self__", None) is lend:
+            state.lend, state.lent = None, task  # the caller runs it (see `_gen.call`)
+            return
+        runner = state.inline
         if runner is not None and runner.pool is self and runner.offer(task):
             return
         self.submit(task)

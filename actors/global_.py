@@ -133,12 +133,21 @@ def _servers() -> list[tuple[str, str]]:
 
 
 def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
-    """Call every server at once; a server that is gone answers None."""
-    ids = [gen_server.send_request(server, request) for server in servers]
-    answers = []
-    for req in ids:
+    """Call every server at once; a server that is gone answers None. The remote ones are
+    asked first; this node's own server is called while their answers travel."""
+    here = _context.current_node().name
+    pending = {i: gen_server.send_request(server, request)
+               for i, server in enumerate(servers) if server[1] != here}
+    answers: list[Any] = [None] * len(servers)
+    for i, server in enumerate(servers):
+        if server[1] == here:
+            try:
+                answers[i] = gen_server.call(server, request, 5000)
+            except Exit:
+                answers[i] = None
+    for i, req in pending.items():
         answer = gen_server.receive_response(req, 5000)
-        answers.append(answer[1] if type(answer) is tuple and answer[0] == "reply" else None)
+        answers[i] = answer[1] if type(answer) is tuple and answer[0] == "reply" else None
     return answers
 
 

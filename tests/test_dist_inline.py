@@ -88,3 +88,56 @@ def test_kill_of_a_handler_stuck_on_the_io_thread(dist_node: Node, peers: Any) -
     assert recv(down_of(ref), 1000)[4] == "killed"
     assert gen_server.call(("quick", node), "ping", 1000) == "pong"
     assert node in erlang.nodes()
+
+
+class Silent(gen_server.GenServer):
+    def init(self, args: Any) -> Any:
+        return ("ok", None)
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        return ("noreply", state)  # never answers
+
+
+def start_silent() -> Any:
+    return gen_server.start(("local", "silent"), Silent, None)
+
+
+def _forward_all(n: int, to: Any) -> None:
+    erlang.send(to, [erlang.receive(timeout=5000) for _ in range(n)])
+
+
+def _send_numbers(to: Any, n: int) -> None:
+    for i in range(n):
+        erlang.send(to, i)
+
+
+def test_traffic_for_others_flows_while_a_caller_polls(dist_node: Node, peers: Any) -> None:
+    """A caller that polls the link for its own replies (ZmqLink.lead_until) serves every
+    other frame that comes meanwhile: a stream to another local process arrives whole and
+    in order while the caller makes calls back to back."""
+    _, node = peers()
+    assert rpc.call(node, start_worker, ["echo"])[0] == "ok"
+    me = erlang.self()
+    sink = erlang.spawn(_forward_all, 2000, me)
+    rpc.call(node, erlang.spawn, [_send_numbers, sink, 2000])
+    for _ in range(300):
+        assert gen_server.call(("echo", node), "ping") == "pong"
+    assert recv(lambda m: type(m) is list, 10_000) == list(range(2000))
+
+
+def test_kill_of_a_caller_that_polls_for_its_reply(dist_node: Node, peers: Any) -> None:
+    _, node = peers()
+    assert rpc.call(node, start_silent)[0] == "ok"
+
+    def caller() -> None:
+        gen_server.call(("silent", node), "hello", "infinity")
+
+    pid = erlang.spawn(caller)
+    ref = erlang.monitor("process", pid)
+    assert erlang.receive(down_of(ref), 200) is erlang.TIMEOUT  # it waits
+    t0 = time.monotonic()
+    erlang.exit(pid, "kill")
+    assert recv(down_of(ref), 1000)[4] == "killed"
+    assert time.monotonic() - t0 < 0.5
+    assert rpc.call(node, start_worker, ["quick"])[0] == "ok"  # the link still serves
+    assert gen_server.call(("quick", node), "ping", 2000) == "pong"

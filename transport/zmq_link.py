@@ -24,6 +24,12 @@ Rules of this module:
   refused during ZeroMQ's handshake, before any frame of it reaches us.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
+- A thread about to wait for a reply from another node may claim the role (`lead_until`):
+  the keeper (the link's own leader) yields at the end of its round, the claimant polls
+  and serves until it is woken. The reply then wakes its caller straight from the poll,
+  with no hand-off between threads. The keeper takes the role back when it next finds it
+  free (it checks every `KEEPER_NAP_S`), so between two claims nobody polls for at most
+  that long.
 - "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
   what arrives, then runs the handler's `after_poll` work (the processes its frames made
   runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
@@ -54,6 +60,8 @@ log = logging.getLogger("transport.zmq_link")
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
 WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
+CLAIM_WAIT_S = 0.002  # a claimant waits this long for the role, then waits as usual
+KEEPER_NAP_S = 0.001  # how often a keeper that lent its role checks whether it is free
 _SPARES = 2  # former leaders kept parked for the next hand-off
 _SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
 DRAIN_BYTES = 1 << 20  # the ROUTER is read in rounds of at most this many bytes (or 1,000 frames)
@@ -152,6 +160,13 @@ class ZmqLink:
         self._leader_ident: int | None = None
         self._busy_since = 0.0  # when the leader entered after_poll (0: it is not in it)
         self._spares: list[_Spare] = []
+        self._io_free = threading.Lock()  # held by the role: keeper or claimant
+        self._io_free.acquire()
+        self._claims = 0  # threads waiting for, or holding, the role as claimants
+        self._keeper_yielding = False
+        self._next_timer = time.monotonic() + self._timer_s
+        self._poller = zmq.Poller()
+        self._watched: dict[zmq.Socket, tuple[int, bool]] = {}
         self._thread = threading.Thread(target=self._lead, args=(0,),
                                         name=f"zmq-link-{name}", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name=f"zmq-watch-{name}",
@@ -172,10 +187,16 @@ class ZmqLink:
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run `fn()` on the I/O thread soon."""
         self._calls.append(fn)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the role's holder return from its poll."""
         try:
             os.write(self._wake_w, b"x")
         except (BlockingIOError, OSError):
             pass  # the pipe is full (a wake-up is pending) or closed (shutting down)
+
+    wake = _wake
 
     def send(self, channel: int, frame: bytes) -> str:
         """Queue `frame` on an outgoing channel, never waiting: SENT, FULL (ZeroMQ's queue for
@@ -327,30 +348,92 @@ class ZmqLink:
             self._leader_ident = threading.get_ident()
             self._thread = threading.current_thread()
         self._handler.on_lead(True)
-        next_timer = time.monotonic() + self._timer_s
-        poller, watched = self._make_poller()
         while self._running:
-            if self._dirty:
-                poller, watched = self._make_poller()
-            wait_ms = max(0.0, (next_timer - time.monotonic()) * 1000.0)
-            try:
-                ready = poller.poll(wait_ms)
-            except zmq.ZMQError:
-                if not self._running:
-                    return
-                raise
-            for sock, _ in ready:
-                self._serve(sock, watched)
-            now = time.monotonic()
-            if now >= next_timer:
-                next_timer = now + self._timer_s
-                self._guard(lambda n=now: self._handler.on_timer(n))
+            self._round(self._next_timer)
             self._busy_since = time.monotonic()
             self._guard(self._handler.after_poll)
             with self._role_lock:
                 if generation != self._generation:
                     return  # handed off while in after_poll: the sockets are not ours now
                 self._busy_since = 0.0
+                if not self._claims:
+                    continue
+                self._keeper_yielding = True
+                self._leader_ident = None
+            self._yield_to_claimants()
+
+    def _round(self, until: float) -> None:
+        """One poll round by the role's holder: wait for I/O until `until` at the latest,
+        serve what came, and fire the timer when due."""
+        if self._dirty:
+            self._poller, self._watched = self._make_poller()
+        wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
+        try:
+            ready = self._poller.poll(wait_ms)
+        except zmq.ZMQError:
+            if not self._running:
+                return
+            raise
+        for sock, _ in ready:
+            self._serve(sock, self._watched)
+        now = time.monotonic()
+        if now >= self._next_timer:
+            self._next_timer = now + self._timer_s
+            self._guard(lambda: self._handler.on_timer(now))
+
+    def _yield_to_claimants(self) -> None:
+        """The keeper lends the I/O role to the threads that claimed it. It is not woken
+        when they are done: it naps, and takes the role back the first time it finds it
+        free, so back-to-back claims (a caller's sequential calls) cost it no wake-up."""
+        self._io_free.release()
+        while True:
+            time.sleep(KEEPER_NAP_S)
+            if self._io_free.acquire(False):
+                break
+            if not self._running:
+                return
+        with self._role_lock:
+            self._keeper_yielding = False
+            self._leader_ident = threading.get_ident()
+
+    # -- claimants: a thread that waits for a reply polls for it itself ----------------------
+
+    def lead_until(self, woken: Callable[[], bool], deadline: float | None) -> bool:
+        """Poll and serve on the calling thread until `woken()` or `deadline` (monotonic),
+        so the frame that wakes it needs no thread hand-off. False (having waited at most
+        `CLAIM_WAIT_S`) if the role could not be had: the caller then waits as usual.
+        Not for a thread that holds the role already."""
+        with self._role_lock:
+            if not self._running or threading.get_ident() == self._leader_ident:
+                return False
+            self._claims += 1
+        try:
+            if not self._io_free.acquire(False):  # the keeper holds it: ask it to yield
+                self._wake()
+                if not self._acquire_role(woken):
+                    return False
+            try:
+                with self._role_lock:
+                    self._leader_ident = threading.get_ident()
+                while self._running and not woken():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    self._round(deadline if deadline is not None else self._next_timer)
+            finally:
+                with self._role_lock:
+                    self._leader_ident = None
+                self._io_free.release()
+            return True
+        finally:
+            with self._role_lock:
+                self._claims -= 1
+
+    def _acquire_role(self, woken: Callable[[], bool]) -> bool:
+        give_up = time.monotonic() + CLAIM_WAIT_S
+        while not self._io_free.acquire(True, 0.0002):
+            if woken() or time.monotonic() > give_up or not self._running:
+                return False
+        return True
 
     def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
         self._dirty = False
