@@ -38,7 +38,7 @@ from tests.conftest import COOKIE
 from tests.helpers import no_message, recv, wait_until
 from transport import codec
 from transport.codec import Kind
-from transport.zmq_link import CurveKeys, ZmqLink
+from transport.zmq_link import SENT, CurveKeys, ZmqLink
 
 REPO = Path(__file__).resolve().parents[1]
 _ids = itertools.count(1)
@@ -373,6 +373,45 @@ def test_peer_with_another_cookie_does_not_start(dist_node: Node) -> None:
 
 
 # -- 2. forged frames -------------------------------------------------------------------------
+
+
+def test_a_relay_that_deletes_a_message_takes_the_connection_down(
+        dist_node: Node, start_node: Callable[..., Node],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13, finding 2: a relay without the cookie deleted one frame, the receiver got
+    [1, 2, 4, 5] and the connection stayed up. Now a gap in the sequence ends it: nothing
+    after the gap is delivered, and the peer's monitors fire with noconnection."""
+    victim = dist_node
+    a = start_node("a")
+    me = erlang.self()
+    with a.bound():
+        watched = erlang.self()
+    net_kernel.monitor_nodes(True)
+    assert net_kernel.connect_node(a.name) is True
+    ref = erlang.monitor("process", watched)
+    assert a.dist is not None
+    relayed = a.dist._link
+    real_send = ZmqLink.send
+
+    def relay(self: ZmqLink, channel: int, frame: bytes) -> str:
+        if self is relayed and b"relay-3" in frame:
+            return SENT  # deleted on the path
+        return real_send(self, channel, frame)
+
+    monkeypatch.setattr(ZmqLink, "send", relay)
+    with a.bound():
+        for i in range(1, 6):
+            erlang.send(me, ("relayed", i, f"relay-{i}"))
+            time.sleep(0.001)  # pacing, so most go in frames of their own (a burst shares one)
+    recv(lambda m: m == ("nodedown", a.name))
+    assert recv(lambda m: type(m) is tuple and m[0] == "DOWN") == (
+        "DOWN", ref, "process", watched, "noconnection")
+    got = []
+    while (m := erlang.receive(lambda m: type(m) is tuple and m[0] == "relayed", 100)) is not \
+            erlang.TIMEOUT and len(got) < 5:
+        got.append(m[1])
+    assert got == list(range(1, len(got) + 1)) and 3 not in got
+    assert victim.dist is not None and victim.dist.rejected["seq_gap"] == 1
 
 
 def test_forged_handshake_and_data_frames_are_dropped_and_counted(
