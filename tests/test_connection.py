@@ -423,7 +423,7 @@ class BackToBack(RuleBasedStateMachine):
             assert end.conn.up == (end.ups == 1 and not end.downs)
 
 
-BackToBack.TestCase.settings = settings(max_examples=100, stateful_step_count=40,
+BackToBack.TestCase.settings = settings(max_examples=500, stateful_step_count=40,
                                         deadline=None)
 test_back_to_back = BackToBack.TestCase
 
