@@ -433,10 +433,10 @@ class Distribution(Handshake):
         if runner is not None:
             runner.run()
 
-    def poll_until(self, woken: Callable[[], bool], deadline: float | None) -> bool:
+    def poll_until(self, woken: Callable[[], bool], deadline: float | None) -> str:
         """A process thread waiting for a reply from another node polls the link itself
-        until `woken()` (see `ZmqLink.lead_until`); False if it could not take the role.
-        While it polls it runs as no process, as the I/O thread does."""
+        until `woken()` (see `ZmqLink.lead_until`, whose answer this is). While it polls it
+        runs as no process, as the I/O thread does."""
         state = _context._state
         process, inline = state.process, state.inline
         state.process = state.inline = None
@@ -444,6 +444,9 @@ class Distribution(Handshake):
             return self._link.lead_until(woken, deadline)
         finally:
             state.process, state.inline = process, inline
+
+    def ride_done(self) -> None:
+        self._link.ride_done()
 
     def wake_poller(self) -> None:
         """Make a thread that polls the link for a reply look at its mailbox (a no-op on

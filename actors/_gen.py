@@ -151,8 +151,11 @@ def reply(from_: From, msg: Any) -> None:
 
 
 def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_call: Any,
-          *, link: bool, timeout: Any) -> Any:
+          *, link: bool, timeout: Any, monitor: bool = False) -> Any:
     """Spawn a handler process, run `init_it(proc, ack)` in it, and return what it acks.
+
+    With `monitor` (start_monitor), a successful start returns ("ok", (pid, mref)) and the
+    monitor stays; a failed one returns the error and leaves no monitor and no DOWN.
 
     If the process dies before acking, returns ("error", reason). If it acks an error, the
     start returns only once the process is dead (OTP 26's synchronous init failure). On a
@@ -184,6 +187,8 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         return ("error", msg[4])
     result = msg[2]
     if type(result) is tuple and result[0] == "ok":
+        if monitor:
+            return ("ok", (result[1], mref))
         node.demonitor(me, mref)
         me.flush_down(mref)
         return result

@@ -228,12 +228,16 @@ class Process:
             runner = _context._state.inline
             if runner is not None and not runner.abandoned and self.waiting:
                 runner.before_block()  # a leading I/O thread passes its role on first
-            if dist is not None and self.waiting and dist.poll_until(
-                    lambda: not self.waiting,
-                    None if seconds is None else time.monotonic() + seconds):
+            how = "no" if dist is None or not self.waiting else dist.poll_until(
+                lambda: not self.waiting, None if seconds is None else time.monotonic() + seconds)
+            if how == "polled":
                 woken = self.wakeup.acquire(False)
             else:
-                woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+                try:
+                    woken = self.wakeup.acquire(True, -1 if seconds is None else seconds)
+                finally:
+                    if how == "ride":
+                        dist.ride_done()  # type: ignore[union-attr]
         finally:
             self.lock.acquire()
             self.poll_wake = None

@@ -17,7 +17,7 @@ from typing import Any
 from . import _gen
 from ._gen import From
 from ._process import Process
-from ._terms import Exit, Pid, ProcessKilled
+from ._terms import Error, Exit, Pid, ProcessKilled
 from .node import is_quiet
 
 log = logging.getLogger("actors.gen_server")
@@ -44,18 +44,77 @@ def _valid_after(after: Any) -> bool:
             or (type(after) is tuple and len(after) == 2 and after[0] == "continue"))
 
 
+def _class_reason(exc: BaseException) -> tuple[str, Any]:
+    """(class, reason) of an exception, as Erlang's catch sees it: Error -> ("error", r),
+    Exit -> ("exit", r), any other exception -> ("error", exc)."""
+    if isinstance(exc, Error):
+        return ("error", exc.reason)
+    if isinstance(exc, Exit):
+        return ("exit", exc.reason)
+    return ("error", exc)
+
+
+def module_name(callbacks: Any) -> str:
+    """The name OTP's reasons give the callback module: a class's or a module's name."""
+    if isinstance(callbacks, type) or hasattr(callbacks, "__spec__"):
+        return str(getattr(callbacks, "__name__", repr(callbacks)))
+    return type(callbacks).__name__
+
+
+def callback(callbacks: Any, name: str) -> Any:
+    """The callback `name`, or one that exits ("undef", [(module, name, args, [])]) as a
+    call to a function the module does not export does in Erlang."""
+    found = getattr(callbacks, name, None)
+    if callable(found):
+        return found
+    mod = module_name(callbacks)
+
+    def undef(*args: Any) -> Any:
+        raise Exit(("undef", [(mod, name, list(args), [])]))
+
+    return undef
+
+
+def register_name(name: Any, proc: Process) -> Pid | None:
+    """Register `proc` under ("local"|"global", n) or ("via", module, n); None on success,
+    else the pid that holds the name (a gen_server's or gen_statem's already_started)."""
+    if name is None:
+        return None
+    node = proc.node
+    kind = name[0]
+    if kind == "local":
+        holder = node.whereis(name[1])
+        if holder is None:
+            try:
+                node.register(name[1], proc.pid)
+                return None
+            except Exit:
+                holder = node.whereis(name[1])
+        return holder.pid if holder is not None else proc.pid
+    if kind == "global":
+        from . import global_
+
+        if global_.register_name(name[1], proc.pid) == "yes":
+            return None
+        found = global_.whereis_name(name[1])
+        return found if type(found) is Pid else proc.pid
+    module, key = name[1], name[2]
+    if module.register_name(key, proc.pid) == "yes":
+        return None
+    return module.whereis_name(key)
+
+
 class ServerLoop:
     """One gen_server's loop state: its callbacks, its state, its timeout."""
 
     def __init__(self, callbacks: Any, name: Any, parent: Pid | None) -> None:
         self.mod = callbacks
-        self.handle_call = getattr(callbacks, "handle_call", None)
-        self.handle_cast = getattr(callbacks, "handle_cast", None)
+        self.handle_call = callback(callbacks, "handle_call")
+        self.handle_cast = callback(callbacks, "handle_cast")
         self.handle_info = getattr(callbacks, "handle_info", None) or self._unexpected
-        self.handle_continue = getattr(callbacks, "handle_continue", None)
+        self.handle_continue = callback(callbacks, "handle_continue")
         self.terminate = getattr(callbacks, "terminate", None) or (lambda _r, _s: "ok")
-        self.code_change = getattr(callbacks, "code_change", None) or (
-            lambda _v, s, _e: ("ok", s))
+        self.code_change = callback(callbacks, "code_change")
         self.name = name
         self.parent = parent
         self.state: Any = None
@@ -69,12 +128,12 @@ class ServerLoop:
         self.proc = proc
         if self.parent is None:
             self.parent = proc.pid
-        taken = self._register(proc)
+        taken = register_name(self.name, proc)
         if taken is not None:
             ack(("error", ("already_started", taken)))
             _gen.init_failed(proc, "normal")
         try:
-            result = self.mod.init(args)
+            result = callback(self.mod, "init")(args)
         except ProcessKilled:
             raise
         except BaseException as exc:
@@ -106,33 +165,6 @@ class ServerLoop:
         reason = ("bad_return_value", result)
         ack(("error", reason))
         _gen.init_failed(proc, reason)
-
-    def _register(self, proc: Process) -> Pid | None:
-        """Register the server's name; return the holder's pid if the name is taken."""
-        if self.name is None:
-            return None
-        node = proc.node
-        kind = self.name[0]
-        if kind == "local":
-            holder = node.whereis(self.name[1])
-            if holder is None:
-                try:
-                    node.register(self.name[1], proc.pid)
-                    return None
-                except Exit:
-                    holder = node.whereis(self.name[1])
-            return holder.pid if holder is not None else proc.pid
-        if kind == "global":
-            from . import global_
-
-            if global_.register_name(self.name[1], proc.pid) == "yes":
-                return None
-            found = global_.whereis_name(self.name[1])
-            return found if type(found) is Pid else proc.pid
-        module, key = self.name[1], self.name[2]
-        if module.register_name(key, proc.pid) == "yes":
-            return None
-        return module.whereis_name(key)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -214,7 +246,7 @@ class ServerLoop:
                 proc.deliver(timeout_msg)
             else:
                 self._timer = proc.node.make_ref()
-                proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg))
+                proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg), proc.pid)
         elif type(after) is tuple:
             self._run(self.handle_continue, after[1], msg)
 
@@ -239,17 +271,25 @@ class ServerLoop:
         elif type(request) is tuple and request[0] == "terminate":
             self._terminate(request[1], msg)
         elif type(request) is tuple and request[0] == "change_code":
-            _, old_vsn, extra = request
-            result = self.code_change(old_vsn, self.state, extra)
-            if type(result) is tuple and result[0] == "ok":
-                self.state = result[1]
-                answer = "ok"
-            else:
-                answer = result
+            answer = self._change_code(*request[1:])
         else:
             answer = ("error", ("unknown_system_msg", request))
         if from_ is not None:
             _gen.reply(from_, answer)
+
+    def _change_code(self, old_vsn: Any, extra: Any) -> Any:
+        """sys:change_code: "ok", or ("error", what) with the state kept; a callback that
+        raises gives ("error", ("EXIT", reason)), as OTP's catch does."""
+        try:
+            result = self.code_change(old_vsn, self.state, extra)
+        except ProcessKilled:
+            raise
+        except Exception as exc:
+            return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
+        if type(result) is tuple and len(result) == 2 and result[0] == "ok":
+            self.state = result[1]
+            return "ok"
+        return ("error", result)
 
     def _replace_state(self, fun: Any) -> Any:
         """sys:replace_state: a crashing fun leaves the state as it was."""
@@ -259,7 +299,7 @@ class ServerLoop:
             raise
         except Exception as exc:
             return _SystemError(("callback_failed", ("gen_server", "system_replace_state"),
-                                 ("error", exc)))
+                                 _class_reason(exc)))
         return self.state
 
     def status(self) -> Any:

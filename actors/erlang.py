@@ -13,6 +13,7 @@ from typing import Any
 from . import _context
 from ._process import Predicate
 from ._terms import TIMEOUT, Error, Exit, Pid, ProcessKilled, Ref
+from ._timers import check_delay
 from .node import Node
 
 __all__ = [
@@ -370,16 +371,25 @@ def monotonic_time(unit: str = "native") -> int:
 # -- timers -----------------------------------------------------------------------------------
 
 def _check_time(ms: Any) -> None:
-    if type(ms) is not int or ms < 0:
+    """badarg unless `ms` is an int >= 0 whose expiry is within the node's time span."""
+    if not check_delay(ms):
         raise Error("badarg")
 
 
+def _owner(node_: Node, dest: Any) -> Pid | None:
+    """A timer to a local pid belongs to that process: it is cancelled when the process
+    dies, as ERTS does. A timer to a name is not (the name may be taken again)."""
+    return dest if type(dest) is Pid and dest.node == node_.name else None
+
+
 def send_after(ms: int, dest: Pid | str, msg: Any) -> Ref:
-    """Send `msg` to `dest` after `ms` milliseconds. Returns the timer's ref."""
+    """Send `msg` to `dest` after `ms` milliseconds. Returns the timer's ref.
+
+    badarg if `ms` is not a non-negative int, or is too far in the future (see `_timers`)."""
     _check_time(ms)
     node_ = _node()
     ref = node_.make_ref()
-    node_.timers.add(ref, ms, (dest, msg))
+    node_.timers.add(ref, ms, (dest, msg), _owner(node_, dest))
     return ref
 
 
@@ -388,7 +398,7 @@ def start_timer(ms: int, dest: Pid | str, msg: Any) -> Ref:
     _check_time(ms)
     node_ = _node()
     ref = node_.make_ref()
-    node_.timers.add(ref, ms, (dest, ("timeout", ref, msg)))
+    node_.timers.add(ref, ms, (dest, ("timeout", ref, msg)), _owner(node_, dest))
     return ref
 
 

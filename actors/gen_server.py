@@ -21,15 +21,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import _context, _gen
+from . import _context, _gen, _reqids
 from ._gen import From
 from ._server_loop import ServerLoop
-from ._terms import Exit, ProcessKilled
+from ._terms import Error, Exit, Pid, ProcessKilled
 
 __all__ = [
-    "GenServer", "abcast", "call", "cast", "multi_call", "receive_response", "reply",
-    "send_request", "start",
-    "start_link", "stop", "wait_response",
+    "GenServer", "abcast", "call", "cast", "check_response", "multi_call", "receive_response",
+    "reply", "reqids_add", "reqids_new", "reqids_size", "reqids_to_list", "send_request",
+    "start", "start_link", "start_monitor", "stop", "wait_response",
 ]
 
 
@@ -82,7 +82,13 @@ def start_link(*args: Any) -> Any:
     return _start(args, link=True)
 
 
-def _start(args: tuple[Any, ...], *, link: bool) -> Any:
+def start_monitor(*args: Any) -> Any:
+    """As `start`, and the caller monitors the new server: ("ok", (pid, mref)) on success.
+    A failed start returns its error and leaves no monitor (and no DOWN)."""
+    return _start(args, link=False, monitor=True)
+
+
+def _start(args: tuple[Any, ...], *, link: bool, monitor: bool = False) -> Any:
     name, module, init_args, options = _split_start_args(args)
     callbacks = module() if isinstance(module, type) else module
     timeout = "infinity"
@@ -93,7 +99,7 @@ def _start(args: tuple[Any, ...], *, link: bool) -> Any:
     loop = ServerLoop(callbacks, name, parent=me.pid if link else None)
     return _gen.start(lambda proc, ack: loop.init_it(proc, ack, init_args),
                       (getattr(module, "__name__", repr(module)), "init", 1),
-                      link=link, timeout=timeout)
+                      link=link, timeout=timeout, monitor=monitor)
 
 
 class _DefaultTimeout(int):
@@ -161,20 +167,62 @@ def _all_nodes() -> list[str]:
     return [node.name, *node.nodes()]
 
 
-def send_request(server_ref: Any, request: Any) -> _gen.RequestId:
-    """Start a call without waiting for it; collect the answer with wait_response or
-    receive_response. Several requests may be in flight at once."""
-    return _gen.send_request(server_ref, "$gen_call", request)
+def send_request(server_ref: Any, request: Any, *label_and_collection: Any) -> Any:
+    """Start a call without waiting; collect the answer with wait_response,
+    receive_response or check_response. Several requests may be in flight at once.
+
+    send_request(ref, request, label, collection) adds the request to a request-id
+    collection (see reqids_new) and returns the new collection, as OTP's send_request/4."""
+    req = _gen.send_request(server_ref, "$gen_call", request)
+    if not label_and_collection:
+        return req
+    label, coll = label_and_collection
+    return reqids_add(req, label, coll)
 
 
-def wait_response(request_id: _gen.RequestId, timeout: int | str = "infinity") -> Any:
-    """("reply", r) | ("error", (reason, server_ref)) | "timeout" (the request stays active)."""
+def wait_response(request_id: Any, timeout: Any = "infinity", delete: bool = False) -> Any:
+    """("reply", r) | ("error", (reason, server_ref)) | "timeout" (the request stays active).
+    With a collection: (response, label, new_collection) | "no_request" | "timeout";
+    `delete` drops the answered request from the returned collection."""
+    if isinstance(request_id, _reqids.ReqIdCollection):
+        return _reqids.collection_response(request_id, timeout, delete, abandon=False)
     return _gen.wait_response(request_id, timeout, abandon=False)
 
 
-def receive_response(request_id: _gen.RequestId, timeout: int | str = "infinity") -> Any:
-    """As wait_response, but a timeout abandons the request: a later reply is dropped."""
+def receive_response(request_id: Any, timeout: Any = "infinity", delete: bool = False) -> Any:
+    """As wait_response, but a timeout abandons the request (every request of a
+    collection): a later reply is dropped."""
+    if isinstance(request_id, _reqids.ReqIdCollection):
+        return _reqids.collection_response(request_id, timeout, delete, abandon=True)
     return _gen.wait_response(request_id, timeout, abandon=True)
+
+
+def check_response(msg: Any, request_id: Any, delete: bool = False) -> Any:
+    """Is the received `msg` the answer to `request_id`? ("reply", r) | ("error", (reason,
+    server_ref)) | "no_reply"; with a collection: (response, label, new_collection) |
+    "no_request" | "no_reply"."""
+    return _reqids.check_response(msg, request_id, delete)
+
+
+def reqids_new() -> _reqids.ReqIdCollection:
+    """An empty request-id collection."""
+    return _reqids.ReqIdCollection()
+
+
+def reqids_add(request_id: Any, label: Any, collection: Any) -> _reqids.ReqIdCollection:
+    """The collection with `request_id` (labelled `label`) added; badarg if it is there."""
+    if not isinstance(collection, _reqids.ReqIdCollection):
+        raise Error("badarg")
+    return collection.add(request_id, label)
+
+
+def reqids_size(collection: Any) -> int:
+    return len(collection)
+
+
+def reqids_to_list(collection: Any) -> list[tuple[Any, Any]]:
+    """[(request_id, label)] in the order they were added."""
+    return collection.to_list()
 
 
 def cast(server_ref: Any, request: Any) -> str:
@@ -199,4 +247,17 @@ def stop(server_ref: Any, reason: Any = "normal", timeout: int | str = "infinity
     Raises Exit("noproc") if there is no server, Exit("timeout") if it does not stop in
     time, and Exit(other) if it exits with another reason.
     """
-    return _gen.stop(server_ref, reason, timeout)
+    return stop_server(server_ref, reason, timeout)
+
+
+def stop_server(server_ref: Any, reason: Any, timeout: Any) -> str:
+    """proc_lib:stop, with OTP's exit when the server's node is down: (("nodedown",
+    node), ("sys", "terminate", [server_ref, reason, timeout]))."""
+    try:
+        return _gen.stop(server_ref, reason, timeout)
+    except Exit as exc:
+        if exc.reason != "noconnection":
+            raise
+        where = ("sys", "terminate", [server_ref, reason, timeout])
+        node = server_ref.node if type(server_ref) is Pid else server_ref[-1]
+        raise Exit((("nodedown", node), where)) from None

@@ -61,16 +61,64 @@ def _halt(popen: subprocess.Popen[str], graceful_ms: int) -> None:
         popen.wait(5.0)
 
 
-def start(name: str | None = None, *, host: str = "127.0.0.1", args: list[str] | None = None,
+_MAP_KEYS = {"name": "name", "host": "host", "args": "args", "env": "env",
+             "wait_boot": "wait_boot", "exec_prefix": "exec_prefix",
+             "net_ticktime": "net_ticktime", "connection": None}
+
+
+def _from_map(options: dict[Any, Any]) -> tuple[Any, dict[str, Any]]:
+    """OTP's peer:start(#{...}) form: (name, keyword options). badarg for a key we do not
+    know, and for a `connection` other than distribution (the only one we have)."""
+    name = options.get("name")
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in _MAP_KEYS:
+            raise Error(("badarg", ("option", key)))
+        if key == "connection":
+            raise Error(("badarg", ("connection", value)))  # standard_io / a port: not here
+        if key == "env" and type(value) is list:
+            value = dict(value)  # OTP's [{Name, Value}]
+        if key != "name":
+            kwargs[_MAP_KEYS[key]] = value  # type: ignore[index]
+    return name, kwargs
+
+
+def _check_options(name: Any, host: Any, args: Any, env: Any, wait_boot: Any) -> None:
+    """badarg at once for options that cannot name or start a node."""
+    if name is not None and (type(name) is not str or not name or "@" in name):
+        raise Error(("badarg", ("name", name)))
+    if type(host) is not str or not host or "@" in host:
+        raise Error(("badarg", ("host", host)))
+    if args is not None and (type(args) is not list
+                             or any(type(a) is not str for a in args)):
+        raise Error(("badarg", ("args", args)))
+    if env is not None and (type(env) is not dict or any(
+            type(k) is not str or type(v) is not str for k, v in env.items())):
+        raise Error(("badarg", ("env", env)))
+    if type(wait_boot) is not int or wait_boot < 0:
+        raise Error(("badarg", ("wait_boot", wait_boot)))
+
+
+def start(name: Any = None, *, host: str = "127.0.0.1", args: list[str] | None = None,
           env: dict[str, str] | None = None, wait_boot: int = 20000, link: bool = False,
           net_ticktime: int | None = None,
           exec_prefix: list[str] | None = None) -> tuple[str, Pid, str] | tuple[str, Any]:
     """Start node `name@host` in a new OS process and connect to it.
 
+    `name` may also be OTP's options map: {"name": ..., "host": ..., "args": [...],
+    "env": [(k, v)] or {k: v}, "wait_boot": ms}; other keyword options go alongside.
+    Bad options raise Error(("badarg", what)) at once.
+
     Returns ("ok", peer_pid, node), or ("error", reason) if it does not come up within
     `wait_boot` ms. `args` are extra `python -m actors.node` arguments. `exec_prefix` (as
     OTP peer's `exec`) goes before the command, e.g. ["ip", "netns", "exec", ns]: it must
     exec the command, so that the OS pid (`os_pid`, `kill`) stays the node's."""
+    if type(name) is dict:
+        name, extra = _from_map(name)
+        opts = {"host": host, "args": args, "env": env, "wait_boot": wait_boot,
+                "net_ticktime": net_ticktime, "exec_prefix": exec_prefix, **extra}
+        return start(name, link=link, **opts)
+    _check_options(name, host, args, env, wait_boot)
     me = _context.self_process()
     local = me.node
     if local.dist is None:
@@ -104,8 +152,8 @@ def _connect(dist: Any, node: str, attempts: int) -> bool:
     return any(dist.connect_wait(node) for _ in range(attempts))
 
 
-def start_link(name: str | None = None, **options: Any) -> Any:
-    """`start`, with the controller linked to the caller."""
+def start_link(name: Any = None, **options: Any) -> Any:
+    """`start` (also with OTP's options map), with the controller linked to the caller."""
     return start(name, link=True, **options)
 
 

@@ -141,3 +141,23 @@ def test_kill_of_a_caller_that_polls_for_its_reply(dist_node: Node, peers: Any) 
     assert time.monotonic() - t0 < 0.5
     assert rpc.call(node, start_worker, ["quick"])[0] == "ok"  # the link still serves
     assert gen_server.call(("quick", node), "ping", 2000) == "pong"
+
+
+def test_concurrent_remote_callers_all_get_their_replies(dist_node: Node, peers: Any) -> None:
+    """Twenty processes call one remote server at once: one polls the link, the others ride
+    along and are woken by whoever reads their replies; every reply reaches its caller."""
+    _, node = peers()
+    assert rpc.call(node, start_worker, ["echo"])[0] == "ok"
+    assert rpc.call(node, start_worker, ["relay"])[0] == "ok"
+    me = erlang.self()
+
+    def caller(k: int) -> None:
+        got = [gen_server.call(("relay", node), ("call", ("echo", node), "ping"))
+               if i % 10 == 0 else gen_server.call(("echo", node), "ping") for i in range(50)]
+        erlang.send(me, ("done", k, got.count("pong") + got.count(("called", "pong"))))
+
+    for k in range(20):
+        erlang.spawn(caller, k)
+    results = sorted(recv(lambda m: type(m) is tuple and m[0] == "done", 30_000)[1:]
+                     for _ in range(20))
+    assert results == [(k, 50) for k in range(20)]

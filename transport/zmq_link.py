@@ -28,8 +28,9 @@ Rules of this module:
   the keeper (the link's own leader) yields at the end of its round, the claimant polls
   and serves until it is woken. The reply then wakes its caller straight from the poll,
   with no hand-off between threads. The keeper takes the role back when it next finds it
-  free (it checks every `KEEPER_NAP_S`), so between two claims nobody polls for at most
-  that long.
+  free (it checks every `KEEPER_NAP_S`), so between two claims of one caller nobody polls
+  for at most that long; a claimant that leaves while other callers wait without polling
+  (they "ride" along, see `lead_until`) wakes the keeper at once.
 - "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
   what arrives, then runs the handler's `after_poll` work (the processes its frames made
   runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
@@ -164,6 +165,11 @@ class ZmqLink:
         self._io_free.acquire()
         self._claims = 0  # threads waiting for, or holding, the role as claimants
         self._keeper_yielding = False
+        self._keeper_called = False  # `_keeper_wake` was released for this yield
+        self._keeper_wake = threading.Lock()  # released to end a keeper's nap early
+        self._keeper_wake.acquire()
+        self._claimant_polls = False  # a claimant holds the role now
+        self._riders = 0  # callers waiting for a reply while a claimant polls
         self._next_timer = time.monotonic() + self._timer_s
         self._poller = zmq.Poller()
         self._watched: dict[zmq.Socket, tuple[int, bool]] = {}
@@ -304,6 +310,9 @@ class ZmqLink:
         with self._role_lock:
             self._running = False
             spares, self._spares = self._spares, []
+            if self._keeper_yielding and not self._keeper_called:
+                self._keeper_called = True
+                self._keeper_wake.release()
         for spare in spares:
             spare.wake.release()  # generation -1: it exits
         self.call_soon(lambda: None)
@@ -383,38 +392,48 @@ class ZmqLink:
 
     def _yield_to_claimants(self) -> None:
         """The keeper lends the I/O role to the threads that claimed it. It is not woken
-        when they are done: it naps, and takes the role back the first time it finds it
-        free, so back-to-back claims (a caller's sequential calls) cost it no wake-up."""
+        when they are done (unless others wait without polling, see `lead_until`): it naps,
+        and takes the role back the first time it finds it free, so back-to-back claims (a
+        caller's sequential calls) cost it no wake-up."""
         self._io_free.release()
         while True:
-            time.sleep(KEEPER_NAP_S)
+            self._keeper_wake.acquire(True, KEEPER_NAP_S)
             if self._io_free.acquire(False):
                 break
             if not self._running:
                 return
         with self._role_lock:
             self._keeper_yielding = False
+            self._keeper_called = False
             self._leader_ident = threading.get_ident()
+        self._keeper_wake.acquire(False)  # a call that came as it woke anyway
 
     # -- claimants: a thread that waits for a reply polls for it itself ----------------------
 
-    def lead_until(self, woken: Callable[[], bool], deadline: float | None) -> bool:
+    def lead_until(self, woken: Callable[[], bool], deadline: float | None) -> str:
         """Poll and serve on the calling thread until `woken()` or `deadline` (monotonic),
-        so the frame that wakes it needs no thread hand-off. False (having waited at most
-        `CLAIM_WAIT_S`) if the role could not be had: the caller then waits as usual.
-        Not for a thread that holds the role already."""
+        so the frame that wakes it needs no thread hand-off. Returns "polled"; or "ride"
+        when another claimant polls already (the caller waits as usual, and calls
+        `ride_done()` after); or "no" when the role could not be had within `CLAIM_WAIT_S`
+        (the caller waits as usual). Not for a thread that holds the role already."""
         with self._role_lock:
             if not self._running or threading.get_ident() == self._leader_ident:
-                return False
+                return "no"
+            if self._claimant_polls:
+                self._riders += 1
+                return "ride"
             self._claims += 1
+        polled = False
         try:
             if not self._io_free.acquire(False):  # the keeper holds it: ask it to yield
                 self._wake()
                 if not self._acquire_role(woken):
-                    return False
+                    return "no"
+            polled = True
+            with self._role_lock:
+                self._leader_ident = threading.get_ident()
+                self._claimant_polls = True
             try:
-                with self._role_lock:
-                    self._leader_ident = threading.get_ident()
                 while self._running and not woken():
                     if deadline is not None and time.monotonic() >= deadline:
                         break
@@ -422,11 +441,23 @@ class ZmqLink:
             finally:
                 with self._role_lock:
                     self._leader_ident = None
+                    self._claimant_polls = False
                 self._io_free.release()
-            return True
+            return "polled"
         finally:
             with self._role_lock:
                 self._claims -= 1
+                call_keeper = polled and self._riders > 0 and self._keeper_yielding and not (
+                    self._keeper_called)
+                if call_keeper:
+                    self._keeper_called = True
+            if call_keeper:  # others wait for replies that nobody would poll for
+                self._keeper_wake.release()
+
+    def ride_done(self) -> None:
+        """A caller that got "ride" from `lead_until` is done waiting."""
+        with self._role_lock:
+            self._riders -= 1
 
     def _acquire_role(self, woken: Callable[[], bool]) -> bool:
         give_up = time.monotonic() + CLAIM_WAIT_S

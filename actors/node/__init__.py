@@ -10,6 +10,10 @@ Rules of this module:
   mailbox closed, monitors fire once and link signals go out, even if the process's thread
   is still stuck in Python code. That thread unwinds at its next runtime call; if it makes
   none within `interrupt_grace_ms`, it is interrupted (see `_interrupt`).
+- A monitor is removed and its DOWN queued under `self._lock`, in one step: so when
+  `demonitor` finds a monitor gone, its DOWN is already in the watcher's mailbox, and
+  demonitor(ref, ["flush"]) always removes it (OTP's promise).
+- A dying process's timers are cancelled (`TimerService.cancel_owner`), as ERTS does.
 - Exit signals follow Erlang: "kill" via `exit/2` cannot be trapped and kills with "killed";
   a trapping process gets ("EXIT", from, reason); "normal" is ignored unless trapping.
 """
@@ -306,6 +310,7 @@ class Node(Links, RemoteEnd, Names):
                   and proc.kind != "shell"):
                 _interrupt.interrupt_later(proc, thread, self.interrupt_grace_ms)
             proc.status = "exiting"
+        self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
         with self._lock:
             self._procs.pop(proc.pid.id, None)
             if proc.name is not None and self._names.get(proc.name) is proc:
@@ -329,10 +334,14 @@ class Node(Links, RemoteEnd, Names):
                     found.monitored_by.pop(ref, None)
             proc.monitors = {}
             watchers, proc.monitored_by = proc.monitored_by, {}
-            for ref, (watcher_pid, _) in watchers.items():
+            for ref, (watcher_pid, obj) in watchers.items():
                 watcher = self.lookup(watcher_pid)
                 if watcher is not None:
-                    watcher.monitors.pop(ref, None)  # a monitor ends with its DOWN
+                    # a monitor ends with its DOWN, queued under the same lock: whoever
+                    # finds the monitor gone (demonitor -> False) finds the DOWN queued
+                    watcher.monitors.pop(ref, None)
+                    if not self._stopping:
+                        watcher.deliver(("DOWN", ref, "process", obj, reason))
             hooks = self._exit_hooks.pop(proc.pid.id, [])
         for hook in hooks:
             try:
@@ -344,9 +353,7 @@ class Node(Links, RemoteEnd, Names):
         for ref, target in remote_monitors:
             self.remote.send(node_of(target), ("demonitor", target, ref), autoconnect=False)
         for ref, (watcher, obj) in watchers.items():
-            if watcher.node == self.name:
-                self.send(watcher, ("DOWN", ref, "process", obj, reason))
-            else:
+            if watcher.node != self.name:
                 self.remote.send(watcher.node, ("down", ref, watcher, obj, reason),
                                  autoconnect=False)
         for other_pid in remote_links:

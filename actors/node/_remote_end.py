@@ -83,16 +83,17 @@ class RemoteEnd:
 
     def monitor_down(self: Node, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
         """A remote DOWN: delivered once, only while the monitor is still held."""
-        with self._lock:
+        with self._lock:  # removed and queued in one step (see the node's rules)
             watcher = self.lookup(watcher_pid)
             if watcher is None or watcher.monitors.pop(ref, None) is None:
                 return
-        watcher.deliver(("DOWN", ref, "process", obj, reason))
+            watcher.deliver(("DOWN", ref, "process", obj, reason))
 
     def sever(self: Node, name: str) -> tuple[list[tuple[Pid, Pid, Any]],
                                         list[tuple[Process, Ref, Any]]]:
-        """Node `name` is gone: drop every link and monitor with it. Returns the exit
-        signals (target, from, "noconnection") and the DOWNs (watcher, ref, obj) due."""
+        """Node `name` is gone: drop every link and monitor with it. The DOWNs
+        ("noconnection") are queued here, under the lock; returns the exit signals due
+        (target, from, "noconnection"), and an empty list where the DOWNs used to be."""
         signals: list[tuple[Pid, Pid, Any]] = []
         downs: list[tuple[Process, Ref, Any]] = []
         with self._lock:
@@ -101,9 +102,9 @@ class RemoteEnd:
                     proc.links.discard(other)
                     signals.append((proc.pid, other, "noconnection"))
                 for ref, target in list(proc.monitors.items()):
-                    if node_of(target) == name:
+                    if node_of(target) == name:  # removed and queued in one step
                         del proc.monitors[ref]
-                        downs.append((proc, ref, target))
+                        proc.deliver(("DOWN", ref, "process", target, "noconnection"))
                 for ref, (watcher, _) in list(proc.monitored_by.items()):
                     if watcher.node == name:
                         del proc.monitored_by[ref]
