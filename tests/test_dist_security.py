@@ -787,13 +787,8 @@ def test_idle_connections_do_not_block_good_peers(
     assert victim.dist._inbound.keys() == {
         p.identity for p in victim.dist._peers.values() if p.identity is not None}
     assert _rejected(victim) == 0
-    for s in idle_tcp:  # they were left open all along (ZeroMQ greets them, then waits)
-        s.setblocking(False)
-        try:
-            assert s.recv(64) != b"", "closed"
-        except BlockingIOError:
-            pass
-    assert len(idle_zmq) == 20
+    # (the idle TCP ones are closed after HANDSHAKE_IVL_MS: see the test of that below)
+    assert len(idle_tcp) == 50 and len(idle_zmq) == 20
 
 
 # -- 7. a flood of connections -----------------------------------------------------------------

@@ -68,6 +68,7 @@ _LENGTH = struct.Struct(">I")
 _STAMP = struct.Struct(">I")
 _TICKET_MAC = codec.NONCE_SIZE - _STAMP.size
 FRAME_OVERHEAD = codec.HEADER_SIZE + codec.TAG_SIZE
+_DATA, _TICK = Kind.DATA, Kind.TICK  # (a module constant is cheaper than an enum lookup)
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class Connection:
         self._pending: list[bytes] = []  # MORE fragments of a payload not yet complete
         self._pending_size = 0
         self._room = min(BATCH_BYTES, local.max_frame - FRAME_OVERHEAD)
+        self._max_message = local.max_message
 
     @property
     def in_up(self) -> bool:
@@ -302,8 +304,8 @@ class Connection:
 
     def queue(self, part: bytes) -> None:
         """Queue one part (opaque bytes, at most `Local.max_message`) for the next flush."""
-        if len(part) > self.local.max_message:
-            raise ValueError(f"a part of {len(part)} bytes is over {self.local.max_message}")
+        if len(part) > self._max_message:
+            raise ValueError(f"a part of {len(part)} bytes is over {self._max_message}")
         self._outbox.append(_LENGTH.pack(len(part)) + part)
 
     def flush(self) -> list[bytes]:
@@ -314,7 +316,7 @@ class Connection:
             return []
         self._outbox = []
         if len(outbox) == 1 and len(outbox[0]) <= self._room:
-            return [sealer.seal(Kind.DATA, outbox[0])]
+            return [sealer.seal(_DATA, outbox[0])]
         frames: list[bytes] = []
         room = self.local.max_frame - FRAME_OVERHEAD
         start = 0
@@ -355,9 +357,12 @@ class Connection:
                 return [Dropped(exc.reason, exc.detail), *self.close(exc.reason)]
             return [Dropped(exc.reason, exc.detail)]
         self.last_heard = now
-        if frame.kind is Kind.DATA and not self._pending:
-            parts = split_parts(frame.payload)
-        elif frame.kind is Kind.TICK:
+        kind, payload = frame.kind, frame.payload
+        if kind is _DATA and not self._pending:
+            size = len(payload) - 4  # the common case, one part, without a loop
+            parts = ([payload[4:]] if size >= 0 and _LENGTH.unpack_from(payload)[0] == size
+                     else split_parts(payload))
+        elif kind is _TICK:
             return []
         else:
             return self._unusual(frame)
