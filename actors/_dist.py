@@ -28,14 +28,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import resource
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import cloudpickle
 
 from transport import codec, epmd
 from transport.connection import Connection, Data, Down, Dropped, Event, Local, Refused, Send, Up
@@ -43,6 +40,8 @@ from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
 from . import _context
 from ._dist_handshake import Handshake
+from ._dist_pickle import dumps
+from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
 from ._dist_records import DistConfig, Peer
 from ._inline import InlineRunner
 from ._terms import Error
@@ -54,45 +53,6 @@ log = logging.getLogger("actors.dist")
 
 BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a batch
 MAX_MESSAGE = 64 * 1024 * 1024  # the biggest pickled message a node sends or accepts
-NOFILE_WANTED = 65536  # RLIMIT_NOFILE raised towards this at start (each connection is an fd)
-
-
-def dumps(control: Any) -> bytes:
-    """Pickle a control tuple with plain pickle, falling back to cloudpickle for what plain
-    pickle refuses (lambdas, closures). A spawn's function is pickled apart, by
-    `dumps_fun`, so a peer that cannot load it still gets the spawn."""
-    try:
-        return pickle.dumps(control, 5)
-    except Exception:
-        try:
-            return cloudpickle.dumps(control, 5)
-        except Exception as exc:
-            raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
-
-
-def dumps_fun(fun: Any, args: tuple[Any, ...]) -> bytes:
-    """A spawn's function and arguments, with cloudpickle: closures and functions of the
-    sender's `__main__` travel by value, functions of importable modules by reference (the
-    peer must be able to import them)."""
-    try:
-        return cloudpickle.dumps((fun, args), 5)
-    except Exception as exc:
-        raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
-
-
-def raise_nofile_limit(wanted: int = NOFILE_WANTED) -> int:
-    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (never above the hard limit,
-    never lower): idle connections must not run a node out of descriptors at 1,024. Returns
-    the soft limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open-file limit to %d: %s", target, exc)
-    return soft
 
 
 class Distribution(Handshake):
@@ -130,7 +90,6 @@ class Distribution(Handshake):
         return bound
 
     def start(self) -> None:
-        raise_nofile_limit()
         if self.config.epmd:
             host = self.name.split("@", 1)[1]
             port = epmd.ensure_running(self.config.epmd_port)

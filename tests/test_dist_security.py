@@ -36,7 +36,7 @@ from actors import _context, _dist, _process, erlang, net_kernel, peer, rpc
 from actors.node import Node
 from tests.conftest import COOKIE
 from tests.helpers import no_message, recv, wait_until
-from transport import codec
+from transport import codec, zmq_link
 from transport.codec import Kind
 from transport.zmq_link import SENT, CurveKeys, ZmqLink
 
@@ -1170,7 +1170,7 @@ def test_idle_connections_at_the_common_fd_limit_do_not_shut_out_good_peers(
     try:
         _, address, limit = _read_line(proc, "READY").split()
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        assert int(limit) == min(_dist.NOFILE_WANTED, hard) > 1100
+        assert int(limit) == min(zmq_link.NOFILE_WANTED, hard) > 1100
         port = int(address.rsplit(":", 1)[1])
         idle = [raw.tcp(port) for _ in range(1100)]
         good = _extra_node()

@@ -18,7 +18,8 @@ Rules of this module:
   `DRAIN_BYTES` (or 1,000 frames) before handing them on, and by the handler dropping
   unauthenticated frames over its own small limit without hashing them.
 - A TCP connection that does not finish ZeroMQ's greeting within `HANDSHAKE_IVL_MS` is
-  closed by ZeroMQ (idle connections must not pin descriptors for its default 30 s).
+  closed by ZeroMQ (idle connections must not pin descriptors for its default 30 s), and
+  `start()` raises the process's open-file limit towards `NOFILE_WANTED`.
 - With CURVE, the link answers ZeroMQ's ZAP requests itself (on the I/O thread): a client
   whose public key is not one of `CurveKeys.clients` (by default the cluster's own) is
   refused during ZeroMQ's handshake, before any frame of it reaches us.
@@ -46,6 +47,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -68,6 +70,22 @@ _SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
 DRAIN_BYTES = 1 << 20  # the ROUTER is read in rounds of at most this many bytes (or 1,000 frames)
 HANDSHAKE_IVL_MS = 2000  # ZeroMQ drops a connection whose greeting is not done by then
 _ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+NOFILE_WANTED = 65536  # RLIMIT_NOFILE is raised towards this at start (each connection is an fd)
+
+
+def raise_nofile_limit(wanted: int = NOFILE_WANTED) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (never above the hard limit,
+    never lower): idle connections must not run a node out of descriptors at 1,024. Returns
+    the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit to %d: %s", target, exc)
+    return soft
 
 
 class LinkHandler(Protocol):
@@ -185,6 +203,7 @@ class ZmqLink:
         sock.rcvhwm = 100_000
 
     def start(self) -> None:
+        raise_nofile_limit()
         self._thread.start()
         self._watchdog.start()
 
