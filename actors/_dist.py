@@ -73,7 +73,7 @@ class Distribution(Handshake):
         self.rejected: Counter[str] = Counter()
         self._link = ZmqLink(self, bind=config.listen, max_frame=config.max_frame,
                              timer_ms=max(5, config.net_ticktime // 8),
-                             curve=config.curve, name=node.name)
+                             curve=config.curve, name=node.name, trusted=self._inbound)
         self.address = config.advertise or self._advertised(self._link.address)
         self._local = Local(self.name, self.address, self.creation, config.cookie,
                             codec.handshake_key(config.cookie), os.urandom(32),

@@ -1082,8 +1082,9 @@ def test_big_frames_before_authentication_cost_little_memory(
         dist_node: Node, raw: Raw, size: int) -> None:
     """Issue 13, finding 4: eight connections that each sent three frames of 60 MiB made a
     node hold 1,113 MiB. Now the ROUTER refuses frames over max_frame (8 MiB by default)
-    before buffering them, and reads what is under it in rounds of at most 1 MiB, each
-    frame dropped unhashed as soon as it is seen to be over the 2 KB handshake limit."""
+    before buffering them, and a frame under it from a connection that has not
+    authenticated is handled alone, before the next is read, and dropped unhashed as over
+    the 2 KB handshake limit."""
     victim = dist_node
     assert victim.dist is not None
     big = b"EP" + bytes([codec.VERSION, Kind.HELLO]) + bytes(size - 4)
@@ -1110,7 +1111,10 @@ def test_big_frames_before_authentication_cost_little_memory(
         assert victim.dist.rejected["too_big"] == 0  # ZeroMQ refused them: we never saw one
     else:
         assert victim.dist.rejected["too_big"] == 24
-    assert growth < 100 * 1024, f"{growth} KiB"  # 8 x 3 x {size} bytes went over the wire
+    # 8 x 3 x size bytes went over the wire. Frames over max_frame cost nothing; frames
+    # under it are read by ZeroMQ before we see them (72-96 MiB of 192 here): what is left
+    # to bound is ZeroMQ's, per connection, hence the per-source limit in the README.
+    assert growth < (4 if size > codec.DEFAULT_MAX_FRAME else 160) * 1024, f"{growth} KiB"
     _serves(victim, _extra_node())
 
 

@@ -13,10 +13,11 @@ Rules of this module:
   shape is dropped and counted.
 - `ZMQ_MAXMSGSIZE` makes ZeroMQ refuse an oversized frame before buffering it: the
   offending connection is dropped by the library itself. It is per socket, not per
-  connection, so the ROUTER's limit is `max_frame` for everyone; what a connection that has
-  not authenticated can make us hold is bounded by reading the ROUTER in rounds of at most
-  `DRAIN_BYTES` (or 1,000 frames) before handing them on, and by the handler dropping
-  unauthenticated frames over its own small limit without hashing them.
+  connection, so the ROUTER's limit is `max_frame` for everyone. What a connection that has
+  not authenticated can make us hold is bounded otherwise: a frame from an identity not in
+  `trusted` (the handler's authenticated connections) is handed on alone, before the next
+  one is read, and the handler drops it unhashed if it is over its own small limit; frames
+  of trusted connections are read in rounds of at most `DRAIN_BYTES` (or 1,000 frames).
 - A TCP connection that does not finish ZeroMQ's greeting within `HANDSHAKE_IVL_MS` is
   closed by ZeroMQ (idle connections must not pin descriptors for its default 30 s), and
   `start()` raises the process's open-file limit towards `NOFILE_WANTED`.
@@ -50,7 +51,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -141,8 +142,9 @@ class ZmqLink:
 
     def __init__(self, handler: LinkHandler, *, bind: str = "tcp://127.0.0.1:0",
                  max_frame: int, timer_ms: int, curve: CurveKeys | None = None,
-                 name: str = "node") -> None:
+                 name: str = "node", trusted: Container[bytes] = frozenset()) -> None:
         self._handler = handler
+        self._trusted = trusted  # the handler's authenticated connection identities (live)
         self._max_frame = max_frame
         self._timer_s = timer_ms / 1000.0
         self._curve = curve
@@ -525,7 +527,8 @@ class ZmqLink:
         """Read what is there first, then hand it on: while reading, no process is woken,
         so the threads that frames wake compete for the GIL once per batch, not per frame."""
         batch = []
-        router = self._router
+        router, trusted = self._router, self._trusted
+        on_inbound = self._handler.on_inbound
         size = 0
         for _ in range(1000):
             if size > DRAIN_BYTES or not router.getsockopt(_EVENTS) & _POLLIN:
@@ -536,10 +539,12 @@ class ZmqLink:
                 break
             if len(parts) != 2:
                 self.dropped_shapes += 1
-                continue
-            size += len(parts[1])
-            batch.append(parts)
-        on_inbound = self._handler.on_inbound
+            elif parts[0] in trusted:
+                size += len(parts[1])
+                batch.append(parts)
+            else:  # not authenticated: handled (and dropped) before the next one is read
+                self._guard(lambda i=parts[0], f=parts[1]: on_inbound(i, f))
+                del parts
         for identity, frame in batch:
             try:
                 on_inbound(identity, frame)
