@@ -6,7 +6,8 @@ Rules of this module:
   comes after a timeout is dropped, as with OTP's aliases.
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
-- A start runs the new process's init synchronously: the starter waits for its ack.
+- A start runs the new process's init synchronously: the starter waits for its ack, and
+  (timeout permitting, as for calls below) runs the init on its own thread meanwhile.
 - A call to an idle local server runs the server on the caller's thread while the caller
   waits (as a BEAM scheduler runs the next process on the same OS thread): no thread is
   woken on the way there or back. The caller is formally waiting in its receive meanwhile,
@@ -171,11 +172,14 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         if proc is not None and proc.alive:
             me.deliver(("$ack", tag, result))
 
+    lent: list[Callable[[], None]] | None = (
+        [] if timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT else None)
     proc, mref = node.spawn_handler(lambda p: init_it(p, ack), initial_call, parent=me,
-                                    link=link, monitor=True)
+                                    link=link, monitor=True, lend=lent)
     assert mref is not None
     msg = me.receive(lambda m: type(m) is tuple and (
-        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout)
+        (m[0] == "$ack" and m[1] == tag) or (m[0] == "DOWN" and m[1] == mref)), timeout,
+        lent=lent[0] if lent else None)
     if msg is TIMEOUT:
         node.demonitor(me, mref)
         node.unlink(me, proc.pid)
@@ -184,6 +188,8 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         me.take_nowait(lambda m: type(m) is tuple and m[:2] == ("EXIT", proc.pid))
         return ("error", "timeout")
     if msg[0] == "DOWN":
+        if link:
+            _flush_exit(me, proc, _unlink(me, proc))
         return ("error", msg[4])
     result = msg[2]
     if type(result) is tuple and result[0] == "ok":
@@ -193,10 +199,33 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
         me.flush_down(mref)
         return result
     # init failed or was ignored: wait for the process to be gone before returning
+    exit_sent = _unlink(me, proc) if link else False
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, 5000)
     if down is TIMEOUT:
         node.demonitor(me, mref)
+    elif link:
+        _flush_exit(me, proc, exit_sent)
     return result
+
+
+def _unlink(me: Process, proc: Process) -> bool:
+    """Unlink from a process whose start failed. True if it had already died linked to us,
+    so that its EXIT is in (or on its way to) our mailbox."""
+    node = me.node
+    with node._lock:  # the lock a dying process takes to drop its links
+        died_linked = proc.pid not in me.links
+        node.unlink(me, proc.pid)
+    return died_linked
+
+
+def _flush_exit(me: Process, proc: Process, exit_sent: bool) -> None:
+    """OTP 26's flush_EXIT: a failed start leaves no ("EXIT", pid, _) behind. Called after
+    the DOWN; the dying process sends its EXIT right after its DOWNs."""
+    pred = lambda m: type(m) is tuple and len(m) == 3 and m[0] == "EXIT" and m[1] == proc.pid  # noqa: E731
+    if exit_sent and me.trap_exit:
+        me.receive(pred, 2000)
+    else:
+        me.take_nowait(pred)
 
 
 def init_failed(proc: Process, reason: Any) -> None:

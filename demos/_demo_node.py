@@ -68,11 +68,12 @@ def tree() -> list[tuple[str, Any, str]]:
     try:
         rows: list[tuple[str, Any, str]] = [("erlmcp_sup", erlang.whereis("erlmcp_sup"),
                                              "supervisor")]
-        for child_id, pid, kind, _ in supervisor.which_children("erlmcp_sup"):
+        # which_children lists the newest first, as OTP's: show them in start order
+        for child_id, pid, kind, _ in reversed(supervisor.which_children("erlmcp_sup")):
             rows.append((f"  {child_id}", pid, kind))
             if child_id == "tool_runner_sup" and type(pid) is Pid:
                 rows += [(f"    {cid}", cpid, ckind)
-                         for cid, cpid, ckind, _ in supervisor.which_children(pid)]
+                         for cid, cpid, ckind, _ in reversed(supervisor.which_children(pid))]
         return rows
     except erlang.Exit:
         return []

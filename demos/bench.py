@@ -42,13 +42,14 @@ class Sizes:
     pykka_idle: int
     rounds: int
     queued: int  # messages in the caller's mailbox for the "call with a long queue" row
+    children: tuple[int, int]  # children under one supervisor: the small and the large run
 
 
 IDLE_TARGET = 10_000  # live idle gen_servers on one node
 FULL = Sizes(calls=20_000, casts=100_000, spawns=1_000, idle=IDLE_TARGET, pykka_idle=1_000,
-             rounds=5, queued=500_000)
+             rounds=5, queued=500_000, children=(1_000, 100_000))
 QUICK = Sizes(calls=2_000, casts=20_000, spawns=200, idle=1_000, pykka_idle=200, rounds=2,
-              queued=50_000)
+              queued=50_000, children=(1_000, 10_000))
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,19 @@ def queue_figures(sizes: Sizes) -> list[Figure]:
                    "same call, empty mailbox", "us", ratio, "<= 10.00", ratio <= 10.0)]
 
 
+def children_figures(sizes: Sizes) -> list[Figure]:
+    """Start then stop N children under one supervisor (OTP's
+    scale_start_stop_many_children), once per size: the per-child cost at the large size
+    beside the small one. Linear scaling keeps the ratio near 1."""
+    from .bench_supervisor import measure
+
+    small, large = (measure(n) for n in sizes.children)
+    ratio = large["us_per_child"] / small["us_per_child"]
+    return [Figure(f"start+stop {large['n']:,} children, per child", large["us_per_child"],
+                   small["us_per_child"], f"the same at {small['n']:,}", "us", ratio,
+                   "linear (<= 1.50)", ratio <= 1.5)]
+
+
 def idle_figures(sizes: Sizes) -> list[Figure]:
     ours = [_in_fresh_interpreter(idle_ours, sizes.idle) for _ in range(sizes.rounds)]
     peer = [_in_fresh_interpreter(idle_pykka, sizes.pykka_idle) for _ in range(sizes.rounds)]
@@ -344,7 +358,7 @@ def run_runtime(sizes: Sizes) -> list[Figure]:
     finally:
         pykka.ActorRegistry.stop_all()
         node.stop()
-    return figures + idle_figures(sizes)
+    return figures + children_figures(sizes) + idle_figures(sizes)
 
 
 # -- output ------------------------------------------------------------------------------------

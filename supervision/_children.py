@@ -7,15 +7,18 @@ Rules of this module:
 - A shutdown is OTP's: monitor, unlink, exit(pid, "shutdown"), wait up to the child's
   shutdown time, then exit(pid, "kill"). "brutal_kill" kills at once. It never hangs:
   a kill takes effect at once even if the child's thread is stuck.
+- simple_one_for_one children are shut down all at once under one shutdown timer
+  (`shutdown_many`), as OTP's supervisor does.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from actors import erlang
-from actors._terms import Pid, ProcessKilled
+from actors._terms import Pid, ProcessKilled, Ref
 from actors.node import Node, is_quiet
 
 from .childspec import Child
@@ -68,15 +71,56 @@ def _wait_down(mref: Any, timeout: Any) -> Any:
 
 
 def stop_child(child: Child, sup_name: Any) -> None:
-    """Shut a running child down and report a reason other than the expected one."""
+    """Shut a running child down and report a reason other than the expected one. The
+    caller marks the child stopped."""
     if type(child.pid) is not Pid:
         return
     reason = shutdown(child.pid, child.shutdown)
-    expected = "killed" if child.shutdown == "brutal_kill" else "shutdown"
-    if reason != expected and not (reason == "normal" and child.restart != "permanent") \
-            and not (type(reason) is tuple and reason and reason[0] == "shutdown"):
+    if _unexpected(child, reason):
         report(sup_name, "shutdown_error", reason, child)
-    child.pid = "undefined"
+
+
+def _unexpected(child: Child, reason: Any) -> bool:
+    expected = "killed" if child.shutdown == "brutal_kill" else "shutdown"
+    return reason != expected and not (reason == "normal" and child.restart != "permanent") \
+        and not (type(reason) is tuple and reason and reason[0] == "shutdown")
+
+
+def shutdown_many(pids: list[Pid], template: Child, sup_name: Any) -> None:
+    """Stop many simple_one_for_one children at once: monitor and unlink each, send every
+    one "shutdown" (or "kill"), wait for all under one timer, then kill the rest."""
+    pending: dict[Ref, Pid] = {}
+    early: dict[Pid, Any] = {}
+    for pid in pids:
+        pending[erlang.monitor("process", pid)] = pid
+        erlang.unlink(pid)
+    wanted = set(pids)
+    while True:  # EXITs already here: those children ended on their own
+        msg = erlang.receive(lambda m: type(m) is tuple and len(m) == 3 and m[0] == "EXIT"
+                             and m[1] in wanted, 0)
+        if msg is erlang.TIMEOUT:
+            break
+        early[msg[1]] = msg[2]
+    how = template.shutdown
+    for pid in pids:
+        if pid not in early:
+            erlang.exit(pid, "kill" if how == "brutal_kill" else "shutdown")
+    deadline = None if how in ("infinity", "brutal_kill") else time.monotonic() + how / 1000
+    is_down = (lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"  # noqa: E731
+               and m[1] in pending)
+    while pending:
+        left: Any = "infinity" if deadline is None else \
+            max(0, int((deadline - time.monotonic()) * 1000))
+        down = erlang.receive(is_down, left)
+        if down is erlang.TIMEOUT:
+            for pid in pending.values():
+                erlang.exit(pid, "kill")
+            deadline = None
+            continue
+        pid = pending.pop(down[1])
+        reason = early.get(pid, down[4])
+        if _unexpected(template, reason):
+            report(sup_name, "shutdown_error", reason, template)
 
 
 def report(sup_name: Any, context: str, reason: Any, child: Child) -> None:
@@ -89,6 +133,9 @@ def report(sup_name: Any, context: str, reason: Any, child: Child) -> None:
 
 
 def progress(sup_name: Any, child: Child) -> None:
+    """A progress report (info level), built only when someone listens."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info("progress_report supervisor=%r started=%r", sup_name,
              {"pid": child.pid, "id": child.id, "child_type": child.type})
 
@@ -107,4 +154,4 @@ def exit_reason_reported(child: Child, reason: Any) -> bool:
 
 
 __all__ = ["exit_reason_reported", "progress", "report", "should_restart",
-           "shutdown", "start_child", "stop_child"]
+           "shutdown", "shutdown_many", "start_child", "stop_child"]

@@ -6,11 +6,18 @@ Rules of this module:
 - `start` is (module_or_class, "function", [args]) or (callable, [args]).
 - Defaults are OTP's: restart "permanent", type "worker", shutdown 5000 for a worker and
   "infinity" for a supervisor, modules [the start module].
-- Errors are OTP's terms, e.g. ("invalid_restart_type", x), "missing_id", ("invalid_mfa", s).
+- Errors are OTP's terms, e.g. ("invalid_restart_type", x), "missing_id", ("invalid_mfa", s),
+  ("invalid_module", m), ("bad_combination", [(key, value), ...]).
+- An id must be hashable (children are kept in dicts); a list id is refused as
+  ("invalid_child_id", id), where OTP accepts any term.
+- A significant child is refused with ("bad_combination", ...) when it is permanent, or when
+  the supervisor's auto_shutdown is "never" (`auto_shutdown=None` skips that check, as
+  OTP's check_childspecs/1 does).
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +36,7 @@ class SpecError(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Child:
     """One child as the supervisor keeps it. `pid` is a Pid, "undefined" or "restarting"."""
 
@@ -73,6 +80,9 @@ def parse_flags(flags: Any) -> Flags:
         raise SpecError(("invalid_period", parsed.period))
     if parsed.auto_shutdown not in AUTO_SHUTDOWN:
         raise SpecError(("invalid_auto_shutdown", parsed.auto_shutdown))
+    if parsed.strategy == "simple_one_for_one" and parsed.auto_shutdown != "never":
+        raise SpecError(("bad_combination", [("strategy", "simple_one_for_one"),
+                                             ("auto_shutdown", parsed.auto_shutdown)]))
     return parsed
 
 
@@ -101,36 +111,63 @@ def _as_dict(spec: Any) -> dict[str, Any]:
     raise SpecError(("invalid_child_spec", spec))
 
 
-def parse_child(spec: Any) -> Child:
-    """Check one spec and fill in OTP's defaults."""
+def _valid_module(module: Any) -> bool:
+    """An Erlang module is an atom; ours is a name, a class, a Python module or a callable."""
+    return isinstance(module, str | type | types.ModuleType) or callable(module)
+
+
+def _check_modules(modules: Any) -> None:
+    if modules == "dynamic":
+        return
+    if not isinstance(modules, list):
+        raise SpecError(("invalid_modules", modules))
+    for module in modules:
+        if not _valid_module(module):
+            raise SpecError(("invalid_module", module))
+
+
+def _check_significant(significant: Any, restart: str, auto_shutdown: str | None) -> None:
+    if significant is True and auto_shutdown == "never":
+        raise SpecError(("bad_combination", [("auto_shutdown", "never"), ("significant", True)]))
+    if significant is True and restart == "permanent":
+        raise SpecError(("bad_combination", [("restart", "permanent"), ("significant", True)]))
+    if type(significant) is not bool:
+        raise SpecError(("invalid_significant", significant))
+
+
+def parse_child(spec: Any, auto_shutdown: str | None = None) -> Child:
+    """Check one spec and fill in OTP's defaults. `auto_shutdown` is the supervisor's flag
+    (None: not checked against it)."""
     d = _as_dict(spec)
+    try:
+        hash(d["id"])
+    except TypeError:
+        raise SpecError(("invalid_child_id", d["id"])) from None
     start = _start_fn(d["start"])
-    child_type = d.get("type", "worker")
-    if child_type not in CHILD_TYPES:
-        raise SpecError(("invalid_child_type", child_type))
     restart = d.get("restart", "permanent")
     if restart not in RESTART_TYPES:
         raise SpecError(("invalid_restart_type", restart))
+    child_type = d.get("type", "worker")
+    if child_type not in CHILD_TYPES:
+        raise SpecError(("invalid_child_type", child_type))
     shutdown = d.get("shutdown", "infinity" if child_type == "supervisor" else 5000)
     if not (shutdown in ("brutal_kill", "infinity")
             or (type(shutdown) is int and shutdown >= 0)):
         raise SpecError(("invalid_shutdown", shutdown))
-    modules = d.get("modules", [d["start"][0]])
-    if not (modules == "dynamic" or isinstance(modules, list)):
-        raise SpecError(("invalid_modules", modules))
     significant = d.get("significant", False)
-    if type(significant) is not bool or (significant and restart == "permanent"):
-        raise SpecError(("invalid_significant", significant))  # OTP: never permanent
+    _check_significant(significant, restart, auto_shutdown)
+    modules = d.get("modules", [d["start"][0]])
+    _check_modules(modules)
     return Child(id=d["id"], start=start, start_term=d["start"], restart=restart,
                  shutdown=shutdown, type=child_type, modules=modules,
                  significant=significant)
 
 
-def parse_children(specs: Any) -> list[Child]:
+def parse_children(specs: Any, auto_shutdown: str | None = None) -> list[Child]:
     """Check a list of specs; ids must be unique."""
     if not isinstance(specs, list):
         raise SpecError(("badarg", specs))  # OTP's check_childspecs of a non-list
-    children = [parse_child(spec) for spec in specs]
+    children = [parse_child(spec, auto_shutdown) for spec in specs]
     seen: set[Any] = set()
     for child in children:
         if child.id in seen:

@@ -29,13 +29,13 @@ def test_runtime_quick_writes_every_figure(tmp_path: Path) -> None:
     assert doc["rounds"] == 2
     assert isinstance(doc["python"], str)
     names = [figure["name"] for figure in doc["figures"]]
-    assert len(names) == 7 and len(set(names)) == 7
+    assert len(names) == 8 and len(set(names)) == 8
     for figure in doc["figures"]:
         assert figure.keys() >= KEYS, figure
         for key in NUMERIC:
             assert isinstance(figure[key], int | float) and figure[key] > 0, (key, figure)
         assert figure["pass"] in (True, False, None)
-        own_peer = figure["name"].startswith("call with")  # beside our own empty-mailbox call
+        own_peer = figure["name"].startswith(("call with", "start+stop"))  # beside our own
         assert figure["peer_name"].startswith("pykka") or own_peer, figure
     idle = next(f for f in doc["figures"] if f["name"].startswith("idle RSS"))
     assert idle["pass"] is True  # every idle gen_server was alive: a count, not a timing

@@ -682,7 +682,10 @@ def test_terminate_restart_and_delete_child(me: Pid) -> None:
     result = supervisor.restart_child(sup, "a")
     new = started("a")
     assert result == ("ok", new) and new != pid
-    assert supervisor.terminate_child(sup, new) == "ok"  # by pid also works
+    # OTP (child_adm): a static child is named by its id only; its pid names no child
+    assert supervisor.terminate_child(sup, new) == ("error", "not_found")
+    assert erlang.is_process_alive(new)
+    assert supervisor.terminate_child(sup, "a") == "ok"
     assert terminated("a") == "shutdown"
     assert supervisor.delete_child(sup, "a") == "ok"
     assert supervisor.which_children(sup) == []
@@ -740,7 +743,8 @@ def test_get_childspec_fills_in_otp_defaults(me: Pid) -> None:
     assert {k: got[k] for k in ("id", "start", "restart", "shutdown", "type", "modules")} == {
         "id": "a", "start": start, "restart": "permanent", "shutdown": 5000,
         "type": "worker", "modules": [Worker]}
-    assert supervisor.get_childspec(sup, pid) == ("ok", got)  # by pid as well
+    # OTP: a static child is found by its id only
+    assert supervisor.get_childspec(sup, pid) == ("error", "not_found")
     ok, sub = supervisor.get_childspec(sup, "sub")
     assert ok == "ok"
     assert (sub["type"], sub["shutdown"], sub["restart"]) == ("supervisor", "infinity",
@@ -924,3 +928,34 @@ def test_quiet_exits_of_transient_children_are_not_reported(
     assert not [r for r in caplog.records
                 if r.name == "supervision.supervisor" and "child_terminated" in r.getMessage()]
 
+
+
+# -- bad input gets a clear error, and the supervisor lives on ---------------------------------
+
+
+def test_simple_one_for_one_extra_args_must_be_a_list(me: Pid) -> None:
+    sup = start_sup("simple_one_for_one", [spec("t", me)])
+    assert supervisor.start_child(sup, 42) == ("error", ("badarg", 42))
+    assert supervisor.which_children(sup) == []
+    assert erlang.is_process_alive(sup)
+
+
+def test_an_unhashable_child_id_is_refused(me: Pid) -> None:
+    sup = start_sup("one_for_one", [])
+    assert supervisor.start_child(sup, spec(["a", "list"], me)) == \
+        ("error", ("invalid_child_id", ["a", "list"]))
+    assert supervisor.terminate_child(sup, ["a", "list"]) == ("error", "not_found")
+    assert supervisor.which_child(sup, ["a", "list"]) == ("error", "not_found")
+    assert erlang.is_process_alive(sup)
+
+
+def test_check_childspecs_refuses_an_unknown_auto_shutdown(me: Pid) -> None:
+    assert supervisor.check_childspecs([spec("a", me)], "sometimes") == \
+        ("error", ("badarg", "sometimes"))
+
+
+def test_terminate_child_with_a_pid_of_another_node_is_not_found(me: Pid) -> None:
+    sup = start_sup("simple_one_for_one", [spec("t", me)])
+    stranger = Pid("elsewhere@host", 7, 0)
+    assert supervisor.terminate_child(sup, stranger) == ("error", "not_found")
+    assert erlang.is_process_alive(sup)

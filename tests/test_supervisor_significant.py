@@ -88,7 +88,8 @@ def test_a_significant_child_that_crashes_is_restarted_not_shut_down() -> None:
 
 def test_significant_permanent_child_and_bad_auto_shutdown_are_rejected() -> None:
     bad = worker("a", significant=True)  # permanent by default
-    assert supervisor.check_childspecs([bad]) == ("error", ("invalid_significant", True))
+    assert supervisor.check_childspecs([bad]) == (
+        "error", ("bad_combination", [("restart", "permanent"), ("significant", True)]))
     result = supervisor.start_link(Sup, ({"auto_shutdown": "sometimes"}, []))
     assert result == ("error", ("supervisor_data", ("invalid_auto_shutdown", "sometimes")))
 

@@ -228,11 +228,16 @@ class Node(Links, RemoteEnd, Names):
 
     def spawn_handler(self, init: Callable[[Process], None], initial_call: Any, *,
                       parent: Process | None = None, link: bool = False,
-                      monitor: bool = False) -> tuple[Process, Ref | None]:
-        """A handler process: `init(proc)` runs first and must set `proc.handler`."""
+                      monitor: bool = False,
+                      lend: list[Callable[[], None]] | None = None) -> tuple[Process, Ref | None]:
+        """A handler process: `init(proc)` runs first and must set `proc.handler`. With
+        `lend`, its first run is appended there for the caller to do, not given a worker."""
         proc, ref = self._new_process("handler", initial_call, parent, link, monitor)
         proc.scheduled = True
-        self.pool.submit(lambda: self._run_init(proc, init))
+        if lend is not None:
+            lend.append(lambda: self._run_init(proc, init))
+        else:
+            self.pool.submit(lambda: self._run_init(proc, init))
         return proc, ref
 
     def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:

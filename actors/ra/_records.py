@@ -1,19 +1,9 @@
-"""Records: the framing of every file under a ra data dir, its payloads, and log ops.
+"""Records: the payloads of the records `_framing` splits files into, log ops, and the
+file helpers (the only I/O here).
 
 Rules of this module:
-* A record is a 9-byte header then the payload. The header is a magic/version
-  byte, the payload length (u32, little-endian) and the zlib CRC32 of the
-  payload. `encode` and `scan` are pure: bytes in, bytes or payloads out.
-* `scan` never skips anything. Data that ends inside a record is a **torn
-  tail**: a partial header, a declared length running past EOF, or a bad magic
-  byte or checksum in the last record of the file. "Last" allows only zero
-  bytes after it: the OS can extend a file without writing the new blocks.
-  The caller truncates a torn tail and logs it. A bad magic byte or checksum
-  with other data after it is **corruption**: `CorruptLog(path, offset, detail)`.
-  So is a length running past EOF when a complete valid record starts after
-  that header, because that is a flipped length bit and not a torn write.
-  (A torn record whose payload holds a whole valid record, framed bytes inside
-  a command, looks the same; recovery then stops loudly and does not guess.)
+* Framing (records, batches, torn tails versus corruption) is `_framing`'s;
+  its names are re-exported here.
 * Payloads are pickles (protocol 5; `cloudpickle` for what pickle refuses, such
   as lambdas). Loading runs `pickle.loads`, so **the data dir is trusted**, as
   ra's is: whoever can write it can run code in the node.
@@ -25,124 +15,50 @@ Rules of this module:
   member recovery all use it, so the three agree by construction.
 * The file helpers at the bottom are the only I/O here: durable directory
   creation, atomic replacement (tmp + fsync + rename + fsync dir; a failure is
-  logged with the file's path and re-raised), and reading a record file with its
-  torn tail truncated and logged.
+  logged with the file's path and re-raised), and `cut_tail`, which first keeps
+  the bytes it cuts in ``<file>.<offset>.corrupt`` (fsynced), then truncates.
+  Nothing here truncates by itself: the caller decides (the WAL cuts a torn
+  tail of its newest file; a segment only when a live WAL file re-supplies it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
-import struct
-import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import cloudpickle
 
 from actors.raft.messages import Entry
 
+from ._framing import (
+    BEGIN,
+    COMMIT,
+    HEADER_SIZE,
+    MAGIC,
+    MARKER,
+    MAX_PAYLOAD,
+    CorruptLog,
+    Scan,
+    batch,
+    encode,
+    header,
+    scan,
+)
+
+__all__ = [
+    "BEGIN", "COMMIT", "HEADER_SIZE", "MAGIC", "MARKER", "MAX_PAYLOAD", "CorruptLog",
+    "LogImage", "Op", "Scan", "atomic_write", "batch", "cut_tail", "dumps", "encode",
+    "fsync_dir", "header", "loads", "make_dirs", "op_record", "open_append", "read_file",
+    "read_op", "read_records", "scan", "write_all",
+]
+
 log = logging.getLogger("actors.ra")
 
-MAGIC = 0xA1  # 0xA_: a ra record; _1: format version 1
-_HEADER = struct.Struct("<BII")
-HEADER_SIZE = _HEADER.size
-MAX_PAYLOAD = 0xFFFFFFFF
-
 Op = tuple[Literal["entries"], int, tuple[Entry, ...]]
-
-
-class CorruptLog(Exception):
-    """A record file is damaged where a crash cannot have damaged it."""
-
-    def __init__(self, path: str, offset: int, detail: str) -> None:
-        super().__init__(path, offset, detail)
-        self.path = path
-        self.offset = offset
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.path}: corrupt record at byte offset {self.offset}: {self.detail}"
-
-
-@dataclass(frozen=True, slots=True)
-class Scan:
-    """What `scan` found: the payloads (and where each record starts), where the
-    valid data ends, and whether bytes after `end` are a torn tail."""
-
-    payloads: list[bytes]
-    offsets: list[int]
-    end: int
-    torn: bool
-    detail: str = ""
-
-
-# ---------------------------------------------------------------- framing (pure)
-
-
-def header(payload: bytes) -> bytes:
-    """The header that goes before `payload`."""
-    if len(payload) > MAX_PAYLOAD:
-        raise ValueError(f"record payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload))
-
-
-def encode(payload: bytes) -> bytes:
-    """One framed record."""
-    return header(payload) + payload
-
-
-def scan(data: bytes, path: str) -> Scan:
-    """Split `data` (a whole file named `path`) into payloads; see the module rules."""
-    payloads: list[bytes] = []
-    offsets: list[int] = []
-    pos, n = 0, len(data)
-    while pos < n:
-        if n - pos < HEADER_SIZE:
-            return Scan(payloads, offsets, pos, True, "partial header")
-        magic, length, crc = _HEADER.unpack_from(data, pos)
-        if magic != MAGIC:
-            if pos + HEADER_SIZE == n or _zeros(data, pos):
-                return Scan(payloads, offsets, pos, True, f"bad magic byte 0x{magic:02x} at end")
-            raise CorruptLog(path, pos, f"bad magic byte 0x{magic:02x}")
-        end = pos + HEADER_SIZE + length
-        if end > n:
-            later = _next_valid_record(data, pos + 1)
-            if later is not None:
-                raise CorruptLog(
-                    path, pos, f"length {length} runs past EOF, but a record starts at {later}"
-                )
-            return Scan(payloads, offsets, pos, True, f"length {length} runs past EOF")
-        payload = data[pos + HEADER_SIZE : end]
-        if zlib.crc32(payload) != crc:
-            if end == n or _zeros(data, end):
-                return Scan(payloads, offsets, pos, True, "checksum mismatch in last record")
-            raise CorruptLog(path, pos, "checksum mismatch")
-        payloads.append(payload)
-        offsets.append(pos)
-        pos = end
-    return Scan(payloads, offsets, pos, False)
-
-
-def _zeros(data: bytes, start: int) -> bool:
-    return data.count(0, start) == len(data) - start
-
-
-def _next_valid_record(data: bytes, start: int) -> int | None:
-    """The offset of the first complete, non-empty record with a good checksum at or
-    after `start` (we never write empty payloads; an empty one is 0xA1 + 8 zero bytes,
-    too easily found inside a torn payload)."""
-    magic = bytes([MAGIC])
-    pos = data.find(magic, start)
-    while pos != -1 and len(data) - pos >= HEADER_SIZE:
-        _, length, crc = _HEADER.unpack_from(data, pos)
-        end = pos + HEADER_SIZE + length
-        if length > 0 and end <= len(data) and zlib.crc32(data[pos + HEADER_SIZE : end]) == crc:
-            return pos
-        pos = data.find(magic, pos + 1)
-    return None
 
 
 # ---------------------------------------------------------------- payloads
@@ -308,23 +224,46 @@ def atomic_write(path: str, chunks: Sequence[bytes], sync: bool = True) -> None:
         raise
 
 
-def read_records(path: str, tail_ok: bool) -> Scan:
-    """Scan the file at `path`. A torn tail is truncated on disk and logged when
-    `tail_ok` (the newest file of a log), and is CorruptLog otherwise."""
+def read_file(path: str) -> tuple[bytes, Scan]:
+    """The bytes of the record file at `path`, and their `scan` (nothing is changed)."""
     with open(path, "rb") as f:
         data = f.read()
-    found = scan(data, path)
+    return data, scan(data, path)
+
+
+def cut_tail(path: str, data: bytes, found: Scan, sync: bool = True) -> None:
+    """Cut the torn tail `found` reported in `data` (the bytes of `path`): keep the cut
+    bytes in ``<path>.<offset>.corrupt`` (fsynced), then truncate `path` (fsynced); logged.
+    Only a torn write is ever cut, one that was never acknowledged: if there is no room to
+    keep its bytes (a full disk), that is logged and the tail is cut all the same, so
+    that a node can restart and free space."""
+    keep = f"{path}.{found.end}.corrupt"
+    log.warning(
+        "%s: torn tail at byte offset %d (%s): truncating %d bytes (kept in %s)",
+        path, found.end, found.detail, len(data) - found.end, keep,
+    )
+    try:
+        atomic_write(keep, [data[found.end :]], sync=sync)
+    except OSError as exc:
+        log.error("%s: cannot keep the torn tail (%s): truncating it anyway", path, exc)
+        for leftover in (keep + ".tmp", keep):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, found.end)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_records(path: str, tail_ok: bool, sync: bool = True) -> Scan:
+    """Scan the file at `path`. A torn tail is cut (`cut_tail`) when `tail_ok` (the
+    newest file of a log), and is CorruptLog otherwise."""
+    data, found = read_file(path)
     if found.torn:
         if not tail_ok:
             raise CorruptLog(path, found.end, f"torn record before the newest file: {found.detail}")
-        log.warning(
-            "%s: torn tail at byte offset %d (%s): truncating %d bytes",
-            path, found.end, found.detail, len(data) - found.end,
-        )
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.ftruncate(fd, found.end)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        cut_tail(path, data, found, sync)
     return found

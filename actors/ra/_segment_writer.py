@@ -3,8 +3,12 @@ touches members' segment and snapshot files.
 
 Rules of this module:
 * `("rolled", [RolledFile, ...])` from the WAL writer: append each file's ops
-  to each member's segments (fsynced), oldest file first, then tell the WAL
-  writer `("$flushed", path)` so it may delete the WAL file.
+  to each member's segments (fsynced, as a batch naming the WAL file), oldest
+  file first, then tell the WAL writer `("$flushed", path)` so it may delete
+  the WAL file. If a member's segments are corrupt, its ops are not written
+  and that file, and so every later one, is never reported flushed: the WAL
+  keeps them (safety over disk space) until the operator repairs or deletes
+  the member (logged).
 * Members recover (`("recover", uid, wal_ops)`) and store snapshots
   (`("snapshot", uid, meta, data)`) through calls to this process, so no file
   is ever read while it is half written. A corrupt file gives
@@ -23,6 +27,7 @@ from .. import erlang, gen_server
 from ._member_store import MemberStore
 from ._names import SystemNames
 from ._records import CorruptLog
+from ._wal import RolledFile
 
 log = logging.getLogger("actors.ra")
 
@@ -38,10 +43,10 @@ class SegmentWriter(gen_server.GenServer):
         match msg:
             case ("rolled", rolled):
                 for r in rolled:
-                    for uid, ops in r.ops.items():
-                        if os.path.isdir(os.path.join(s.data_dir, "members", uid)):
-                            s.store(uid).flush_segments(ops)
-                    erlang.send(s.names.wal, ("$flushed", r.path))
+                    if s.flush(r) and not s.stuck:
+                        erlang.send(s.names.wal, ("$flushed", r.path))
+                    else:
+                        s.stuck = True
         return ("noreply", s)
 
     def handle_call(self, request: Any, _from: Any, s: _State) -> Any:
@@ -80,6 +85,22 @@ class _State:
         self.data_dir: str = opts["data_dir"]
         self.sync: bool = opts.get("wal_sync", True)
         self.stores: dict[str, MemberStore] = {}
+        self.stuck = False  # a rolled file could not be flushed: keep it and all later
+
+    def flush(self, r: RolledFile) -> bool:
+        """Append the rolled file's ops to each known member's segments; False if a
+        member's segments are corrupt (logged; the others are still written)."""
+        ok = True
+        for uid, ops in r.ops.items():
+            if not os.path.isdir(os.path.join(self.data_dir, "members", uid)):
+                continue
+            try:
+                self.store(uid).segments.write(ops, source=r.number)
+            except CorruptLog as exc:
+                log.error("ra member %s: %s; keeping WAL file %s", uid, exc, r.path)
+                self.stores.pop(uid, None)
+                ok = False
+        return ok
 
     def store(self, uid: str) -> MemberStore:
         if uid not in self.stores:

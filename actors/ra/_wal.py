@@ -6,10 +6,14 @@ Rules of this module:
   created or deleted. A record's payload is ``(uid, op)``, see `_records`.
 * `recover()` comes first, exactly once. It replays every file in order and
   returns each uid's ops in the order they were written. A torn tail in the
-  newest file is truncated and logged; any other damage raises `CorruptLog`.
-* `append` only buffers. `flush` writes every buffered record with one
-  ``write`` and one ``fdatasync`` (group commit) and returns how many records
-  are now durable. With ``sync=False`` there is no fdatasync (nor directory
+  newest file (bytes after its last committed batch that look like a cut
+  write) is kept in a ``.corrupt`` file, truncated and logged; any other
+  damage raises `CorruptLog` and changes nothing. A newest file in format 1
+  (no batches) is closed and a new file started.
+* `append` only buffers. `flush` writes every buffered record as one batch
+  (BEGIN marker naming the file's number, the records, COMMIT marker: see
+  `_records`) with one ``write`` and one ``fdatasync`` (group commit) and
+  returns how many records are now durable. With ``sync=False`` there is no fdatasync (nor directory
   fsync): records survive a process crash but **not** a power loss (tests and
   benchmarks only).
 * Each file keeps an in-memory memtable per uid (a `LogImage`). When a flush
@@ -43,6 +47,7 @@ from ._records import (
     CorruptLog,
     LogImage,
     Op,
+    batch,
     fsync_dir,
     make_dirs,
     op_record,
@@ -62,6 +67,11 @@ class RolledFile:
 
     path: str
     ops: dict[str, tuple[Op, ...]]
+
+    @property
+    def number(self) -> int:
+        """The WAL file's number (a segment batch names it as its source)."""
+        return int(os.path.basename(self.path).split(".")[0])
 
 
 def _name(number: int) -> str:
@@ -106,17 +116,21 @@ class Wal:
         make_dirs(self.directory, self.sync)
         numbers = self._file_numbers()
         ops: dict[str, list[Op]] = {}
+        version = 2
         for pos, number in enumerate(numbers):
-            mem = self._replay(number, ops, newest=pos == len(numbers) - 1)
+            mem, version = self._replay(number, ops, newest=pos == len(numbers) - 1)
             if pos < len(numbers) - 1:
                 self._rolled.append(self._rolled_file(number, mem))
                 self._closed.append(number)
             else:
                 self._mem = mem
-        if numbers:
-            self._open(numbers[-1], create=False)
-        else:
+        if not numbers:
             self._open(1, create=True)
+        elif version == 1:  # never append batches to a format-1 file: roll it
+            self._number = numbers[-1]
+            self._roll()
+        else:
+            self._open(numbers[-1], create=False)
         return ops
 
     def _file_numbers(self) -> list[int]:
@@ -128,9 +142,12 @@ class Wal:
                 raise CorruptLog(self.directory, 0, f"WAL file {_name(a + 1)} is missing")
         return numbers
 
-    def _replay(self, number: int, ops: dict[str, list[Op]], newest: bool) -> dict[str, LogImage]:
+    def _replay(
+        self, number: int, ops: dict[str, list[Op]], newest: bool
+    ) -> tuple[dict[str, LogImage], int]:
+        """The file's memtables and format version; its ops are added to `ops`."""
         path = os.path.join(self.directory, _name(number))
-        found = read_records(path, tail_ok=newest)
+        found = read_records(path, tail_ok=newest, sync=self.sync)
         mem: dict[str, LogImage] = {}
         for payload, offset in zip(found.payloads, found.offsets, strict=True):
             uid, op = read_op(payload, path, offset)
@@ -138,7 +155,7 @@ class Wal:
                 raise CorruptLog(path, offset, "a WAL record without a uid")
             ops.setdefault(uid, []).append(op)
             mem.setdefault(uid, LogImage()).apply(op[1], op[2])
-        return mem
+        return mem, found.version if found.end > 0 else 2
 
     # ------------------------------------------------------------ writing
 
@@ -162,7 +179,7 @@ class Wal:
         if self._fd is None:
             raise RuntimeError("the Wal is closed (or a write failed): recover in a new Wal")
         buffer, self._buffer = self._buffer, []
-        data = b"".join(record for _, _, record in buffer)
+        data = batch([record for _, _, record in buffer], self._number)
         try:
             write_all(self._fd, data)
             if self.sync:
@@ -181,9 +198,9 @@ class Wal:
         return len(buffer)
 
     def _roll(self) -> None:
-        assert self._fd is not None
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self._rolled.append(self._rolled_file(self._number, self._mem))
         self._closed.append(self._number)
         self._mem = {}

@@ -33,8 +33,8 @@ def test_consensus_basic_one_leader_two_followers(peers: Any) -> None:
     for n in nodes:
         assert type(rpc.call(n, erlang.whereis, ["erlmcp_app"])) is Pid
         kids = rpc.call(n, "supervision.supervisor", "which_children", ["erlmcp_sup"])
-        assert [(i, type(p)) for i, p, _, _ in kids] == [
-            ("tool_runner_sup", Pid), ("audit_log", Pid), ("consensus", Pid)]
+        assert [(i, type(p)) for i, p, _, _ in kids] == [  # newest first, as OTP's
+            ("consensus", Pid), ("audit_log", Pid), ("tool_runner_sup", Pid)]
 
 
 def test_tool_execution_from_two_nodes_runs_on_the_leader(peers: Any) -> None:

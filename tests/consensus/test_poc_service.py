@@ -57,7 +57,7 @@ def _run(tool: str, args: dict[str, Any], request_id: Any = None) -> Any:
 def test_the_tree_is_runners_log_server_rest_for_one(node: Node) -> None:
     sup = _start()
     assert erlang.whereis("erlmcp_sup") == sup
-    kids = supervisor.which_children(sup)
+    kids = supervisor.which_children(sup)[::-1]  # newest first, as OTP's: reverse it
     assert [(i, t) for i, _, t, _ in kids] == [
         ("tool_runner_sup", "supervisor"), ("audit_log", "worker"), ("consensus", "worker")]
     assert [p for _, p, _, _ in kids] == [erlang.whereis(n) for n in (
@@ -72,9 +72,9 @@ def test_the_tree_is_runners_log_server_rest_for_one(node: Node) -> None:
 def test_raft_mode_on_one_node_starts_and_stops_its_tree(node: Node, tmp_path: Any) -> None:
     ok, sup = app.start("raft", data_dir=str(tmp_path))
     assert ok == "ok"
-    kids = supervisor.which_children(sup)
-    assert [i for i, _, _, _ in kids] == ["ra_system", "tool_runner_sup", "audit_log",
-                                          "consensus"]
+    kids = supervisor.which_children(sup)  # newest first, as OTP's
+    assert [i for i, _, _, _ in kids] == ["consensus", "audit_log", "tool_runner_sup",
+                                          "ra_system"]
     wait_until(lambda: client.get_status(SERVER_NAME).get("role") == "leader", 10)
     status = client.get_status(SERVER_NAME)  # a cluster of one elects itself
     assert status["mode"] == "raft"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+import tracemalloc
 from itertools import combinations
 from typing import Any
 
@@ -12,6 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from demos.jepsen import bench_checker as bench
+from demos.jepsen import linearizability as lin
+from demos.jepsen import wgl
 from demos.jepsen.history import Op
 from demos.jepsen.linearizability import INF, Result, check
 from demos.jepsen.models import AppendList, Model, Register
@@ -250,6 +254,17 @@ def test_each_key_is_checked_alone_and_an_invalid_key_is_reported_by_its_key() -
     assert "key 'y'" in result.explain()
 
 
+class Blind(Register):
+    """A register that cannot list its states: the search cannot see at once that no
+    write gave a read its value."""
+
+    def states_after(self, done: list[Op], maybe: list[Op]) -> None:
+        return None
+
+    def specialise(self, must: list[Op], may: list[Op]) -> Register:
+        return self
+
+
 def test_a_search_that_runs_out_of_budget_is_unknown() -> None:
     ops: list[Op] = []
     for i in range(20):  # writes and cas that may each take effect any time, or never
@@ -257,7 +272,7 @@ def test_a_search_that_runs_out_of_budget_is_unknown() -> None:
         op(ops, 100 + i, "cas", (i, (i + 1) % 20), start=0, result="info")
     op(ops, 99, "read", output=-1, start=100, end=101)  # so the search must try them all
     started = time.monotonic()
-    result = check(ops, Register(), budget_s=0.05)
+    result = check(ops, Blind(), budget_s=0.05)
     assert time.monotonic() - started < 2
     assert result.verdict == "unknown" and result.valid == "unknown"
     assert result.keys == {"k": "unknown"} and result.counterexample == []
@@ -395,3 +410,127 @@ def test_the_checker_agrees_with_brute_force_on_small_histories(data: Any, kind:
     if result.verdict == "invalid":
         assert set(result.counterexample) <= set(ops) and result.minimal
         assert not brute_force(result.counterexample, model)
+
+
+# -- limits: keys side by side, memory, shrinking ---------------------------------------------
+
+
+def hard_key(ops: list[Op], key: Any) -> None:
+    """Ops on `key` whose search (with the Blind model) runs for a long time: writes and cas
+    that may each take effect any time, or never, and a read no order allows."""
+    for i in range(20):
+        op(ops, i, "write", i, start=0, result="info", key=key)
+        op(ops, 100 + i, "cas", (i, (i + 1) % 20), start=0, result="info", key=key)
+    op(ops, 99, "read", output=-1, start=100, end=101, key=key)
+
+
+def stale_key(ops: list[Op], key: Any) -> list[Op]:
+    """A stale read after a write completed, on `key`: invalid, found at once."""
+    return [op(ops, 1, "write", 1, start=0, end=10, key=key),
+            op(ops, 2, "read", output=None, start=20, end=30, key=key)]
+
+
+def test_first_invalid_stops_at_an_invalid_key_while_a_hard_one_runs() -> None:
+    ops: list[Op] = []
+    hard_key(ops, "hard")  # first: one by one, it is searched first, to its budget
+    bad = stale_key(ops, "bad")
+    started = time.monotonic()
+    slow = check(ops, Blind(), budget_s=1.0)
+    assert time.monotonic() - started >= 1.0
+    assert slow.keys == {"hard": "unknown", "bad": "invalid"} and slow.why == {"hard": "time"}
+    started = time.monotonic()
+    fast = check(ops, Blind(), budget_s=1.0, first_invalid=True)
+    assert time.monotonic() - started < 0.5
+    assert fast.verdict == "invalid" and fast.keys == {"hard": "unchecked", "bad": "invalid"}
+    assert fast.counterexample_key == "bad" and fast.counterexample == bad
+
+
+def test_side_by_side_gives_every_key_its_verdict_within_its_budget() -> None:
+    ops = [replace_key(o, f"k{k}") for k in range(5)
+           for o in register_history(random.Random(k), 60)]
+    hard_key(ops, "hard")
+    one_by_one = check(ops, Blind(), budget_s=0.3)
+    side_by_side = check(ops, Blind(), budget_s=0.3, first_invalid=True)
+    expected = {**{f"k{k}": "valid" for k in range(5)}, "hard": "unknown"}
+    assert one_by_one.keys == side_by_side.keys == expected
+    assert side_by_side.why == {"hard": "time"} and side_by_side.elapsed_s < 2
+    assert "ran out of its 0.3 s budget" in side_by_side.explain()
+
+
+def replace_key(o: Op, key: Any) -> Op:
+    return Op(**{**{f: getattr(o, f) for f in Op.__slots__}, "key": key})
+
+
+def test_a_cache_past_its_memory_bound_gives_unknown_not_an_exhausted_machine() -> None:
+    rng = random.Random(6)
+    ops = bench.corrupt_read(rng, bench.register_history(rng, 1000, info=0.2, processes=20))
+    started = time.monotonic()
+    result = check(ops, Register(), budget_s=60, cache_mb=0.25)
+    assert time.monotonic() - started < 30
+    assert result.verdict == "unknown" and result.why == {"k": "memory"}
+    assert "ran out of the memory allowed its cache" in result.explain()
+
+
+def test_a_read_no_write_explains_fails_at_once_however_hard_the_rest() -> None:
+    ops: list[Op] = []
+    hard_key(ops, "k")  # with a register that lists its states, this read is hopeless
+    started = time.monotonic()
+    result = check(ops, Register(), budget_s=10)
+    assert time.monotonic() - started < 1
+    assert result.verdict == "invalid" and [o.output for o in result.counterexample] == [-1]
+
+
+def test_shrinking_is_bounded_by_a_ratio_of_the_search_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    ops = register_history(rng, 150)
+    reads = [i for i, o in enumerate(ops) if o.f == "read" and o.result == "ok"]
+    ops[reads[len(reads) // 2]] = Op(**{**{f: getattr(ops[reads[len(reads) // 2]], f)
+                                           for f in Op.__slots__}, "output": -1})
+    full = check(ops, Register(), shrink_budget_s=None, shrink_ratio=None)
+    assert full.verdict == "invalid" and full.minimal
+    monkeypatch.setattr(lin, "SHRINK_FLOOR_S", 0.0)
+    cut_short = check(ops, Register(), shrink_budget_s=None, shrink_ratio=0.0)
+    assert cut_short.verdict == "invalid" and not cut_short.minimal
+    assert cut_short.shrink_s < 1.0
+    assert len(cut_short.counterexample) >= len(full.counterexample)
+    assert check(cut_short.counterexample, Register()).verdict == "invalid"
+    assert "may not be minimal" in cut_short.explain()
+
+
+@pytest.mark.parametrize("limit", ["budget_s", "shrink_budget_s", "cache_mb", "shrink_ratio"])
+def test_limits_must_be_non_negative_numbers(limit: str) -> None:
+    for bad in (-1, "1", float("nan")):
+        with pytest.raises(ValueError, match=limit):
+            check([], Register(), **{limit: bad})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_benchmarks_stale_read_is_surely_invalid(seed: int) -> None:
+    rng = random.Random(seed)
+    ops = bench.register_history(rng, 120, info=0.1)
+    bad = bench.corrupt_read(rng, ops)
+    changed = [b for o, b in zip(ops, bad, strict=True) if o != b]
+    assert len(changed) == 1 and changed[0].f == "read"
+    assert check(ops, Register(), budget_s=None).verdict == "valid"
+    result = check(bad, Register(), budget_s=None)
+    assert result.verdict == "invalid" and changed[0] in result.counterexample
+
+
+def test_the_cache_estimate_is_near_what_the_cache_really_holds() -> None:
+    rng = random.Random(6)
+    ops = bench.corrupt_read(rng, bench.register_history(rng, 1000, info=0.2, processes=20))
+    items = [it for it in (wgl.prepare(o, Register()) for o in ops) if it is not None]
+    memory = wgl.Memory(None)
+    tracemalloc.start()
+    try:
+        search = wgl.Search(items, Register(), memory)
+        before = tracemalloc.get_traced_memory()[0]
+        assert search.advance(time.monotonic() + 1.0) is None  # still searching
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert memory.used == search.bytes > 100_000
+    assert 0.5 < held / memory.used < 2, (held, memory.used)
+    search.release()
+    assert memory.used == 0 and search.failed == {}

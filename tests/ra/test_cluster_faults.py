@@ -190,8 +190,8 @@ def test_a_whole_cluster_killed_recovers_its_state_from_disk(
 
 def _flip_middle_byte(path: str) -> tuple[int, int]:
     """Flip a payload byte of the record holding the file's middle byte (of the one before
-    it, if that is the last: a damaged last record reads as a torn write, truncated on
-    purpose). Returns (flipped position, offset of the damaged record)."""
+    it, if that is the last: the last one has its own test). Returns (flipped position,
+    offset of the damaged record)."""
     with open(path, "rb") as f:
         data = f.read()
     found = scan(data, path)
@@ -238,6 +238,41 @@ def test_a_corrupt_segment_file_stops_the_restart_with_its_name_and_offset(
     for i in range(10):
         assert ra.process_command(leader, ("after", i))[0] == "ok"
     assert ra.consistent_query(leader, h.count) == ("ok", 160, leader)
+
+
+def test_a_flipped_bit_in_the_newest_segments_last_record_stops_the_restart(
+        dist_node: Node, peers: Any, tmp_path: Path) -> None:
+    """Once the WAL file that fed a segment batch is deleted, that batch is the only copy
+    of its entries: a flipped bit in it, even in the very last record, is corruption and
+    not a torn write. The member refuses to start and nothing is truncated."""
+    c = h.Cluster(peers, tmp_path, "cl", opts={"wal_max_bytes": 4096})  # WAL rolls to segments
+    nodes = c.add_nodes([f"cl{i}" for i in range(3)])
+    leader = c.start(nodes, h.log_machine())
+    victim = next(s for s in c.ids if s != leader)
+    for i in range(150):
+        assert ra.process_command(leader, ("x", i, "y" * 40))[0] == "ok"
+    h.wait_caught_up(c.ids)
+    member_dir = _member_dir(c, victim)
+    assert ra.stop_server(h.SYSTEM, victim) == "ok"
+    newest = Path(h.files_under(member_dir, ".seg")[-1][0])
+    data = newest.read_bytes()
+    found = scan(data, str(newest))
+    assert found.version == 2 and not found.torn and found.offsets, found.detail
+    last = found.offsets[-1]
+    source = scan(data[:last], "").source  # the last batch's BEGIN names its WAL file
+    assert source
+    wal = Path(c.data_dir(victim[1])) / "wal" / f"{source:08d}.wal"
+    h.poll(lambda: not wal.exists(), 10, what=f"{wal} deleted once in the segments")
+    damaged = bytearray(data)
+    damaged[last + HEADER_SIZE + len(found.payloads[-1]) // 2] ^= 0x10
+    newest.write_bytes(bytes(damaged))
+
+    result = ra.restart_server(h.SYSTEM, victim)
+    print(f"\nrestart_server after a flipped bit in the last record: {result!r}")
+    assert result[0] == "error" and "corrupt_log" in repr(result), result
+    assert f"{newest}: corrupt record at byte offset {last}:" in repr(result), (last, result)
+    assert newest.read_bytes() == bytes(damaged)  # nothing truncated
+    assert ra.consistent_query(leader, h.count) == ("ok", 150, leader)  # the others serve
 
 
 def test_a_corrupt_wal_file_is_refused_with_its_name_and_offset(

@@ -13,7 +13,7 @@ import pytest
 
 from actors.ra import _snapshots
 from actors.ra._member_store import MemberStore, check_uid
-from actors.ra._records import CorruptLog, Op, dumps, encode, scan
+from actors.ra._records import CorruptLog, Op, batch, dumps, encode, scan
 from actors.ra._segments import SegmentLog
 from actors.ra._wal import Wal
 from actors.raft.core import RaftCore
@@ -84,26 +84,32 @@ def test_segments_replay_ops_and_roll(tmp_path: Path, monkeypatch: pytest.Monkey
     assert SegmentLog(tmp_path).read(19) == []
 
 
-def test_segment_torn_tail_is_truncated_and_corruption_raised(
+def test_segment_torn_tail_is_cut_while_its_wal_file_lives_and_corruption_raised(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seg = SegmentLog(tmp_path, max_file_bytes=1)
+    wal = tmp_path / "wal"
+    wal.mkdir()
+    (wal / "00000003.wal").write_bytes(b"")  # the WAL file that fed batch 3 is still there
+    seg = SegmentLog(tmp_path, max_file_bytes=1, wal_dir=wal)
     for i in range(1, 4):
-        seg.write([("entries", i, run(i, i))])
+        seg.write([("entries", i, run(i, i))], source=i)
     seg.close()
     first, _, last = (Path(p) for p in seg.files())
-    last.write_bytes(last.read_bytes()[:-2])
+    whole = last.read_bytes()
+    last.write_bytes(whole[:-2])
     with caplog.at_level(logging.WARNING, logger="actors.ra"):
-        assert SegmentLog(tmp_path).read(0) == list(run(1, 2))
+        assert SegmentLog(tmp_path, wal_dir=wal).read(0) == list(run(1, 2))
     assert any(str(last) in r.getMessage() for r in caplog.records)
     assert last.stat().st_size == 0
-    seg = SegmentLog(tmp_path, max_file_bytes=1 << 20)
-    seg.write([("entries", 3, run(3, 3, term=2))])  # appends to the truncated newest file
+    assert Path(f"{last}.0.corrupt").read_bytes() == whole[:-2]  # the cut bytes are kept
+    seg = SegmentLog(tmp_path, max_file_bytes=1 << 20, wal_dir=wal)
+    seg.write([("entries", 3, run(3, 3, term=2))], source=3)  # appends to the cut newest file
     assert SegmentLog(tmp_path).read(0) == [*run(1, 2), *run(3, 3, term=2)]
     damaged = bytearray(first.read_bytes())
     damaged[-1] ^= 1
     first.write_bytes(bytes(damaged) + encode(b"a record after the damage"))
-    expected = re.escape(f"{first}: corrupt record at byte offset 0: checksum")
+    commit = len(damaged) - len(batch([], 0)) // 2  # the flipped byte is in the COMMIT marker
+    expected = re.escape(f"{first}: corrupt record at byte offset {commit}: checksum")
     with pytest.raises(CorruptLog, match=expected):
         SegmentLog(tmp_path).read(0)
 

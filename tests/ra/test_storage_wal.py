@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from actors.ra._member_store import MemberStore
-from actors.ra._records import CorruptLog, LogImage, Op, op_record, scan
+from actors.ra._records import CorruptLog, LogImage, Op, batch, op_record, scan
 from actors.ra._wal import Wal
 from actors.raft.messages import Entry
+
+MARKER_BYTES = len(batch([], 0)) // 2  # one BEGIN or COMMIT marker
 
 
 def run(lo: int, hi: int, term: int = 1, tag: str = "") -> tuple[Entry, ...]:
@@ -102,16 +104,17 @@ def test_append_checks_its_arguments(tmp_path: Path) -> None:
         wal.append("a", 2, run(1, 1))
 
 
-def test_torn_tail_at_every_byte_of_the_last_record(
+def test_torn_tail_at_every_byte_of_the_last_batch(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     wal, _ = opened(tmp_path / "w")
     for i in range(1, 4):
+        if i == 3:
+            last = os.path.getsize(tmp_path / "w" / "00000001.wal")  # where batch 3 starts
         wal.append("a", i, run(i, i))
         wal.flush()
     wal.close()
     data = (tmp_path / "w" / "00000001.wal").read_bytes()
-    last = scan(data, "").offsets[-1]
     earlier = {"a": [("entries", i, run(i, i)) for i in (1, 2)]}
     for cut in range(last, len(data)):
         d = tmp_path / f"cut{cut}"
@@ -128,6 +131,7 @@ def test_torn_tail_at_every_byte_of_the_last_record(
             assert warned == []
         else:
             assert len(warned) == 1 and str(path) in warned[0] and f"offset {last}" in warned[0]
+            assert (d / f"00000001.wal.{last}.corrupt").read_bytes() == data[last:cut]
         wal.append("a", 3, run(3, 3, term=5))  # the truncated file takes new records
         wal.close()
         assert recovered(d) == {"a": [*earlier["a"], ("entries", 3, run(3, 3, term=5))]}
@@ -265,8 +269,8 @@ def test_a_wal_record_without_a_uid_is_corruption(tmp_path: Path) -> None:
     path = tmp_path / "00000001.wal"
     size = path.stat().st_size
     with open(path, "ab") as f:
-        f.write(op_record(None, ("entries", 2, run(2, 2))))
-    with pytest.raises(CorruptLog, match=f"offset {size}: a WAL record without a uid"):
+        f.write(batch([op_record(None, ("entries", 2, run(2, 2)))], 1))
+    with pytest.raises(CorruptLog, match=f"offset {size + MARKER_BYTES}: a WAL record without"):
         Wal(tmp_path).recover()
 
 
