@@ -9,6 +9,9 @@ Rules of this module:
   programming errors (ValueError/TypeError).
 - Nothing is delivered (`Data`) that was not authenticated under the session key of the
   peer's half, in order (seq exactly last + 1), and nothing before both halves are up.
+- A frame that authenticates but is not the next in sequence (deleted, replayed or
+  reordered on the path: ZeroMQ over one TCP connection loses nothing by itself) ends the
+  connection. One that fails its tag is only dropped: it may be noise from anyone.
 - One `Connection` per peer holds both halves: ours (we dial the peer, we send) and
   theirs (the peer dials us, we receive). The peer is up (`Up`) once both are; it goes
   down (`Down`) exactly once, and down is final: a new connection is a new object.
@@ -17,7 +20,9 @@ Rules of this module:
   push the frames of each `Send` before releasing it, so frames leave in seal order. The
   receive side (`receive`, `attach`) is the caller's I/O thread's alone.
 - The acceptor keeps no state before a verified ACK (`accept` is a pure function), so a
-  replayed HELLO costs one CHALLENGE and leaves nothing behind.
+  replayed HELLO costs one CHALLENGE and leaves nothing behind; the caller dials back
+  (its own half) only once an ACK is `Accepted`.
+- Events are frozen dataclasses, except `Data`, a named tuple: one is made per frame.
 
 Theory of operation (A dials B; each half runs this once, so B also dials A):
     A -> B  HELLO(A, B, nonce_a, A's address, creation)       sealed by handshake_key(cookie)
