@@ -25,9 +25,10 @@ Theory of operation:
     one `session_key` per direction from the cookie, both nonces and the (sender, receiver)
     names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From then on
     each direction has a `Sealer` at the sender and an `Opener` at the receiver: the Opener
-    accepts a seq only if it is strictly greater than the last accepted one, so a replayed or
-    reordered frame is refused as "replay", while a frame from another connection, or one
-    reflected back at its sender, fails its tag ("bad_tag") because the key differs.
+    accepts a seq only if it is exactly one more than the last accepted one, so a replayed
+    frame is refused as "replay" and one after a deleted frame as "seq_gap", while a frame from
+    another connection, or one reflected back at its sender, fails its tag ("bad_tag")
+    because the key differs. MORE carries a slice of a DATA payload too big for one frame.
     REJECT is the one unauthenticated kind: a peer without the right cookie cannot seal
     anything, so a refusal is sent with an all-zero tag and carries only a short ASCII reason.
 """
