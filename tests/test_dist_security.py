@@ -4,7 +4,7 @@ The attacker knows the wire protocol (transport/codec.py) but not the cookie. It
 ZeroMQ (a DEALER to the node's ROUTER: one single-part message = one frame) or raw TCP to
 the node's listening port. Every rejected frame must be counted in `node.dist.rejected`
 and never unpickled, and the node must keep serving its good peers, losing nothing.
-The codec itself is fuzzed in tests/test_codec.py.
+The codec itself is fuzzed in tests/test_codec.py, the connection in tests/test_connection.py.
 """
 
 from __future__ import annotations
