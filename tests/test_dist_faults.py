@@ -598,8 +598,8 @@ def descheduled_parent(monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = Process.receive
 
-    def receive(self: Any, pred: Any, timeout: Any) -> Any:
-        msg = original(self, pred, timeout)
+    def receive(self: Any, pred: Any, timeout: Any, *args: Any, **kwargs: Any) -> Any:
+        msg = original(self, pred, timeout, *args, **kwargs)
         if type(msg) is tuple and msg and msg[0] == "$spawn_reply":
             time.sleep(0.1)
         return msg
