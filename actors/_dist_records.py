@@ -17,7 +17,7 @@ from transport.zmq_link import CurveKeys
 class DistConfig:
     """How a node joins a cluster. Times are milliseconds."""
 
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: never in a repr or a log line
     listen: str = "tcp://127.0.0.1:0"
     advertise: str | None = None  # the address peers dial; defaults to `listen`'s real one
     net_ticktime: int = 800  # a peer silent this long is down
@@ -26,7 +26,7 @@ class DistConfig:
     epmd: bool = True  # register with (and start) the host's port mapper
     epmd_port: int | None = None
     seeds: dict[str, str] = field(default_factory=dict)  # node name -> address, no lookup
-    curve: CurveKeys | None = None
+    curve: CurveKeys | None = field(default=None, repr=False)  # holds the secret key
 
 
 @dataclass

@@ -7,14 +7,15 @@ Rules of this module:
 - Exits carry OTP's shapes: ("noproc", where), ("timeout", where), (reason, where), where
   `where` is e.g. ("gen_server", "call", [server_ref, request, timeout]).
 - A start runs the new process's init synchronously: the starter waits for its ack, and
-  (timeout permitting, as for calls below) runs the init on its own thread meanwhile.
-- A call to an idle local server runs the server on the caller's thread while the caller
-  waits (as a BEAM scheduler runs the next process on the same OS thread): no thread is
-  woken on the way there or back. The caller is formally waiting in its receive meanwhile,
-  so messages and exit signals reach it as usual. The one difference: a server callback
-  that outlasts the call's timeout delays the caller's timeout exit until it returns. So
-  only calls with a timeout of at least `LEND_MIN_TIMEOUT` ms do this, and a server whose
-  run took over `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S`.
+  (with an infinite timeout, as for calls below) runs the init on its own thread meanwhile.
+- A call with an infinite timeout to an idle local server runs the server on the caller's
+  thread while the caller waits (as a BEAM scheduler runs the next process on the same OS
+  thread): no thread is woken on the way there or back. The caller is formally waiting in
+  its receive meanwhile, so messages and exit signals reach it as usual. Python cannot move
+  the caller off that thread, so a call with a timeout never does this (a server that
+  hangs must not hold up the caller's timeout exit), and a server whose run took over
+  `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S` (if it is killed while
+  stuck in a blocking C call, its caller sees the DOWN only when that call returns).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from ._remote import node_of
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 From = tuple[Pid, Ref]
-LEND_MIN_TIMEOUT = 1000  # ms: a call with a shorter timeout leaves its server to a worker
 
 
 def check_timeout(timeout: Any) -> None:
@@ -48,7 +48,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
         raise Exit(("calling_self", where))
     marker = len(me.mailbox)  # nothing queued before the request can carry its reference
     state = _context._state
-    if (type(target) is Process and (timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT)
+    if (type(target) is Process and timeout == "infinity"
             and target.slow_until < time.monotonic()):
         state.lend = target  # if the request makes the server runnable, we run it
     try:
@@ -173,7 +173,7 @@ def start(init_it: Callable[[Process, Callable[[Any], None]], None], initial_cal
             me.deliver(("$ack", tag, result))
 
     lent: list[Callable[[], None]] | None = (
-        [] if timeout == "infinity" or timeout >= LEND_MIN_TIMEOUT else None)
+        [] if timeout == "infinity" else None)
     proc, mref = node.spawn_handler(lambda p: init_it(p, ack), initial_call, parent=me,
                                     link=link, monitor=True, lend=lent)
     assert mref is not None

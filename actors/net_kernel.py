@@ -1,20 +1,18 @@
 """`net_kernel`: make a node distributed, connect it, watch other nodes come and go.
 
-`start("n1@127.0.0.1", cookie="secret")` turns this OS process's local node into node
-n1, as `erl -name n1@127.0.0.1 -setcookie secret`: plain threads then talk to it, and
-other nodes reach it by name through the host's port mapper (`transport.epmd`), which the
-first node on a host starts. `start_node` makes an extra, isolated node in the same OS
+`start("n1@127.0.0.1")` turns this OS process's local node into node n1, as `erl -name
+n1@127.0.0.1`, with the cookie from $ERLPY_COOKIE or ~/.erlpy.cookie (or pass `cookie=`;
+whoever holds it can run any code on the node, as in Erlang): plain threads then talk to it,
+and other nodes reach it by name through the host's port mapper (`transport.epmd`), which
+the first node on a host starts. `start_node` makes an extra, isolated node in the same OS
 process (tests). Times are milliseconds.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
 from typing import Any
 
-from . import _context, gen_server
+from . import _context, _cookie, gen_server
 from ._dist import DistConfig
 from ._global_server import SERVER, GlobalNameServer
 from ._terms import Error, Pid
@@ -29,15 +27,10 @@ NET_KERNEL = "net_kernel"
 
 
 def default_cookie() -> str:
-    """$ERLPY_COOKIE, else ~/.erlpy.cookie (made with a random cookie if missing), as
-    Erlang's ~/.erlang.cookie."""
-    if os.environ.get("ERLPY_COOKIE"):
-        return os.environ["ERLPY_COOKIE"]
-    path = Path.home() / ".erlpy.cookie"
-    if not path.exists():
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o400)
-    return path.read_text().strip()
+    """$ERLPY_COOKIE, else ~/.erlpy.cookie (made with a random cookie, mode 0400, if
+    missing), as Erlang's ~/.erlang.cookie. A cookie file that another user owns, or that
+    group or others can read or write, is refused (`CookieError`, a ValueError)."""
+    return _cookie.default_cookie()
 
 
 def start_node(name: str, cookie: str | None = None, **options: Any) -> Node:
@@ -46,8 +39,15 @@ def start_node(name: str, cookie: str | None = None, **options: Any) -> Node:
     epmd_port, seeds, curve."""
     if type(name) is not str or name.count("@") != 1:
         raise Error(("badarg", name))
+    cookie = cookie or default_cookie()
+    config = DistConfig(cookie=cookie, **options)
+    _cookie.check_strength(cookie, name)
     node = Node(name)
-    node.start_distribution(DistConfig(cookie=cookie or default_cookie(), **options))
+    try:
+        node.start_distribution(config)
+    except BaseException:
+        node.stop()  # a failed start leaves no threads, sockets or ZeroMQ context behind
+        raise
     with node.bound():
         gen_server.start(("local", SERVER), GlobalNameServer(), None)
         gen_server.start(("local", NET_KERNEL), gen_server.GenServer(), None)

@@ -5,16 +5,22 @@
 - `private_world`: a private port mapper, a distributed node for the client and a temporary
   root for every data dir, all gone at the end;
 - `p50_us`, `alternating_p50s`: per-round latency medians;
-- `again`: one retry of a throughput round a lost leader spoiled.
+- `again`: one retry of a throughput round a lost leader spoiled;
+- `cpu_seconds`: user + system CPU of OS processes, from /proc/<pid>/stat;
+- `reqrep_latencies`: raw pyzmq REQ/REP round trips to an echo in another OS process, the
+  floor any call between two processes on loopback stands on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +30,7 @@ from actors import net_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 1000  # pipelined commands in flight
-COOKIE = "bench-raft-cookie"
+COOKIE = secrets.token_hex(16)  # random per run: a fixed one would let any local user in
 
 
 def free_port() -> int:
@@ -50,7 +56,7 @@ def private_world() -> Iterator[Path]:
         with contextlib.suppress(Exception):
             net_kernel.stop()
         with contextlib.suppress(Exception):
-            epmd.stop(port)
+            epmd.stop(port, force=True)
         shutil.rmtree(root, ignore_errors=True)
         for key, old in saved.items():
             if old is None:
@@ -84,3 +90,61 @@ def again(run: Callable[[], float], log: Callable[[str], None]) -> float:
         log(f"retrying once after: {exc}")
         time.sleep(1.0)
         return run()
+
+
+def cpu_seconds(os_pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by the given OS processes (all threads), summed:
+    fields 14 and 15 of /proc/<pid>/stat, in clock ticks."""
+    ticks = 0
+    for pid in os_pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # the name may hold spaces
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+_ECHO = """
+import sys, zmq
+ctx = zmq.Context(); rep = ctx.socket(zmq.REP); port = rep.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+while True:
+    msg = rep.recv()
+    if msg == b"stop":
+        rep.send(b"bye")
+        break
+    rep.send(msg)
+"""
+
+
+def reqrep_latencies(n: int, size: int = 64) -> list[int]:
+    """n raw pyzmq REQ/REP round trips (ns each) over TCP loopback, from this process to an
+    echo in a fresh OS process, after 100 unmeasured ones."""
+    import zmq
+
+    echo = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True)
+    ctx = zmq.Context()
+    req = ctx.socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    req.setsockopt(zmq.RCVTIMEO, 10_000)
+    try:
+        assert echo.stdout is not None
+        port = int(echo.stdout.readline())
+        req.connect(f"tcp://127.0.0.1:{port}")
+        payload, clock, samples = b"x" * size, time.perf_counter_ns, []
+        for i in range(n + 100):
+            t0 = clock()
+            req.send(payload)
+            req.recv()
+            if i >= 100:
+                samples.append(clock() - t0)
+        req.send(b"stop")
+        req.recv()
+        return samples
+    finally:
+        req.close()
+        ctx.term()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            echo.wait(5)
+        if echo.poll() is None:
+            echo.kill()
+            echo.wait()

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import select
 import signal
 import socket
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._bench_raft_common import ROOT, WINDOW, free_port
+from ._bench_raft_common import ROOT, WINDOW, cpu_seconds, free_port
 
 
 class _Line:
@@ -61,7 +62,8 @@ class PsoMember:
     """One pysyncobj member: its OS process, its dir, a control line and a watch line."""
 
     def __init__(self, index: int, addrs: list[str], root: Path,
-                 extra: Sequence[str] = ()) -> None:
+                 extra: Sequence[str] = (), password: str = "") -> None:
+        self.password = password or secrets.token_hex(16)  # the cluster's, by the env
         self.index = index
         self.extra = list(extra)
         self.addr = addrs[index]
@@ -81,7 +83,8 @@ class PsoMember:
         with open(self.dir / "stderr.log", "ab") as errors:  # pysyncobj logs a lot
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=errors,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env={**os.environ, "ERLPY_PSO_PASSWORD": self.password})
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline().split()
         if len(ready) != 2 or ready[0] != b"READY":
@@ -122,7 +125,8 @@ class PsoCluster:
 
     def __init__(self, root: Path, extra: Sequence[str] = ()) -> None:
         addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        self.members = [PsoMember(i, addrs, root, extra) for i in range(3)]
+        password = secrets.token_hex(16)  # random per run: pysyncobj unpickles its traffic
+        self.members = [PsoMember(i, addrs, root, extra, password) for i in range(3)]
 
     def start(self) -> None:
         for m in self.members:
@@ -225,6 +229,19 @@ def pipelined_rate_peer_batched(leader: PsoMember, total: int, window: int = WIN
         return pipelined_rate_peer(leader, total, window)
     finally:
         leader.ctl.ask("batch 0")
+
+
+def cpu_per_command_peer(cluster: PsoCluster, n: int, pipelined: bool) -> float:
+    """As `_bench_raft_ra.cpu_per_command_ours`, for the three pysyncobj processes (with its
+    throughput setting for the pipelined run, as for the throughput figure)."""
+    os_pids = [m.proc.pid for m in cluster.members if m.proc is not None]
+    leader = cluster.leader()
+    before = cpu_seconds(os_pids)
+    if pipelined:
+        pipelined_rate_peer_batched(leader, n)
+    else:
+        seq_latencies_peer(leader, n)
+    return (cpu_seconds(os_pids) - before) / n * 1e6
 
 
 def local_rate_peer(member: PsoMember, n: int) -> float:

@@ -6,7 +6,8 @@ dir, one `Counter` member each (the setup in full: `demos.bench_raft`).
 It holds the `Counter` machine and its query `value` (both travel by reference to the
 member nodes), `RaCluster`, and our measurements: `seq_latencies_ours`,
 `query_latencies_ours`, `pipelined_rate_ours`, `local_rate_ours` (from a process on the
-member's own node) and `failover_ours` (a new leader's `state_enter("leader")` stamp,
+member's own node), `cpu_per_command_ours` (CPU of the three member processes) and
+`failover_ours` (a new leader's `state_enter("leader")` stamp,
 sent to the client as an event).
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from actors import erlang, peer, ra, ra_machine, rpc
 
-from ._bench_raft_common import ROOT, WINDOW
+from ._bench_raft_common import ROOT, WINDOW, cpu_seconds
 
 SYSTEM = "default"
 CLUSTER = "bench_counter"
@@ -213,6 +214,19 @@ def local_rate_ours(sid: Any, n: int) -> float:
     if msg is erlang.TIMEOUT:
         raise RuntimeError("local_query loop did not finish")
     return float(msg[1])
+
+
+def cpu_per_command_ours(cluster: RaCluster, n: int, pipelined: bool) -> float:
+    """µs of CPU (user + system, all threads) summed over the three member OS processes, per
+    command, over n sequential `process_command`s or n pipelined commands."""
+    os_pids = [cluster.os_pid(node) for node in cluster.nodes]
+    leader = cluster.leader()
+    before = cpu_seconds(os_pids)
+    if pipelined:
+        pipelined_rate_ours(leader, n)
+    else:
+        seq_latencies_ours(leader, n)
+    return (cpu_seconds(os_pids) - before) / n * 1e6
 
 
 def failover_ours(cluster: RaCluster, sig: int, restart: bool) -> float:

@@ -149,7 +149,7 @@ class Lab:
             pass
         if self.port:
             try:
-                epmd.stop(self.port)
+                epmd.stop(self.port, force=True)
             except BaseException:
                 pass
         if self.tmp:

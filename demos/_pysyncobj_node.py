@@ -14,6 +14,13 @@ benchmark drives the member through that port, one newline-terminated command at
     batch 0|1     set appendEntriesUseBatch on this member (read by the leader at each command)
     watch         from now on, `leader <self> <monotonic_ns>` whenever this member becomes leader
 
+Security. pysyncobj unpickles what reaches its port, so a member binds its own loopback
+address only (`bindAddress`, not pysyncobj's default 0.0.0.0) and encrypts and
+authenticates its traffic with the run's random password (`SyncObjConf(password=...)`),
+taken from `$ERLPY_PSO_PASSWORD` (never from argv, which other users can read); it refuses
+to start without one, or on an address that is not loopback. The control port answers on
+127.0.0.1 only, and a bad control line gets an error reply, never a crash.
+
 Durability. pysyncobj 0.3.17 has no fsync option: its FileJournal writes into an mmap and
 only msyncs it when the object is destroyed, and its term/vote file is written without
 fsync. With `--fsync` (the default) this script adds what Raft needs, as group commit:
@@ -27,6 +34,7 @@ fsync. With `--fsync` (the default) this script adds what Raft needs, as group c
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -43,6 +51,7 @@ from pysyncobj.journal import FileJournal, MemoryJournal, MetaStorer
 from pysyncobj.pickle import dumps as _meta_dumps
 
 LEADER = 2  # pysyncobj's _RAFT_STATE.LEADER
+PASSWORD_ENV = "ERLPY_PSO_PASSWORD"
 
 
 def _store_meta_synced(self: MetaStorer, meta: Any) -> None:
@@ -111,6 +120,7 @@ class Member:
         self.watchers: list[_Conn] = []
         self.counter = ReplCounter()
         conf = SyncObjConf(
+            bindAddress=args.self_addr, password=_password(),  # loopback only, encrypted
             journalFile=args.journal, fullDumpFile=args.dump,
             appendEntriesUseBatch=args.batch,
             raftMinTimeout=args.min_timeout, raftMaxTimeout=args.max_timeout,
@@ -142,7 +152,7 @@ class Member:
     def serve(self, conn: _Conn) -> None:
         reader = conn.sock.makefile("rb")
         for raw in reader:
-            parts = raw.decode().split()
+            parts = raw.decode(errors="replace").split()
             if not parts:
                 continue
             match parts:
@@ -151,7 +161,7 @@ class Member:
                         f"ok {i} {res}" if err == 0 else f"err {i} {err}"))
                 case ["status"]:
                     conn.send(json.dumps(self.status()))
-                case ["local", n]:
+                case ["local", n] if n.isdigit() and int(n) <= 100_000_000:
                     get, count = self.counter.get, int(n)
                     t0 = time.perf_counter()
                     for _ in range(count):
@@ -170,10 +180,27 @@ class Member:
         conn.sock.close()
 
 
+def _password() -> str:
+    password = os.environ.pop(PASSWORD_ENV, "")
+    if not password:
+        raise SystemExit(f"set {PASSWORD_ENV}: members refuse to run unauthenticated")
+    return password
+
+
+def _loopback(addr: str) -> str:
+    host = addr.rsplit(":", 1)[0]
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return addr
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{addr!r} is not a loopback address")
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m demos._pysyncobj_node")
-    p.add_argument("--self", dest="self_addr", required=True)
-    p.add_argument("--partner", action="append", default=[])
+    p.add_argument("--self", dest="self_addr", required=True, type=_loopback)
+    p.add_argument("--partner", action="append", default=[], type=_loopback)
     p.add_argument("--journal", required=True)
     p.add_argument("--dump", required=True)
     p.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True)

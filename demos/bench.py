@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m demos.bench runtime|dist|raft [--json PATH] [--rounds N] [--quick]`.
+"""Benchmarks: `python -m demos.bench runtime|dist|raft|mcp [--json PATH] [--rounds N] [--quick]`.
 
 Every figure is measured beside its pykka peer in the same run, round after round, and the
 median over the rounds is reported. The `ratio` column is always a cost ratio, so lower is
@@ -147,10 +147,12 @@ def _per_1000_ms(elapsed_ns: int, n: int) -> float:
 
 # -- figure 1: call round trip -----------------------------------------------------------------
 
-def call_p50(pid: Any, ref: pykka.ActorRef[Any], n: int) -> tuple[float, float]:
+def call_p50(pid: Any, ref: pykka.ActorRef[Any], n: int,
+             timeout: Any = 5000) -> tuple[float, float]:
     """p50 of gen_server.call and of pykka's ask, alternated chunk by chunk."""
     gc.collect()
-    return _p50_pair_us(n, lambda: gen_server.call(pid, "ping"), lambda: ref.ask("ping"))
+    return _p50_pair_us(n, lambda: gen_server.call(pid, "ping", timeout),
+                        lambda: ref.ask("ping"))
 
 
 # -- figure 2: cast throughput -----------------------------------------------------------------
@@ -266,6 +268,8 @@ def messaging_figures(sizes: Sizes) -> list[Figure]:
         cast_rate_ours(pid, sizes.casts // 10)
         cast_rate_pykka(ref, sizes.casts // 10)
         call = _median_rounds(sizes.rounds, lambda: call_p50(pid, ref, sizes.calls))
+        lent = _median_rounds(sizes.rounds,
+                              lambda: call_p50(pid, ref, sizes.calls, "infinity"))
         cast = _median_pair(sizes.rounds, lambda: cast_rate_ours(pid, sizes.casts),
                             lambda: cast_rate_pykka(ref, sizes.casts))
     finally:
@@ -273,6 +277,7 @@ def messaging_figures(sizes: Sizes) -> list[Figure]:
         ref.stop()
     return [
         _figure("gen_server.call p50 vs ask", *call, "us", target="<= 0.50", limit=0.5),
+        _figure("call(..., infinity) p50 vs ask", *lent, "us", target="<= 0.50", limit=0.5),
         _figure("gen_server.cast rate vs tell", *cast, "msg/s", throughput=True,
                 target="<= 1.25 (>= 0.8x)", limit=1.25),
     ]
@@ -440,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     raft.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
     raft.add_argument("--quick", action="store_true", help="small sizes, 1 round")
     raft.set_defaults(run=cmd_raft)
+    from . import bench_mcp
+
+    mcp = commands.add_parser("mcp", help="the MCP front end beside the Python protocol")
+    bench_mcp.add_arguments(mcp)
+    mcp.set_defaults(run=bench_mcp.run)
     return parser
 
 

@@ -24,7 +24,7 @@ def node() -> Iterator[Node]:
 
 # -- distribution: a private port mapper, a distributed test node, peers in OS processes ----
 
-COOKIE = "test-cookie"
+COOKIE = "test-cookie-0123456789abcdef"
 
 
 def _free_port() -> int:
@@ -48,7 +48,7 @@ def private_epmd() -> Iterator[int]:
     os.environ["ERLPY_COOKIE"] = COOKIE
     yield port
     try:
-        epmd.stop(port)
+        epmd.stop(port, force=True)
     except epmd.EpmdError:
         pass
 

@@ -29,7 +29,7 @@ def test_runtime_quick_writes_every_figure(tmp_path: Path) -> None:
     assert doc["rounds"] == 2
     assert isinstance(doc["python"], str)
     names = [figure["name"] for figure in doc["figures"]]
-    assert len(names) == 8 and len(set(names)) == 8
+    assert len(names) == 9 and len(set(names)) == 9
     for figure in doc["figures"]:
         assert figure.keys() >= KEYS, figure
         for key in NUMERIC:

@@ -1,6 +1,7 @@
-"""A local call runs an idle server on the caller's thread (`_gen.call`): what OTP promises
-still holds. The caller stays a waiting process, so signals reach it at once; the server
-stays a process of its own, so a kill of either side leaves the other intact."""
+"""A local call with an infinite timeout runs an idle server on the caller's thread
+(`_gen.call`): what OTP promises still holds. The caller stays a waiting process, so
+signals reach it at once; the server stays a process of its own, so a kill of either side
+leaves the other intact."""
 
 from __future__ import annotations
 
@@ -44,17 +45,17 @@ def start() -> Any:
 def test_the_server_runs_as_itself(node: Node) -> None:
     pid = start()
     me = erlang.self()
-    assert gen_server.call(pid, "whoami") == pid
+    assert gen_server.call(pid, "whoami", "infinity") == pid
     assert erlang.self() == me
-    assert [gen_server.call(pid, "ping") for _ in range(100)] == ["pong"] * 100
+    assert [gen_server.call(pid, "ping", "infinity") for _ in range(100)] == ["pong"] * 100
 
 
 def test_a_chain_of_servers_calling_each_other(node: Node) -> None:
     pids = [start() for _ in range(30)]
     request: Any = "ping"
     for pid in pids[1:]:
-        request = ("call", pid, request, 5000)
-    assert gen_server.call(pids[0], request) == "pong"
+        request = ("call", pid, request, "infinity")
+    assert gen_server.call(pids[0], request, "infinity") == "pong"
 
 
 def test_a_call_back_to_a_busy_caller_times_out_as_in_otp(node: Node) -> None:
@@ -64,18 +65,21 @@ def test_a_call_back_to_a_busy_caller_times_out_as_in_otp(node: Node) -> None:
     erlang.process_flag("trap_exit", True)
     t0 = time.monotonic()
     with pytest.raises(Exit) as caught:
-        gen_server.call(a, ("call", b, ("call", a, "ping", 200), 5000), 5000)
+        gen_server.call(a, ("call", b, ("call", a, "ping", 200), "infinity"), "infinity")
     assert time.monotonic() - t0 < 4.0
     assert "timeout" in repr(caught.value.reason)
 
 
-def test_a_short_timeout_is_kept_when_the_server_is_slow(node: Node) -> None:
+def test_a_timeout_is_kept_when_the_server_hangs(node: Node) -> None:
+    """A call with a timeout leaves the server to a worker: a server that hangs (here for
+    3 s in plain Python, as a stuck tool would) cannot hold up the caller's timeout exit."""
     pid = start()
+    assert gen_server.call(pid, "ping", "infinity") == "pong"  # a fast server, lent before
     t0 = time.monotonic()
     with pytest.raises(Exit) as caught:
-        gen_server.call(pid, ("spin", 1.5), 200)
+        gen_server.call(pid, ("spin", 3.0), 1000)
     assert caught.value.reason[0] == "timeout"
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.0
 
 
 def test_killing_the_caller_mid_call_leaves_the_server_intact(node: Node) -> None:
@@ -84,7 +88,7 @@ def test_killing_the_caller_mid_call_leaves_the_server_intact(node: Node) -> Non
 
     def caller() -> None:
         erlang.send(parent, ("calling", erlang.self()))
-        gen_server.call(server, ("spin", 0.3))
+        gen_server.call(server, ("spin", 0.3), "infinity")
 
     pid = erlang.spawn(caller)
     ref = erlang.monitor("process", pid)
@@ -102,6 +106,6 @@ def test_killing_the_server_mid_call_ends_the_call(node: Node) -> None:
     server = start()
     erlang.spawn(lambda: (time.sleep(0.1), erlang.exit(server, "kill")))
     with pytest.raises(Exit) as caught:
-        gen_server.call(server, ("spin", 3.0), 10_000)
+        gen_server.call(server, ("spin", 3.0), "infinity")
     assert caught.value.reason[0] == "killed"
     assert not erlang.is_process_alive(server)

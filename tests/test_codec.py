@@ -167,7 +167,9 @@ def test_appended_or_removed_bytes_are_refused() -> None:
 
 
 def test_handshake_key_is_the_documented_hmac() -> None:
-    want = hmac.new(b"cookie", b"erlpy-dist handshake v1", hashlib.sha256).digest()
+    stretched = hashlib.scrypt(b"cookie", salt=b"erlpy-dist cookie v2", n=1 << 14, r=8, p=1,
+                               maxmem=64 * 1024 * 1024, dklen=32)
+    want = hmac.new(stretched, b"erlpy-dist handshake v1", hashlib.sha256).digest()
     assert handshake_key(b"cookie") == handshake_key("cookie") == want
     assert handshake_key("kéks") == handshake_key("kéks".encode())
     assert handshake_key("cookie") != handshake_key("cookie2")

@@ -5,6 +5,7 @@ and a node that connects to a cluster joins its full mesh."""
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def _by_hand(name: str, *extra: str) -> subprocess.Popen[str]:
     """`python -m actors.node` started as the README's "A cluster by hand" does."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "actors.node", "--name", name, *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "ERLPY_COOKIE": COOKIE})
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     assert line[:2] == ["READY", name], line

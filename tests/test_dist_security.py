@@ -1038,8 +1038,8 @@ def test_remote_spawn_keeps_a_fast_childs_signal(
         caller = _context.self_process()
         real_receive = _process.Process.receive
 
-        def receive(self: Any, pred: Any, timeout: Any) -> Any:
-            msg = real_receive(self, pred, timeout)
+        def receive(self: Any, pred: Any, timeout: Any, *args: Any, **kwargs: Any) -> Any:
+            msg = real_receive(self, pred, timeout, *args, **kwargs)
             if self is caller and type(msg) is tuple and msg[0] == "$spawn_reply":
                 signal_handled.wait(3)  # the calling thread is slow to resume
             return msg

@@ -10,12 +10,21 @@ Rules of this module:
   line: reply, free the name, shut the write side, drain input for `LINGER_S`, close.
 - The connection cap stays `_FD_RESERVE` descriptors under the process's limit; accept()
   out of descriptors pauses accepting for `_ACCEPT_PAUSE_S`.
+- Nothing a local user does can shut others out (issue 13, findings 1 and 7):
+  * a full house evicts the least recently active connection that holds no name, so a
+    lookup or a new node always gets in; names may use all but `LOOKUP_RESERVE` slots;
+  * one uid may hold at most `MAX_NAMES_PER_UID` names (root is not limited);
+  * only a complete request line counts as activity, so a byte trickle idles out;
+  * STOP is honoured only from this daemon's own uid (or root) and only while no name is
+    registered, as epmd refuses `-kill` while nodes live; `STOP force` skips the second
+    rule. The peer's uid comes from the kernel (`_peercred`), never from the request.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import selectors
 import socket
 import threading
@@ -23,6 +32,7 @@ import time
 from typing import Any
 
 from ._epmd_wire import MAX_LINE, valid_address, valid_name
+from ._peercred import tcp_peer_uid
 
 try:
     import resource
@@ -31,6 +41,8 @@ except ImportError:  # pragma: no cover - not POSIX
 
 MAX_CONNECTIONS = 1024
 IDLE_TIMEOUT_S = 30.0  # for connections holding no name
+LOOKUP_RESERVE = 64  # connections that names can never take: lookups and new nodes get in
+MAX_NAMES_PER_UID = 128  # names one local user may hold at once (root: unlimited)
 LINGER_S = 2.0  # after an error close: drain input this long so the peer reads the reply
 
 _RECV_SIZE = 4096
@@ -42,6 +54,10 @@ _OK = b"OK\n"
 _NONE = b"NONE\n"
 _ERR_TAKEN = b"ERR taken\n"
 _ERR_BAD = b"ERR bad_request\n"
+_ERR_LIMIT = b"ERR limit\n"
+_ERR_NAMES_REGISTERED = b"ERR names_registered\n"
+_ERR_NOT_OWNER = b"ERR not_owner\n"
+_UNKNOWN_UID = -1  # `_Conn.uid` before it is asked for
 
 
 class _Conn:
@@ -57,6 +73,7 @@ class _Conn:
         "name",
         "outbuf",
         "sock",
+        "uid",
     )
 
     def __init__(self, sock: socket.socket, loopback: bool, now: float) -> None:
@@ -68,23 +85,36 @@ class _Conn:
         self.closing = False  # replied with an error; flushing, then draining until EOF
         self.linger_until: float | None = None  # set once the write side is shut
         self.closed = False
-        self.last_active = now
+        self.last_active = now  # when the last complete request line arrived (or accept)
+        self.uid: int | None = _UNKNOWN_UID  # the peer's uid, looked up once when needed
+
+    def peer_uid(self) -> int | None:
+        """The uid owning the client's socket (None: unknown, e.g. on another host)."""
+        if self.uid == _UNKNOWN_UID:
+            self.uid = tcp_peer_uid(self.sock)
+        return self.uid
 
 
 class _Server:
     """The daemon's state and event loop. All methods run on the thread that calls `run`."""
 
-    def __init__(self, host: str, port: int, max_connections: int, idle_timeout_s: float) -> None:
+    def __init__(self, host: str, port: int, max_connections: int, idle_timeout_s: float,
+                 max_names_per_uid: int = MAX_NAMES_PER_UID) -> None:
         self.host = host
         self.port = port
         self.max_connections = max(1, min(max_connections, _fd_budget()))
         self.idle_timeout_s = idle_timeout_s
+        reserve = min(LOOKUP_RESERVE, max(1, self.max_connections // 4))
+        self.name_slots = max(1, self.max_connections - reserve)  # names never take the rest
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.conns: dict[socket.socket, _Conn] = {}
         self.registry: dict[str, tuple[str, _Conn]] = {}
         self.stop_requested = False
         self.accept_paused_until: float | None = None
+        self.owner_uid = os.geteuid() if hasattr(os, "geteuid") else None
+        self.names_by_uid: dict[int | None, int] = {}
+        self.max_names_per_uid = max_names_per_uid
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -155,13 +185,21 @@ class _Server:
                     self._pause_accept()
                 # ECONNABORTED and the like: that one client is gone; nothing to do.
                 return
-            if len(self.conns) >= self.max_connections:
+            if len(self.conns) >= self.max_connections and not self._evict_one():
                 sock.close()
                 continue
             sock.setblocking(False)
             conn = _Conn(sock, _is_loopback(peer), time.monotonic())
             self.conns[sock] = conn
             self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _evict_one(self) -> bool:
+        """Close the least recently active connection that holds no name; False if none."""
+        idle = [c for c in self.conns.values() if c.name is None]
+        if not idle:
+            return False
+        self._close(min(idle, key=lambda c: c.last_active))
+        return True
 
     def _pause_accept(self) -> None:
         assert self.listener is not None
@@ -196,7 +234,6 @@ class _Server:
             return
         if conn.closing:  # lingering: discard until EOF or the deadline
             return
-        conn.last_active = time.monotonic()
         conn.inbuf += data
         self._pump(conn)
 
@@ -240,6 +277,7 @@ class _Server:
                 return
             line = bytes(conn.inbuf[:end])
             del conn.inbuf[: end + 1]
+            conn.last_active = time.monotonic()  # only a whole line is activity
             conn.outbuf += self._answer(conn, line)
 
     def _reject(self, conn: _Conn) -> None:
@@ -278,6 +316,12 @@ class _Server:
             held = self.registry.get(conn.name)
             if held is not None and held[1] is conn:
                 del self.registry[conn.name]
+                uid = conn.peer_uid()
+                left = self.names_by_uid.get(uid, 0) - 1
+                if left > 0:
+                    self.names_by_uid[uid] = left
+                else:
+                    self.names_by_uid.pop(uid, None)
 
     def _sweep(self, now: float) -> None:
         """Close lingering connections past their deadline and idle nameless ones."""
@@ -312,10 +356,18 @@ class _Server:
         if command == "NAMES" and not args:
             items = "".join(f" {name}={addr}" for name, (addr, _) in self.registry.items())
             return f"NAMES{items}\n".encode()
-        if command == "STOP" and not args and conn.loopback:
-            self.stop_requested = True
-            return _OK
+        if command == "STOP" and (not args or args == ["force"]) and conn.loopback:
+            return self._stop(conn, force=bool(args))
         return _ERR_BAD
+
+    def _stop(self, conn: _Conn, force: bool) -> bytes:
+        uid = conn.peer_uid()
+        if self.owner_uid is not None and uid not in (self.owner_uid, 0):
+            return _ERR_NOT_OWNER  # unknown counts as foreign: the kernel always knows locals
+        if not force and any(not self._holder_dead(c) for _, c in list(self.registry.values())):
+            return _ERR_NAMES_REGISTERED
+        self.stop_requested = True
+        return _OK
 
     def _alive(self, conn: _Conn, name: str, address: str) -> bytes:
         if conn.name is not None or not valid_name(name) or not valid_address(address):
@@ -323,7 +375,13 @@ class _Server:
         held = self.registry.get(name)
         if held is not None and not self._holder_dead(held[1]):
             return _ERR_TAKEN
+        uid = conn.peer_uid()
+        if len(self.registry) >= self.name_slots or (
+            uid != 0 and self.names_by_uid.get(uid, 0) >= self.max_names_per_uid
+        ):
+            return _ERR_LIMIT
         self.registry[name] = (address, conn)
+        self.names_by_uid[uid] = self.names_by_uid.get(uid, 0) + 1
         conn.name = name
         return _OK
 
@@ -387,13 +445,14 @@ def serve(
     *,
     max_connections: int = MAX_CONNECTIONS,
     idle_timeout_s: float = IDLE_TIMEOUT_S,
+    max_names_per_uid: int = MAX_NAMES_PER_UID,
 ) -> None:
     """Run the daemon on the calling thread until STOP or `stop_event`; then free everything.
 
     Sets `ready` once listening. Raises OSError if it cannot bind (EADDRINUSE: another
     daemon already has the port). `stop_event` is noticed within about 0.1 s.
     """
-    server = _Server(host, port, max_connections, idle_timeout_s)
+    server = _Server(host, port, max_connections, idle_timeout_s, max_names_per_uid)
     try:
         server.bind()
         if ready is not None:

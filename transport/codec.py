@@ -10,6 +10,7 @@ Rules of this module:
   `transport.handshake`, under the same rules; they are re-exported here.
 * Nothing in a frame is trusted before its tag verifies. The two exceptions are `peek_kind`,
   which only picks the key to verify with, and `open_reject`, whose reason is only logged.
+* `handshake_key` is deliberately slow (scrypt, `SCRYPT_N`): compute it once per node.
 * `open_frame` checks the size before anything else, so an oversized frame costs no hashing.
 * Tags are compared with `hmac.compare_digest` only.
 * The tag is keyed BLAKE2b-256 (BLAKE2's built-in MAC mode, which needs no HMAC wrapper).
@@ -21,14 +22,17 @@ Theory of operation:
     A frame is ``b"EP" | version | kind | seq (u64 BE) | payload | BLAKE2b-256 tag`` where the
     tag covers every byte before it. The initiator A sends HELLO (its nonce) and the acceptor B
     answers CHALLENGE (A's nonce echoed, B's own nonce); both are sealed with
-    `handshake_key(cookie)`, so only cookie holders can produce them. Each side then derives
-    one `session_key` per direction from the cookie, both nonces and the (sender, receiver)
-    names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From then on
-    each direction has a `Sealer` at the sender and an `Opener` at the receiver: the Opener
-    accepts a seq only if it is exactly one more than the last accepted one, so a replayed
-    frame is refused as "replay" and one after a deleted frame as "seq_gap", while a frame from
-    another connection, or one reflected back at its sender, fails its tag ("bad_tag")
-    because the key differs. MORE carries a slice of a DATA payload too big for one frame.
+    `handshake_key(cookie)`, so only cookie holders can produce them. `handshake_key` runs the
+    cookie through scrypt first (about 50 ms, once per node start), so a captured HELLO lets an
+    eavesdropper test only some 20 guesses per second per core, not millions. Each side then
+    derives one `session_key` per direction from the cookie, both nonces and the (sender,
+    receiver) names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From
+    then on each direction has a `Sealer` at the sender and an `Opener` at the receiver: the
+    Opener accepts a seq only if it is exactly one more than the last accepted one, so a
+    replayed frame is refused as "replay" and one after a deleted frame as "seq_gap", while a
+    frame from another connection, or one reflected back at its sender, fails its tag
+    ("bad_tag") because the key differs. MORE carries a slice of a DATA payload too big for
+    one frame.
     REJECT is the one unauthenticated kind: a peer without the right cookie cannot seal
     anything, so a refusal is sent with an all-zero tag and carries only a short ASCII reason.
 """
@@ -36,6 +40,7 @@ Theory of operation:
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import os
 import struct
@@ -64,6 +69,9 @@ __all__ = [
     "MAX_FIELD",
     "MAX_REJECT_REASON",
     "NONCE_SIZE",
+    "SCRYPT_N",
+    "SCRYPT_P",
+    "SCRYPT_R",
     "TAG_SIZE",
     "VERSION",
     "Ack",
@@ -106,6 +114,13 @@ _ZERO_TAG = bytes(TAG_SIZE)
 _DIGEST = "sha256"
 _HANDSHAKE_LABEL = b"erlpy-dist handshake v1"
 _SESSION_LABEL = b"erlpy-dist session v1"
+# scrypt cost: n=2**14, r=8 uses 16 MiB and takes ~47 ms here (2**15 took ~110 ms). The salt
+# is fixed because both ends must derive the key before they exchange anything.
+SCRYPT_N = 1 << 14
+SCRYPT_R = 8
+SCRYPT_P = 1
+_SCRYPT_SALT = b"erlpy-dist cookie v2"
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 
 class Kind(enum.IntEnum):
@@ -148,9 +163,16 @@ def _cookie_bytes(cookie: str | bytes) -> bytes:
 
 
 def handshake_key(cookie: str | bytes) -> bytes:
-    """HMAC-SHA256(cookie, b"erlpy-dist handshake v1"). str cookies are UTF-8 encoded.
-    An empty cookie is refused (ValueError): it would authenticate nothing."""
-    return hmac.digest(_cookie_bytes(cookie), _HANDSHAKE_LABEL, _DIGEST)
+    """HMAC-SHA256(scrypt(cookie), b"erlpy-dist handshake v1"), scrypt with `SCRYPT_N`,
+    `SCRYPT_R`, `SCRYPT_P`, a fixed salt and a 32-byte output. Slow on purpose (~50 ms):
+    it makes an offline dictionary attack on a captured HELLO or CHALLENGE cost one scrypt
+    per guess. str cookies are UTF-8 encoded. An empty cookie is refused (ValueError): it
+    would authenticate nothing."""
+    stretched = hashlib.scrypt(
+        _cookie_bytes(cookie), salt=_SCRYPT_SALT, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+        maxmem=_SCRYPT_MAXMEM, dklen=32,
+    )
+    return hmac.digest(stretched, _HANDSHAKE_LABEL, _DIGEST)
 
 
 def session_key(

@@ -15,19 +15,33 @@ Rules of this module:
 
     request                      response
     ---------------------------  -------------------------------------------------------
-    ALIVE <name> <address>       OK | ERR taken | ERR bad_request
+    ALIVE <name> <address>       OK | ERR taken | ERR limit | ERR bad_request
     LOOKUP <name>                ADDR <address> | NONE | ERR bad_request
     NAMES                        NAMES[ <name>=<address>]...   (space separated)
-    STOP   (loopback peers only) OK, then the daemon exits     | ERR bad_request
+    STOP [force]                 OK, then the daemon exits | ERR names_registered
+                                 | ERR not_owner | ERR bad_request
 
   A name is 1..255 printable characters, no space, no "=", exactly one "@" with text on
   both sides. An address is 1..255 printable characters, no space, starting "tcp://" with
   text after it. Anything else is `ERR bad_request` and the connection stays open, except a
   line over `MAX_LINE` bytes: `ERR bad_request`, then the daemon closes the connection.
-- Bounds: at most `MAX_CONNECTIONS` connections at once (extra ones are closed on accept);
-  a connection that has not registered a name and sends nothing for `IDLE_TIMEOUT_S` is
-  closed; the daemon reads no more from a connection until its pending output is written.
-  No input can crash the daemon.
+- Bounds: at most `MAX_CONNECTIONS` connections at once; when full, a new one evicts the
+  least recently active connection that holds no name, and names never take the last
+  `LOOKUP_RESERVE` slots, so lookups and new nodes always get in. One uid holds at most
+  `MAX_NAMES_PER_UID` names (`ERR limit`; root is not limited). A connection that holds
+  no name and sends no complete line for `IDLE_TIMEOUT_S` is closed (a byte trickle does
+  not count). The daemon reads no more from a connection until its pending output is
+  written. No input can crash the daemon.
+- Who may do what (the peer's uid comes from the kernel, see `_peercred`): STOP only from
+  a loopback client run by the daemon's own user or root (`ERR not_owner`), and only while
+  no name is registered (`ERR names_registered`, as epmd refuses `-kill` while nodes
+  live); `STOP force` drops the second rule. Clients talk only to a mapper run by their
+  own user or root: any other is `EpmdError("untrusted")`, so another local user who
+  takes the port cannot answer lookups. The auto-started daemon gets a clean environment
+  (no cookie).
+- A `Registration` watches its connection: if the mapper drops it while it is open, it
+  logs an error and registers again, retrying with back-off (it starts no mapper: the
+  next node to start does) until it succeeds or is closed.
 - Client calls open one short connection per request (`Registration` keeps its one open)
   and are bounded by their `timeout_ms`. A mapper that does not answer properly is
   `EpmdError("unreachable")`; invalid names or addresses are `EpmdError("bad_request")`
@@ -38,25 +52,38 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from types import TracebackType
 
-from ._epmd_server import IDLE_TIMEOUT_S, LINGER_S, MAX_CONNECTIONS, _raise_fd_limit, serve
+from ._epmd_error import EpmdError
+from ._epmd_registration import Registration
+from ._epmd_server import (
+    IDLE_TIMEOUT_S,
+    LINGER_S,
+    LOOKUP_RESERVE,
+    MAX_CONNECTIONS,
+    MAX_NAMES_PER_UID,
+    _raise_fd_limit,
+    serve,
+)
 from ._epmd_wire import MAX_ADDRESS, MAX_LINE, MAX_NAME, valid_address, valid_name
+from ._peercred import tcp_peer_uid
 
 __all__ = [
     "DEFAULT_PORT",
     "IDLE_TIMEOUT_S",
     "LINGER_S",
+    "LOOKUP_RESERVE",
     "MAX_ADDRESS",
     "MAX_CONNECTIONS",
     "MAX_LINE",
     "MAX_NAME",
+    "MAX_NAMES_PER_UID",
     "MAX_RESPONSE",
     "PORT_ENV",
     "EpmdError",
@@ -77,14 +104,9 @@ DEFAULT_PORT = 4370
 PORT_ENV = "ERLPY_EPMD_PORT"
 MAX_RESPONSE = 4 * 1024 * 1024  # the longest response line a client accepts (NAMES)
 _PROBE_NAME = "probe@epmd"  # looked up by `ensure_running` to see that a mapper answers
+_CHILD_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")  # all the daemon inherits, + PYTHONPATH
 
-
-class EpmdError(Exception):
-    """A port-mapper call failed; `reason` is "unreachable", "taken" or "bad_request"."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+log = logging.getLogger("transport.epmd")
 
 
 def default_port() -> int:
@@ -103,65 +125,34 @@ def default_port() -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-class Registration:
-    """A held ALIVE connection: the name stays registered until `close()` (or process death).
-
-    Context manager. `close()` is idempotent and frees the name at once.
-    """
-
-    def __init__(self, sock: socket.socket, name: str, address: str) -> None:
-        self._sock: socket.socket | None = sock
-        self._lock = threading.Lock()
-        self.name = name
-        self.address = address
-
-    @property
-    def closed(self) -> bool:
-        return self._sock is None
-
-    def close(self) -> None:
-        with self._lock:
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def __enter__(self) -> Registration:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<Registration {self.name}={self.address} {state}>"
-
-
 def register(
     name: str,
     address: str,
     port: int | None = None,
     host: str = "127.0.0.1",
     timeout_ms: int = 2000,
+    *,
+    watch: bool = True,
 ) -> Registration:
     """Register `name` -> `address` for as long as the returned Registration stays open.
 
     Raises EpmdError("bad_request") for an invalid name or address (nothing is sent),
-    EpmdError("taken") if a live connection holds the name, EpmdError("unreachable") if no
-    mapper answers within `timeout_ms`.
+    EpmdError("taken") if a live connection holds the name, EpmdError("limit") if the
+    mapper holds all the names it allows (in all, or for this user), EpmdError("untrusted")
+    if the mapper runs as another user, EpmdError("unreachable") if no mapper answers
+    within `timeout_ms`. With `watch`, the name is registered again if the mapper drops it.
     """
     if not valid_name(name) or not valid_address(address):
         raise EpmdError("bad_request")
+    sock = _alive(name, address, _port(port), host, timeout_ms)
+    again = (lambda: _alive(name, address, _port(port), host, timeout_ms)) if watch else None
+    return Registration(sock, name, address, again)
+
+
+def _alive(name: str, address: str, port: int, host: str, timeout_ms: int) -> socket.socket:
+    """Send ALIVE on a new connection; the connection once the mapper says OK."""
     deadline = _deadline(timeout_ms)
-    sock = _connect(host, _port(port), deadline)
+    sock = _connect(host, port, deadline)
     try:
         reply = _exchange(sock, f"ALIVE {name} {address}\n", deadline, MAX_LINE)
     except BaseException:
@@ -169,12 +160,10 @@ def register(
         raise
     if reply == "OK":
         sock.settimeout(None)
-        return Registration(sock, name, address)
+        return sock
     sock.close()
-    if reply == "ERR taken":
-        raise EpmdError("taken")
-    if reply == "ERR bad_request":
-        raise EpmdError("bad_request")
+    if reply.startswith("ERR ") and reply[4:] in ("taken", "bad_request", "limit"):
+        raise EpmdError(reply[4:])
     raise EpmdError("unreachable")
 
 
@@ -224,7 +213,8 @@ def ensure_running(port: int | None = None, host: str = "127.0.0.1", timeout_ms:
     The daemon is a new session (`python -m transport.epmd`) and outlives the caller. Safe
     to call from several threads or processes at once: a daemon that loses the race for the
     port exits quietly and every caller sees the winner. Returns the port; raises
-    EpmdError("unreachable") if no mapper answers within `timeout_ms`.
+    EpmdError("unreachable") if no mapper answers within `timeout_ms`, and
+    EpmdError("untrusted") at once if the one that answers runs as another user.
     """
     port = _port(port)
     deadline = _deadline(timeout_ms)
@@ -251,19 +241,28 @@ def ensure_running(port: int | None = None, host: str = "127.0.0.1", timeout_ms:
         time.sleep(0.02)
 
 
-def stop(port: int | None = None, host: str = "127.0.0.1", timeout_ms: int = 2000) -> None:
+def stop(
+    port: int | None = None, host: str = "127.0.0.1", timeout_ms: int = 2000, *,
+    force: bool = False,
+) -> None:
     """Ask the mapper on `host:port` to exit and wait (bounded) until it stops answering.
 
-    A no-op if none answers. Only honoured from a loopback address.
+    A no-op if none answers. Honoured only from a loopback client of the mapper's own user
+    (or root), else EpmdError("not_owner"); while names are registered it is refused with
+    EpmdError("names_registered") unless `force` (their nodes then register again).
     """
     port = _port(port)
     deadline = _deadline(timeout_ms)
     try:
-        reply = _request("STOP\n", port, host, timeout_ms, MAX_LINE)
-    except EpmdError:
-        return
+        reply = _request("STOP force\n" if force else "STOP\n", port, host, timeout_ms,
+                         MAX_LINE)
+    except EpmdError as exc:
+        if exc.reason == "unreachable":
+            return
+        raise
     if reply != "OK":
-        raise EpmdError("bad_request")
+        reason = reply[4:] if reply.startswith("ERR ") else ""
+        raise EpmdError(reason if reason in ("names_registered", "not_owner") else "bad_request")
     while _answers(host, port, deadline) and time.monotonic() < deadline:
         time.sleep(0.01)
 
@@ -284,10 +283,18 @@ def _remaining(deadline: float) -> float:
 
 
 def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    """A connection to the mapper; EpmdError("untrusted") if another user runs it."""
     try:
-        return socket.create_connection((host, port), timeout=_remaining(deadline))
+        sock = socket.create_connection((host, port), timeout=_remaining(deadline))
     except OSError:
         raise EpmdError("unreachable")
+    owner = tcp_peer_uid(sock)
+    if owner is not None and hasattr(os, "geteuid") and owner not in (os.geteuid(), 0):
+        sock.close()
+        log.error("the port mapper on %s:%d runs as uid %d, not as this user or root: "
+                  "not trusting it (set %s to use a private one)", host, port, owner, PORT_ENV)
+        raise EpmdError("untrusted")
+    return sock
 
 
 def _exchange(sock: socket.socket, request: str, deadline: float, limit: int) -> str:
@@ -325,16 +332,21 @@ def _answers(host: str, port: int, deadline: float) -> bool:
     try:
         timeout_ms = max(1, int((deadline - time.monotonic()) * 1000))
         reply = _request(f"LOOKUP {_PROBE_NAME}\n", port, host, timeout_ms, MAX_LINE)
-    except EpmdError:
+    except EpmdError as exc:
+        if exc.reason == "untrusted":
+            raise  # another user holds the port: starting a daemon would not help
         return False
     return reply == "NONE" or reply.startswith("ADDR ")
 
 
 def _child_env() -> dict[str, str]:
-    """The caller's environment, with this package's root first on PYTHONPATH."""
-    env = dict(os.environ)
+    """A clean environment for the daemon: a few locale and path variables and this
+    package's root on PYTHONPATH; nothing else (no cookie) leaks into a process that
+    outlives the cluster."""
+    env = {key: os.environ[key] for key in _CHILD_ENV_KEEP if key in os.environ}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [root, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root)]
+    paths = [root, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                     if p and p != root)]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 

@@ -15,7 +15,8 @@ Rules of this module:
   lost with its node. A follower's log stays empty unless that node once led.
 - `since` is an execution_id, exclusive: `since=X` gives the entries after X. (Ids, unlike
   timestamps, never repeat or go back; they are per executing node, as the POC's are.)
-  `limit=k` keeps the newest k of what matched.
+  `limit=k` keeps the newest k of what matched. With `order="oldest"` a query answers
+  oldest first and `limit=k` keeps the oldest k: a reader pages forward with `since`.
 - `json_lines(entries)` exports oldest first, one JSON object per line; terms JSON has no
   word for become strings (pids, refs) and tuples become lists.
 """
@@ -77,10 +78,12 @@ def select(entries: list[dict[str, Any]], q: dict[str, Any]) -> Any:
     first: ("ok", matches newest first) | ("error", ("bad_query", q)). Pure: a replicated
     state machine holding the same entries can answer the same queries with it."""
     node, since, limit = q.get("node"), q.get("since"), q.get("limit")
+    order = q.get("order", "newest")
     if not ((since is None or type(since) is int)
-            and (limit is None or (type(limit) is int and limit >= 0))):
+            and (limit is None or (type(limit) is int and limit >= 0))
+            and order in ("newest", "oldest")):
         return ("error", ("bad_query", q))
-    found = [e for e in reversed(entries)
+    found = [e for e in (entries if order == "oldest" else reversed(entries))
              if (node is None or e["executor"] == node)
              and (since is None or e["execution_id"] > since)]
     return ("ok", found if limit is None else found[:limit])
@@ -103,9 +106,11 @@ def lookup(log: Any, request_id: Any) -> Any:
 
 
 def query(log: Any, node: str | None = None, since: int | None = None,
-          limit: int | None = None) -> Any:
-    """("ok", entries) newest first, or ("error", ("bad_query", q))."""
-    return gen_server.call(log, ("query", {"node": node, "since": since, "limit": limit}))
+          limit: int | None = None, order: str = "newest") -> Any:
+    """("ok", entries) newest first (`order="oldest"`: oldest first), or
+    ("error", ("bad_query", q))."""
+    return gen_server.call(log, ("query", {"node": node, "since": since, "limit": limit,
+                                           "order": order}))
 
 
 def size(log: Any) -> int:

@@ -6,16 +6,19 @@ Names (atoms are str):
 - LEADER_NAME ("erlmcp_consensus_leader"): the POC leader's global name.
 
 Requests a consensus server answers (`gen_server.call`):
-- ("execute_tool", tool, args) or ("execute_tool", tool, args, request_id)
+- ("execute_tool", tool, args) or ("execute_tool", tool, args, request_id), or
+  ("execute_tool", tool, args, request_id, ctx) with a run context (see `tool_runner`)
   -> ("ok", result) | ("error", reason). An unknown tool or bad arguments give
   ("error", {"reason": "unknown_tool", "tool": tool}). Reasons of the service itself:
   "no_leader", "leader_unavailable", "leader_timeout", "timeout" (the tool ran past its
-  timeout and was killed), ("tool_crashed", reason); in Raft mode also "no_quorum",
+  timeout and was killed), "cancelled" (the caller cancelled the run),
+  ("tool_crashed", reason); in Raft mode also "no_quorum",
   "commit_timeout" and "leader_changed" (the outcome is unknown: retry with the request
   id).
 - "get_status" -> a dict (see the mode's server).
 - ("audit", {"node": n, "since": execution_id, "limit": k}) -> ("ok", [entry, ...]) newest
-  first | ("error", reason). Reads go to the leader, as writes do.
+  first | ("error", reason). Reads go to the leader, as writes do. With "order": "oldest"
+  the entries come oldest first and `limit` keeps the oldest (paging forward).
 
 Every function here returns ("error", reason) instead of raising when the call to the
 server fails; the reason is the call's exit reason without its ("gen_server", "call", ...)
@@ -37,13 +40,17 @@ CALL_TIMEOUT = 10000  # the POC's execute_tool/3: gen_server:call(Pid, ..., 1000
 
 
 def execute_tool(server_ref: Any, tool: str, args: dict[str, Any],
-                 request_id: Any = None) -> tuple[str, Any]:
+                 request_id: Any = None, ctx: dict[str, Any] | None = None,
+                 timeout: int | str = CALL_TIMEOUT) -> tuple[str, Any]:
     """Run `tool` once, on the leader, wherever `server_ref` is. A retry with the same
-    `request_id` is answered from the leader's record and never runs the tool again."""
+    `request_id` is answered from the leader's record and never runs the tool again.
+    `ctx` is a run context for the tool's runner (progress listener, cancel token)."""
     request: tuple[Any, ...] = ("execute_tool", tool, args)
-    if request_id is not None:
+    if ctx is not None:
+        request = (*request, request_id, ctx)
+    elif request_id is not None:
         request = (*request, request_id)
-    return _call(server_ref, request, CALL_TIMEOUT)
+    return _call(server_ref, request, timeout)
 
 
 def get_status(server_ref: Any, timeout: int | str = 5000) -> Any:

@@ -113,10 +113,12 @@ class ConsensusServer(gen_server.GenServer):
                 return self._execute_tool(request, tool, args, None, s)
             case ("execute_tool", tool, args, request_id):
                 return self._execute_tool(request, tool, args, request_id, s)
+            case ("execute_tool", tool, args, request_id, dict(ctx)):
+                return self._execute_tool(request, tool, args, request_id, s, ctx)
             case ("audit", dict(q)):
                 if s.role == "leader":
                     answer = audit_log.query(s.log, q.get("node"), q.get("since"),
-                                             q.get("limit"))
+                                             q.get("limit"), q.get("order", "newest"))
                     return ("reply", answer, s)
                 return self._forward(request, s)
             case "get_status":
@@ -124,19 +126,20 @@ class ConsensusServer(gen_server.GenServer):
         return ("reply", ("error", "unknown_request"), s)
 
     def _execute_tool(self, request: Any, tool: Any, args: Any, request_id: Any,
-                      s: PocState) -> Any:
+                      s: PocState, ctx: dict[str, Any] | None = None) -> Any:
         if s.role == "leader":
-            return ("reply", self._execute_here(s, tool, args, request_id), s)
+            return ("reply", self._execute_here(s, tool, args, request_id, ctx), s)
         return self._forward(request, s)
 
     @staticmethod
-    def _execute_here(s: PocState, tool: Any, args: Any, request_id: Any) -> Any:
+    def _execute_here(s: PocState, tool: Any, args: Any, request_id: Any,
+                      ctx: dict[str, Any] | None = None) -> Any:
         """The leader's clause: run once, record, answer."""
         if request_id is not None:
             found = audit_log.lookup(s.log, request_id)
             if found != "error":
                 return found[1]  # a retry: the reply we gave, and nothing else
-        outcome = service_answer(s.pool.run(tool, args, request_id))
+        outcome = service_answer(s.pool.run(tool, args, request_id, ctx))
         if outcome == ("error", "no_runner"):
             return outcome  # nothing ran: nothing to record, a retry may run it
         result = outcome[1] if outcome[0] == "ok" else outcome

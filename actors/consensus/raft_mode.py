@@ -105,7 +105,7 @@ def _leader_node(member: tuple[str, str]) -> str | None:
     return None
 
 
-def _forward(from_: Any, member: tuple[str, str], request: tuple[Any, Any, Any],
+def _forward(from_: Any, member: tuple[str, str], request: tuple[Any, ...],
              timeout: int) -> None:
     """(a helper process) Ask the leader's server; follow a leader change at most twice."""
     answer: Any = ("error", "no_leader")
@@ -197,10 +197,12 @@ class RaftConsensusServer(gen_server.GenServer):
                 return self._execute(s, from_, tool, args, None)
             case ("execute_tool", tool, args, request_id):
                 return self._execute(s, from_, tool, args, request_id)
-            case ("$at_leader", tool, args, request_id):
+            case ("execute_tool", tool, args, request_id, dict(ctx)):
+                return self._execute(s, from_, tool, args, request_id, ctx)
+            case ("$at_leader", tool, args, request_id, ctx):
                 if _leader_node(s.member) != erlang.node():
                     return ("reply", ("error", "not_leader"), s)
-                return self._execute_here(s, from_, tool, args, request_id)
+                return self._execute_here(s, from_, tool, args, request_id, ctx)
             case ("audit", dict(q)):
                 return ("reply", self._audit(s, q), s)
             case "get_status":
@@ -210,17 +212,18 @@ class RaftConsensusServer(gen_server.GenServer):
     # -- execution --------------------------------------------------------------------------
 
     def _execute(self, s: RaftState, from_: Any, tool: Any, args: Any,
-                 request_id: Any) -> Any:
+                 request_id: Any, ctx: dict[str, Any] | None = None) -> Any:
         leader = _leader_node(s.member)
         if leader is None:
             return ("reply", ("error", "no_leader"), s)
         if leader == erlang.node():
-            return self._execute_here(s, from_, tool, args, request_id)
-        erlang.spawn(_forward, from_, s.member, (tool, args, request_id), s.forward_timeout)
+            return self._execute_here(s, from_, tool, args, request_id, ctx)
+        erlang.spawn(_forward, from_, s.member, (tool, args, request_id, ctx),
+                     s.forward_timeout)
         return ("noreply", s)
 
     def _execute_here(self, s: RaftState, from_: Any, tool: Any, args: Any,
-                      request_id: Any) -> Any:
+                      request_id: Any, ctx: dict[str, Any] | None = None) -> Any:
         if request_id is not None:
             if request_id in s.in_flight:  # a retry while the first is committing
                 s.pending[s.in_flight[request_id]].froms.append(from_)
@@ -231,7 +234,7 @@ class RaftConsensusServer(gen_server.GenServer):
                 return ("reply", ("error", "no_quorum"), s)
             if found[1] is not None:
                 return ("reply", found[1], s)  # committed before: the stored reply; no run
-        outcome = service_answer(s.pool.run(tool, args, request_id))
+        outcome = service_answer(s.pool.run(tool, args, request_id, ctx))
         if outcome == ("error", "no_runner"):
             return ("reply", outcome, s)
         result = outcome[1] if outcome[0] == "ok" else outcome

@@ -12,13 +12,19 @@ past its timeout has its runner killed (a restart too); more than `intensity` re
 The POC leader runs one tool at a time (inside its handle_call), so the default pool has
 one runner; a caller that runs tools concurrently can ask for more.
 
-Contract of `RunnerPool.run(tool, args, request_id)` (called in the leader's process):
+Contract of `RunnerPool.run(tool, args, request_id, ctx)` (called in the leader's process):
 - ("ok", result): the tool ran; `result` is `Tools.run`'s (possibly its unknown_tool error);
 - ("error", ("tool_crashed", reason)): the tool raised; `reason` is the runner's exit
   reason, with a Python exception made a plain term: ("ExcType: message", stacktrace);
 - ("error", "timeout"): the tool ran past its timeout; its runner was killed at once;
+- ("error", "cancelled"): the caller cancelled the run (`cancel_run`): the runner got an
+  exit signal "cancelled", died, and its supervisor restarted it, as after a timeout;
 - ("error", "no_runner"): no live runner could be found within RUNNER_WAIT_MS (the runner
   supervisor is gone or keeps failing to restart its children).
+
+`ctx` (optional) is a run context {"token": term, "listener": pid (optional)}: the runner
+keeps it in its process dictionary while the tool runs, so `cancel_run(token)` (on the
+runner's node) finds the run, and the tool's `tools.report_progress` reaches the listener.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from typing import Any
 from actors import Exit, Pid, erlang, gen_server, timer
 from supervision import supervisor
 
-from .tools import Tools
+from .tools import RUN_CONTEXT, Tools
 
-__all__ = ["SUP_NAME", "RunnerPool", "RunnerSup", "ToolRunner", "crash_reason", "start_link"]
+__all__ = ["SUP_NAME", "RunnerPool", "RunnerSup", "ToolRunner", "cancel_run", "crash_reason",
+           "start_link"]
 
 SUP_NAME = "erlmcp_tool_runner_sup"
 RUNNER_WAIT_MS = 2000  # how long run() looks for a live runner (a restart takes ~1 ms)
@@ -47,7 +54,19 @@ class ToolRunner(gen_server.GenServer):
         match request:
             case ("run", name, args, request_id):
                 return ("reply", ("ok", tools.run(name, args, request_id)), tools)
+            case ("run", name, args, request_id, dict(ctx)):
+                return ("reply", ("ok", _run_with(ctx, tools, name, args, request_id)), tools)
         return ("reply", ("error", "unknown_request"), tools)
+
+
+def _run_with(ctx: dict[str, Any], tools: Tools, name: Any, args: Any,
+              request_id: Any) -> Any:
+    """Run the tool with its run context in the process dictionary (see the module doc)."""
+    erlang.put(RUN_CONTEXT, ctx)
+    try:
+        return tools.run(name, args, request_id)
+    finally:
+        erlang.put(RUN_CONTEXT, "undefined")
 
 
 class RunnerSup(supervisor.Supervisor):
@@ -70,6 +89,24 @@ def start_link(tools: Tools, size: int = 1, intensity: int = 3, period: int = 5,
     return supervisor.start_link(("local", name), RunnerSup, (tools, size, intensity, period))
 
 
+def cancel_run(token: Any, sup: Any = SUP_NAME) -> bool:
+    """(on the runners' node) Kill the runner running the run `token` with the exit reason
+    "cancelled"; its supervisor restarts it. True if a runner was running it."""
+    try:
+        children = supervisor.which_children(sup)
+    except Exit:
+        return False
+    for _id, pid, _type, _mods in children:
+        if type(pid) is not Pid:
+            continue
+        info = erlang.process_info(pid, "dictionary")
+        ctx = dict(info[1]).get(RUN_CONTEXT) if type(info) is tuple else None
+        if isinstance(ctx, dict) and ctx.get("token") == token:
+            erlang.exit(pid, "cancelled")
+            return True
+    return False
+
+
 def crash_reason(reason: Any) -> Any:
     """A runner's exit reason as a plain term that pickles and prints anywhere."""
     if type(reason) is tuple and len(reason) == 2 and isinstance(reason[0], BaseException):
@@ -89,14 +126,17 @@ class RunnerPool:
         self._runners: list[Pid] = []
         self._next = 0
 
-    def run(self, tool: Any, args: Any, request_id: Any = None) -> tuple[str, Any]:
+    def run(self, tool: Any, args: Any, request_id: Any = None,
+            ctx: dict[str, Any] | None = None) -> tuple[str, Any]:
         timeout = self.tools.timeout_of(tool)
+        request = ("run", tool, args, request_id) if ctx is None \
+            else ("run", tool, args, request_id, ctx)
         for _ in range(2):  # a runner that dies before our call arrives never ran the tool
             runner = self._checkout()
             if runner is None:
                 return ("error", "no_runner")
             try:
-                return gen_server.call(runner, ("run", tool, args, request_id), timeout)
+                return gen_server.call(runner, request, timeout)
             except Exit as exc:
                 reason = exc.reason[0] if type(exc.reason) is tuple else exc.reason
                 if reason == "noproc":
@@ -104,6 +144,8 @@ class RunnerPool:
                 if reason == "timeout":
                     erlang.exit(runner, "kill")  # stuck in the tool: the supervisor restarts it
                     return ("error", "timeout")
+                if reason == "cancelled":
+                    return ("error", "cancelled")
                 return ("error", ("tool_crashed", crash_reason(reason)))
         return ("error", "no_runner")
 

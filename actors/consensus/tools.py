@@ -13,18 +13,27 @@ Rules of this module:
   ToolRunner it crashes the runner (see `tool_runner`).
 - Each tool has a timeout in ms ("infinity" allowed), DEFAULT_TIMEOUT unless the decorator
   says otherwise; the ToolRunner kills a run that takes longer.
+- A tool's signature describes it: the annotation of `args` (a TypedDict, a pydantic model
+  or a dataclass) is its input schema, its return annotation its output, its docstring its
+  description (see `actors.consensus.mcp.schema`). A plain `dict` means any object.
+- A tool running in a ToolRunner may call `report_progress(done, total, message)`; it goes
+  to whoever asked for the run with a run context (the MCP front end), else nowhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
-__all__ = ["DEFAULT_TIMEOUT", "BadArgs", "Tool", "ToolFun", "Tools", "default_tools",
-           "is_unknown_tool", "service_answer", "unknown_tool"]
+from actors import erlang
+
+__all__ = ["DEFAULT_TIMEOUT", "RUN_CONTEXT", "BadArgs", "Tool", "ToolFun", "Tools",
+           "default_tools", "is_unknown_tool", "report_progress", "service_answer",
+           "unknown_tool"]
 
 DEFAULT_TIMEOUT = 5000
+RUN_CONTEXT = "$erlmcp_run"  # the process dictionary key of a ToolRunner's run context
 ToolFun = Callable[[dict[str, Any], Any], Any]
 
 
@@ -49,6 +58,16 @@ def service_answer(outcome: tuple[str, Any]) -> tuple[str, Any]:
     if outcome[0] == "ok" and is_unknown_tool(outcome[1]):
         return outcome[1]  # type: ignore[no-any-return]
     return outcome
+
+
+def report_progress(progress: float, total: float | None = None,
+                    message: str | None = None) -> bool:
+    """(in a tool) Report progress to the run's listener. True if someone listens."""
+    ctx = erlang.get(RUN_CONTEXT)
+    if not isinstance(ctx, dict) or type(ctx.get("listener")) is not erlang.Pid:
+        return False
+    erlang.send(ctx["listener"], ("erlmcp_progress", ctx.get("token"), progress, total, message))
+    return True
 
 
 @dataclass(frozen=True)
@@ -151,29 +170,51 @@ def _numbers(args: dict[str, Any], k1: str, k2: str) -> tuple[Any, Any]:
     return x, y
 
 
-def _add(args: dict[str, Any], _request_id: Any) -> Any:
+class AB(TypedDict):
+    """Two numbers, a and b."""
+
+    a: float
+    b: float
+
+
+class XY(TypedDict):
+    x: float
+    y: float
+
+
+class S1S2(TypedDict):
+    s1: str
+    s2: str
+
+
+def _add(args: AB, _request_id: Any) -> float:
+    """a + b."""
     a, b = _numbers(args, "a", "b")  # add: #{a := A, b := B} -> A + B
     return a + b
 
 
-def _multiply(args: dict[str, Any], _request_id: Any) -> Any:
+def _multiply(args: XY, _request_id: Any) -> float:
+    """x * y."""
     x, y = _numbers(args, "x", "y")  # multiply: #{x := X, y := Y} -> X * Y
     return x * y
 
 
-def _divide(args: dict[str, Any], _request_id: Any) -> Any:
+def _divide(args: AB, _request_id: Any) -> float:
+    """a / b (b not 0)."""
     a, b = _numbers(args, "a", "b")  # divide: #{a := A, b := B} when B =/= 0 -> A / B
     if b == 0:  # 0.0 too: Erlang's A / 0.0 is badarith as well, so no clause fits
         raise BadArgs()
     return a / b
 
 
-def _subtract(args: dict[str, Any], _request_id: Any) -> Any:
+def _subtract(args: AB, _request_id: Any) -> float:
+    """a - b."""
     a, b = _numbers(args, "a", "b")  # subtract: #{a := A, b := B} -> A - B
     return a - b
 
 
-def _concat(args: dict[str, Any], _request_id: Any) -> Any:
+def _concat(args: S1S2, _request_id: Any) -> str:
+    """s1 and s2, joined by a space."""
     match args:  # concat: #{s1 := S1, s2 := S2} -> <<S1/binary, " ", S2/binary>>
         case {"s1": str(s1), "s2": str(s2)}:
             return s1 + " " + s2

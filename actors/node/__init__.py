@@ -113,7 +113,11 @@ class Node(Links, RemoteEnd, Names):
         if "@" not in self.name:
             raise Error(("badarg", self.name))
         dist = Distribution(self, config)
-        dist.start()
+        try:
+            dist.start()
+        except BaseException:
+            dist.stop()  # a failed start releases its ZeroMQ context and sockets at once
+            raise
         self.dist = dist
         return dist
 

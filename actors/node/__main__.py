@@ -1,6 +1,10 @@
-"""`python -m actors.node --name n1@127.0.0.1 --cookie secret`: a node that stays up.
+"""`python -m actors.node --name n1@127.0.0.1 --cookie-file PATH`: a node that stays up.
 
-The equivalent of `erl -name n1@127.0.0.1 -setcookie secret -noshell`. It prints
+The equivalent of `erl -name n1@127.0.0.1 -setcookie ... -noshell`. The cookie comes from
+`--cookie-file` (a file only its owner can read), else `$ERLPY_COOKIE`, else
+`~/.erlpy.cookie`; `--cookie` works but warns, since every local user can read a process's
+arguments. The node removes `ERLPY_COOKIE` from its own environment once read, so the
+programs it starts do not inherit it. It prints
 `READY <name> <address>` once it accepts connections, then runs until SIGTERM or SIGINT.
 With `--peer` (used by `actors.peer`) it also stops when its standard input closes: the
 node that started it is gone, or gave it up.
@@ -16,6 +20,7 @@ import sys
 import threading
 
 from actors import net_kernel
+from actors._cookie import COOKIE_ENV, CookieError, read_cookie_file
 
 
 def _seeds(values: list[str], *, lookup: bool = False) -> dict[str, str | None]:
@@ -30,10 +35,36 @@ def _seeds(values: list[str], *, lookup: bool = False) -> dict[str, str | None]:
     return seeds
 
 
+def _cookie(cookie: str | None, cookie_file: str | None) -> str:
+    """The cookie from the options or the environment; then drop it from the environment."""
+    if cookie is not None and cookie_file is not None:
+        raise SystemExit("give --cookie or --cookie-file, not both")
+    if cookie is not None:
+        logging.getLogger("actors.node").warning(
+            "--cookie puts the cookie in this process's arguments, which every local user can "
+            "read (/proc/%d/cmdline); use --cookie-file or $ERLPY_COOKIE", os.getpid())
+    elif cookie_file is not None:
+        try:
+            cookie = read_cookie_file(cookie_file)
+        except CookieError as exc:
+            raise SystemExit(str(exc)) from None
+    else:
+        try:
+            cookie = net_kernel.default_cookie()
+        except CookieError as exc:
+            raise SystemExit(str(exc)) from None
+    os.environ.pop(COOKIE_ENV, None)  # children of this node do not inherit it
+    return cookie
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.node", description=__doc__)
     parser.add_argument("--name", required=True, help="name@host, e.g. n1@127.0.0.1")
-    parser.add_argument("--cookie", default=None, help="default: $ERLPY_COOKIE or ~/.erlpy.cookie")
+    parser.add_argument("--cookie", default=None,
+                        help="discouraged: other local users can read it; use --cookie-file")
+    parser.add_argument("--cookie-file", default=None,
+                        help="a file holding the cookie, readable by its owner only "
+                             "(default: $ERLPY_COOKIE, else ~/.erlpy.cookie)")
     parser.add_argument("--listen", default="tcp://127.0.0.1:0", help="ZeroMQ bind address")
     parser.add_argument("--advertise", default=None, help="the address peers dial")
     parser.add_argument("--net-ticktime", type=int, default=800, help="ms of silence = down")
@@ -49,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = _seeds(args.seed, lookup=True)
     addresses = {name: address for name, address in {**_seeds(args.address), **seeds}.items()
                  if address is not None}
+    cookie = _cookie(args.cookie, args.cookie_file)
     result = net_kernel.start(
-        args.name, args.cookie, listen=args.listen, advertise=args.advertise,
+        args.name, cookie, listen=args.listen, advertise=args.advertise,
         net_ticktime=args.net_ticktime, seeds=addresses, epmd=not args.no_epmd)
     from actors.node import default_node
 

@@ -3,7 +3,9 @@
 Rules of this module:
 * `Member` owns a `RaftCore`, the machine and its state. `step(event)` feeds
   the core and runs the effects it returns **in order**, one branch per
-  effect (`run_effect`), as `actors.raft.effects` requires:
+  effect (`run_effect`), as `actors.raft.effects` requires (one exception: a
+  leader hands its own `PersistEntries` to the WAL just after the `Send`s that
+  follow it, see `_sends_first`):
   `PersistState` is written and fsynced here before anything else happens;
   `PersistEntries` goes to the node's WAL writer, which batches fsyncs and
   sends back `("$ra_written", index, term)`; `Send` goes over distribution.
@@ -12,9 +14,15 @@ Rules of this module:
   `meta["system_time"]` is the same on every member.
 * Machine effects are run by the leader only, except `release_cursor`,
   which every member honours (log compaction is local).
+* After each `Apply` (before the replies it answers) and after every outermost
+  `step` (a new leader) the member publishes its *view*: an immutable
+  `View(index, term, state, leader)` of what it has applied, stored in its
+  process dictionary under `VIEW_KEY` by one attribute swap. `ra.local_query`
+  on the same node reads it without a call or a lock (`local_view`).
 * A correlation says who waits for an answer: `("call", from_)` for
   `process_command`, `("pipe", pid, corr)` for `pipeline_command`,
-  `("read", from_, fun)` for `consistent_query`, `("member", from_)` for
+  `("read", from_, fun)` for `consistent_query` (`("reads", [(from_, fun),
+  ...])` for several sharing one ReadIndex round), `("member", from_)` for
   membership changes. `None` means nobody waits (ra's own commands).
 """
 
@@ -24,11 +32,12 @@ import logging
 import pickle
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
-from .. import erlang, gen_server, ra_machine
+from .. import _context, erlang, gen_server, ra_machine
 from ..raft import (
     Accepted,
+    AppendEntries,
     Apply,
     Effect,
     Entry,
@@ -53,6 +62,34 @@ log = logging.getLogger("actors.ra")
 RECONNECT_INTERVAL = 1.0  # seconds between attempts to reach a member's node that is down
 
 ServerId = tuple[str, str]
+VIEW_KEY = "$ra_view"
+
+
+class View(NamedTuple):
+    """What a member has applied, as published for lock-free local reads. `state` is the
+    machine state itself (not a copy): readers must not mutate it."""
+
+    index: int
+    term: int
+    state: Any
+    leader: ServerId | None
+
+
+def local_view(server_id: Any) -> View | None:
+    """The published view of member `server_id` if it runs on the caller's node, else None.
+
+    Lock-free: one registry lookup and one dictionary read. A member that is not running
+    (or not yet published) gives None, and the caller falls back to a call."""
+    if type(server_id) not in (tuple, list) or len(server_id) != 2:
+        return None
+    name, node = server_id
+    here = _context.current_node()
+    if node != here.name or type(name) is not str:
+        return None
+    proc = here.whereis(name)
+    if proc is None or not proc.alive:
+        return None
+    return proc.dictionary.get(VIEW_KEY)  # type: ignore[no-any-return]
 
 
 class Member:
@@ -77,9 +114,16 @@ class Member:
         self.applied_term = core.log.snapshot_term
         self.depth = 0  # nesting of `step` (effects that step the core again)
         self.proposals: list[tuple[Any, Any]] = []  # (command, correlation) not yet proposed
+        self.reads: list[tuple[Any, Any]] = []  # (from, fun) of consistent queries not yet asked
         self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
         self.entered = ""  # the last role given to the machine's state_enter
         self.tick_count = 0
+        self.view: View | None = None  # the last view published
+        self.node = erlang.node()
+        proc = _context.current_process()  # the member's own process: its dictionary
+        self.pdict: dict[Any, Any] = proc.dictionary if proc is not None else {}
+        self.last_wire: tuple[Any, Pickled] | None = None  # the last AppendEntries pickled
+        self.read_rounds = 0  # ReadIndex rounds started (several queries may share one)
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
 
@@ -93,18 +137,36 @@ class Member:
         """
         self.depth += 1
         try:
-            for effect in self.core.step(event):
+            effects = self.core.step(event)
+            if self.core.role == "leader":
+                effects = _sends_first(effects)
+            for effect in effects:
                 self.run_effect(effect)
         finally:
             self.depth -= 1
         if self.depth == 0:
+            self.last_wire = None
             self._flush_pipeline_replies()
+            self.publish()
+
+    def publish(self, index: int | None = None) -> None:
+        """Swap in a new `View` if the applied index, the state or the leader changed.
+        `index` is the last index applied to `self.state` (default: the core's). Called
+        in the member's own process (its process dictionary)."""
+        view = self.view
+        leader = self.core.leader
+        index = self.core.applied if index is None else index
+        if view is not None and view.index == index and \
+                view.state is self.state and view.leader == leader:
+            return
+        self.view = View(index, self.applied_term, self.state, leader)  # type: ignore[arg-type]
+        self.pdict[VIEW_KEY] = self.view
 
     def run_effect(self, e: Effect) -> None:
         match e:
             case Send(to, msg):
                 if self._reachable(to[1]):  # type: ignore[index]
-                    erlang.send(to, ("$ra", msg))
+                    erlang.send(to, ("$ra", self._wire(to, msg)))
             case PersistState(term, voted_for):
                 self.store.save_hard_state(term, voted_for)
             case PersistEntries(from_index, entries):
@@ -121,6 +183,7 @@ class Member:
                 self.state = pickle.loads(data)
                 self.applied_term = meta.term
                 self.since_snapshot = 0
+                self.publish(meta.index)
             case Apply(entries):
                 self._apply(entries)
             case Reply(correlation, result):
@@ -148,6 +211,17 @@ class Member:
         self.down_nodes[node] = now
         return True
 
+    def _wire(self, to: Any, msg: Any) -> Any:
+        """`msg` as sent to `to`: an AppendEntries with entries for another node is pickled
+        once, and the same bytes go to every follower that gets an equal message (the
+        followers of a leader in step get the same batch)."""
+        if type(msg) is not AppendEntries or not msg.entries or to[1] == self.node:
+            return msg
+        last = self.last_wire
+        if last is None or last[0] != msg:
+            last = self.last_wire = (msg, Pickled(pickle.dumps(msg, 5)))
+        return last[1]
+
     def _write(self, from_index: int, entries: tuple[Entry, ...]) -> None:
         erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
 
@@ -164,6 +238,8 @@ class Member:
             self.results[entry.index] = reply
             self._run_machine_effects(effects)
         self.since_snapshot += len(entries)
+        if entries:  # before the Replies that follow: a caller then reads its own write
+            self.publish(entries[-1].index)
         self._serve_reads()
         interval = self.cfg.get("snapshot_interval", 4096)
         if interval and self.since_snapshot >= interval:
@@ -220,7 +296,10 @@ class Member:
                 gen_server.reply(correlation[1], ("ok", (result.index, self.core.term), self.id))
             return
         answer = rejection(result, self.leader_id())
-        if kind == "pipe":
+        if kind in ("read", "reads"):
+            for from_, _fun in _readers(correlation):
+                gen_server.reply(from_, answer)
+        elif kind == "pipe":
             erlang.send(correlation[1], ("ra_event", self.id, (
                 "rejected", ("not_leader", answer[1] if answer[0] == "redirect" else None,
                              correlation[2]))))
@@ -240,8 +319,45 @@ class Member:
             return
         ready = [w for w in self.waiting_reads if w[0] <= self.core.applied]
         self.waiting_reads = [w for w in self.waiting_reads if w[0] > self.core.applied]
-        for _index, (_kind, from_, fun) in ready:
-            gen_server.reply(from_, run_query(fun, self.state, self.id))
+        for _index, correlation in ready:
+            for from_, fun in _readers(correlation):
+                gen_server.reply(from_, run_query(fun, self.state, self.id))
+
+
+def _sends_first(effects: list[Effect]) -> list[Effect]:
+    """A leader's own `PersistEntries` moved after the `Send`s that follow it, so the
+    AppendEntries leave before the local WAL write is handed over (a thread wake-up).
+    Allowed: the write is asynchronous anyway, and a leader may send entries before its
+    own write is durable (it counts itself only after `Written`; dissertation §10.2.1)."""
+    for pos, e in enumerate(effects):
+        if type(e) is PersistEntries and pos + 1 < len(effects) and \
+                type(effects[pos + 1]) is Send:
+            end = pos + 1
+            while end < len(effects) and type(effects[end]) is Send:
+                end += 1
+            return [*effects[:pos], *effects[pos + 1:end], e, *_sends_first(effects[end:])]
+    return effects
+
+
+def _readers(correlation: tuple[Any, ...]) -> list[tuple[Any, Any]]:
+    """The (from, fun) pairs waiting on a read correlation: ("read", from, fun) for one
+    consistent query, ("reads", [(from, fun), ...]) for a batch sharing one round."""
+    if correlation[0] == "read":
+        return [(correlation[1], correlation[2])]
+    return list(correlation[1])
+
+
+class Pickled:
+    """A message pickled once, to be sent to several nodes: it pickles as a call to
+    `pickle.loads` of its bytes, so the receiver gets the message itself."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (pickle.loads, (self.data,))
 
 
 class ApplyFailed:

@@ -25,7 +25,7 @@ import random
 import time
 from typing import Any
 
-from .. import erlang, gen_server, net_kernel, ra_machine
+from .. import _context, erlang, gen_server, net_kernel, ra_machine
 from ..raft import (
     Campaign,
     ChangeMembership,
@@ -41,7 +41,7 @@ from ..raft import (
     Written,
 )
 from . import _machine_effects
-from ._member import Member, run_query
+from ._member import Member, Pickled, run_query
 from ._member_store import MemberStore
 from ._names import SystemNames
 from ._records import dumps
@@ -69,11 +69,13 @@ class RaServer(gen_server.GenServer):
             state = pickle.loads(rec.snapshot[1])
         me = (cfg["name"], erlang.node())
         opts = Options(election_ticks=cfg.get("election_ticks", 10),
-                       max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16))
+                       max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16),
+                       commit_notice=cfg.get("commit_notice", True))
         core = RaftCore(me, cfg["members"], random.Random(), opts,  # type: ignore[arg-type]
                         rec.hard_state, rec.entries, rec.snapshot)
         store = MemberStore(cfg["data_dir"], uid)
         member = Member(cfg, core, machine, state, store, names)
+        member.publish()
         net_kernel.monitor_nodes(True)
         erlang.send_after(cfg.get("tick_ms", 50), erlang.self(), TICK)
         return ("ok", member)
@@ -94,7 +96,7 @@ class RaServer(gen_server.GenServer):
             case ("$ra_consistent_query", fun):
                 if core.role != "leader":
                     return ("reply", ("redirect", m.leader_id()), m)
-                m.step(ReadIndex(("read", from_, fun)))
+                _queue_read(m, from_, fun)
                 return ("noreply", m)
             case ("$ra_local_query", fun):
                 answer = run_query(fun, m.state, m.leader_id())
@@ -135,13 +137,10 @@ class RaServer(gen_server.GenServer):
     def handle_cast(self, msg: Any, m: Member) -> Any:
         match msg:
             case ("$ra_pipeline", command, correlation, pid):
-                if m.core.role != "leader":
-                    erlang.send(pid, ("ra_event", m.id,
-                                      ("rejected", ("not_leader", m.leader_id(), correlation))))
-                elif (refused := _unreplicable(command)) is not None:
-                    erlang.send(pid, ("ra_event", m.id, ("applied", [(correlation, refused)])))
-                else:
-                    _queue(m, command, ("pipe", pid, correlation))
+                _pipeline(m, [(command, correlation)], pid)
+            case ("$ra_pipeline_many", list(items), pid) if all(
+                    type(i) is tuple and len(i) == 2 for i in items):
+                _pipeline(m, items, pid)
         return ("noreply", m)
 
     # ------------------------------------------------------------------ events
@@ -150,6 +149,10 @@ class RaServer(gen_server.GenServer):
         match msg:
             case ("$ra", message) if isinstance(message, Message):
                 m.step(message)
+            case ("$ra", Pickled() as pickled):  # only if a transport ever skips pickling
+                message = pickle.loads(pickled.data)
+                if isinstance(message, Message):
+                    m.step(message)
             case ("$ra", message):  # a core's local event or junk: never from a peer
                 log.warning("%s: dropped %.200r: not a raft peer message", m.id, message)
             case ("$ra_written", index, term):
@@ -157,9 +160,9 @@ class RaServer(gen_server.GenServer):
             case "$ra_tick":
                 self._tick(m)
             case "$ra_propose":
-                batch, m.proposals = m.proposals, []
-                now = erlang.system_time("millisecond")
-                m.step(ProposeMany(tuple(((now, cmd), corr) for cmd, corr in batch)))
+                _propose_queued(m)
+            case "$ra_read":
+                _read_queued(m)
             case ("nodedown", node):
                 m.down_nodes.setdefault(node, time.monotonic())
                 if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
@@ -195,18 +198,81 @@ class RaServer(gen_server.GenServer):
         return "ok"
 
 
-def _queue(m: Member, command: Any, correlation: Any) -> None:
-    """Commands that arrive together are proposed together: the first of a batch sends
-    the server a "$ra_propose", which queues behind every command already in its mailbox.
-    One proposal then makes one WAL write and one AppendEntries per follower for all."""
+def _pipeline(m: Member, items: list[tuple[Any, Any]], pid: Any) -> None:
+    """Pipelined commands (command, correlation) from `pid`: queued for one proposal, or
+    answered at once if this member is not the leader or a command cannot replicate."""
+    if m.core.role != "leader":
+        leader = m.leader_id()
+        for _command, correlation in items:
+            erlang.send(pid, ("ra_event", m.id, ("rejected", ("not_leader", leader, correlation))))
+        return
+    refused = []
+    all_fine = len(items) > 1 and _unreplicable([command for command, _ in items]) is None
+    for command, correlation in items:
+        why = None if all_fine else _unreplicable(command)
+        if why is None:
+            _queue(m, command, ("pipe", pid, correlation), len(items) > 1)
+        else:
+            refused.append((correlation, why))
+    if refused:
+        erlang.send(pid, ("ra_event", m.id, ("applied", refused)))
+
+
+def _queue(m: Member, command: Any, correlation: Any, more: bool = False) -> None:
+    """Commands that arrive together are proposed together. With nothing else in the
+    mailbox (and no `more` to come with this one) the command is proposed at once.
+    Otherwise the first of a batch sends the server a "$ra_propose", which queues behind
+    every message already in its mailbox; one proposal then makes one WAL write and one
+    AppendEntries per follower for all."""
+    if not m.proposals and not more and _mailbox_empty():
+        m.step(ProposeMany((((erlang.system_time("millisecond"), command), correlation),)))
+        return
     if not m.proposals:
         erlang.send(erlang.self(), "$ra_propose")
     m.proposals.append((command, correlation))
 
 
+def _propose_queued(m: Member) -> None:
+    batch, m.proposals = m.proposals, []
+    if batch:
+        now = erlang.system_time("millisecond")
+        m.step(ProposeMany(tuple([((now, cmd), corr) for cmd, corr in batch])))
+
+
+def _queue_read(m: Member, from_: Any, fun: Any) -> None:
+    """Consistent queries that arrive together share one ReadIndex round (one heartbeat
+    to every follower), as commands share a proposal: each query still arrived before
+    the round began, which is all linearizability needs."""
+    if not m.reads and _mailbox_empty():
+        m.read_rounds += 1
+        m.step(ReadIndex(("read", from_, fun)))
+        return
+    if not m.reads:
+        erlang.send(erlang.self(), "$ra_read")
+    m.reads.append((from_, fun))
+
+
+def _read_queued(m: Member) -> None:
+    batch, m.reads = m.reads, []
+    m.read_rounds += 1 if batch else 0
+    if len(batch) == 1:
+        m.step(ReadIndex(("read", *batch[0])))
+    elif batch:
+        m.step(ReadIndex(("reads", batch)))
+
+
+def _mailbox_empty() -> bool:
+    """Is the calling process's mailbox empty (nothing else to batch with)? Read without
+    its lock: a message that lands meanwhile is simply not batched with this one."""
+    proc = _context.current_process()
+    return proc is None or not proc.mailbox
+
+
 def _unreplicable(command: Any) -> tuple[str, Any] | None:
     """The error for a command that could not be replicated, which must not enter the log
-    (followers would drop every AppendEntries holding it); None for any other command."""
+    (followers would drop every AppendEntries holding it); None for any other command.
+    A batch of pipelined commands is checked at once (a list of them), then one by one
+    only if the batch fails."""
     try:
         pickle.loads(dumps(command))
     except Exception as exc:
@@ -240,4 +306,5 @@ def overview(m: Member) -> dict[str, Any]:
         "leader": m.leader_id(),
         "members": sorted(core.voters),
         "machine": m.machine.overview(m.state),
+        "read_rounds": m.read_rounds,
     }

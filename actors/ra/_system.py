@@ -20,6 +20,7 @@ storage uid.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -33,9 +34,12 @@ from ._names import SystemNames, member_uid
 from ._records import atomic_write, dumps, encode, loads, make_dirs, scan
 from ._segment_writer import SegmentWriter
 from ._server import RaServer
+from ._trust import UntrustedDataDir, secure_data_dir
 from ._wal_writer import WalWriter
 
 DATA_DIR_ENV = "ERLPY_RA_DATA_DIR"
+
+log = logging.getLogger("actors.ra")
 
 
 def default_data_dir(node_name: str) -> str:
@@ -97,8 +101,14 @@ def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> 
 
 def start_link(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
     """Start the system's tree linked to the caller (to put it under a supervisor):
-    ("ok", pid) | ("error", reason)."""
+    ("ok", pid) | ("error", reason). A data dir that others could have written is refused,
+    ("error", ("untrusted_data_dir", why)), before anything in it is read (see `_trust`)."""
     opts["data_dir"] = os.path.abspath(data_dir or default_data_dir(erlang.node()))
+    try:
+        secure_data_dir(opts["data_dir"])
+    except UntrustedDataDir as exc:
+        log.error("ra system %s: %s", system, exc)
+        return ("error", ("untrusted_data_dir", str(exc)))
     make_dirs(os.path.join(opts["data_dir"], "servers"))
     for cfg in _configs(opts["data_dir"]):  # a new system: nothing of it runs yet
         if cfg.get("running"):
@@ -136,12 +146,19 @@ def _configs(directory: str) -> list[dict[str, Any]]:
 
 
 def _read_config(path: str) -> dict[str, Any] | None:
+    """The config in `path`; None if there is none. A file that holds no whole config (torn,
+    truncated) is logged as an error: its member will not be restarted."""
     try:
         with open(path, "rb") as f:
             found = scan(f.read(), path)
     except FileNotFoundError:
         return None
-    return loads(found.payloads[0], path, 0) if found.payloads else None  # type: ignore[return-value]
+    if not found.payloads:
+        log.error("ra member config %s is damaged (%s): that member will not be restarted; "
+                  "restore the file or start the member again", path,
+                  found.detail or "empty file")
+        return None
+    return loads(found.payloads[0], path, 0)  # type: ignore[return-value]
 
 
 def _write_config(cfg: dict[str, Any]) -> None:

@@ -13,7 +13,9 @@ Rules of this module:
 * `append` only buffers. `flush` writes every buffered record as one batch
   (BEGIN marker naming the file's number, the records, COMMIT marker: see
   `_records`) with one ``write`` and one ``fdatasync`` (group commit) and
-  returns how many records are now durable. With ``sync=False`` there is no fdatasync (nor directory
+  returns how many records are now durable. A failed write or fdatasync stops the `Wal`
+  and cuts the file back to the end of the last synced batch (see `_fail_write`). With
+  ``sync=False`` there is no fdatasync (nor directory
   fsync): records survive a process crash but **not** a power loss (tests and
   benchmarks only).
 * Each file keeps an in-memory memtable per uid (a `LogImage`). When a flush
@@ -36,6 +38,7 @@ Rules of this module:
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -57,6 +60,7 @@ from ._records import (
     write_all,
 )
 
+log = logging.getLogger("actors.ra.wal")
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 _NAME = re.compile(r"^(\d{8})\.wal$")
 
@@ -185,10 +189,7 @@ class Wal:
             if self.sync:
                 os.fdatasync(self._fd)
         except BaseException:
-            # The file may now end in a partial record and a failed fsync may have
-            # dropped pages: stop here; a restart's recover() truncates the tail.
-            os.close(self._fd)
-            self._fd = None
+            self._fail_write()
             raise
         self._size += len(data)
         for uid, (_, from_index, entries), _ in buffer:
@@ -196,6 +197,24 @@ class Wal:
         if self._size > self.max_file_bytes:
             self._roll()
         return len(buffer)
+
+    def _fail_write(self) -> None:
+        """A write or fdatasync failed: stop writing. The batch is not durable and was not
+        acknowledged, and after a failed fdatasync the page cache may hold pages that never
+        reach the disk yet read back as whole batches ("fsyncgate"), so the file is cut back
+        to the end of the last synced batch before anything can read it again."""
+        fd, self._fd = self._fd, None
+        assert fd is not None
+        try:
+            os.ftruncate(fd, self._size)
+            if self.sync:
+                os.fdatasync(fd)
+        except OSError as exc:
+            log.critical("WAL %s: could not cut back to the last synced offset %d after a "
+                         "failed write (%s): do not restart this node on this disk until it "
+                         "is checked", self.path, self._size, exc)
+        finally:
+            os.close(fd)
 
     def _roll(self) -> None:
         if self._fd is not None:

@@ -47,6 +47,7 @@ from .messages import (
     TransferLeadership,
     Vote,
     Written,
+    new_entry,
 )
 from .read_index import ReadState
 from .replication import Progress
@@ -146,7 +147,8 @@ def _propose_many(c: RaftCore, ev: ProposeMany, out: list[Effect]) -> None:
         out.extend(Reply(corr, Rejected(reason, c.leader)) for _cmd, corr in ev.items)
         return
     first = c.log.last_index + 1
-    entries = [Entry(c.term, first + i, cmd) for i, (cmd, _corr) in enumerate(ev.items)]
+    term = c.term
+    entries = [new_entry(term, first + i, cmd) for i, (cmd, _corr) in enumerate(ev.items)]
     for e, (_cmd, corr) in zip(entries, ev.items, strict=True):
         c.pending[e.index] = corr
     if entries:

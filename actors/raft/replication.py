@@ -13,6 +13,9 @@ Rules of this module:
 * A follower acknowledges only entries that are durable (`Written` came back)
   and known to match this term's leader. The leader counts itself only up to
   its own durable index.
+* A commit notice (an empty append to a follower whose match the leader knows
+  to be `prev_index`, sent to carry a new commit index) is not acknowledged
+  unless the follower has more to say; a rejection is always answered.
 * The leader commits only entries of its own term by counting replicas;
   earlier entries commit indirectly (§5.4.2, Figure 8).
 * Committed entries are applied in order, exactly once, by `apply_committed`.
@@ -141,10 +144,10 @@ def _tell_commit(c: RaftCore, peer: NodeId, pr: Progress, out: list[Effect]) -> 
     """An idle peer that holds entries committed since we last told it learns it now,
     so it applies them without waiting for the next heartbeat."""
     known = min(c.commit, pr.match)
-    if known > pr.commit_sent and not pr.probing and not pr.inflight:
+    if known > pr.commit_sent and not pr.probing and not pr.inflight and c.opts.commit_notice:
         prev = pr.next - 1
         out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
-                                            c.commit)))
+                                            c.commit, notice=True)))
         pr.commit_sent = known
 
 
@@ -181,12 +184,15 @@ def maybe_commit(c: RaftCore, out: list[Effect]) -> None:
 
 def _announce_commit(c: RaftCore, out: list[Effect]) -> None:
     """Tell idle, caught-up followers the new commit index with an empty append."""
+    if not c.opts.commit_notice:
+        return
     for peer in sorted(c.progress):
         pr = c.progress[peer]
         if not pr.probing and not pr.inflight and pr.next == pr.match + 1:
             prev = pr.next - 1
             prev_term = c.log.term_at(prev) or 0
-            out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit)))
+            out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit,
+                                                notice=True)))
             pr.commit_sent = max(pr.commit_sent, min(c.commit, pr.match))
 
 
@@ -288,7 +294,7 @@ def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> N
         c.commit = min(m.commit, ae_last)
         apply_committed(c, out)
     ack = min(c.stable, c.known_match)
-    if ack >= ae_last:
+    if ack >= ae_last and not (m.notice and ack == m.prev_index):
         out.append(Send(m.frm, AppendResult(c.term, c.id, True, ack)))
 
 

@@ -98,6 +98,33 @@ def count(state: Any) -> int:
     return len(state)
 
 
+def count_plus(extra: int, state: Any) -> int:
+    """len(state) + extra: each caller of a batch of queries gets its own answer."""
+    return len(state) + extra
+
+
+def failing_query(state: Any) -> Any:
+    raise ValueError("this query fails")
+
+
+def reader(test: Any, entry: Any, fun: Any, tag: Any, timeout_ms: int = 10_000) -> None:
+    """(a process) One consistent_query; sends the test ("read", tag, result)."""
+    erlang.send(test, ("read", tag, ra.consistent_query(entry, fun, timeout_ms)))
+
+
+def queued_queries(name: str) -> int:
+    """(on a node, by rpc) How many consistent queries wait in the mailbox of registered
+    `name` (a look at the node's process table: test code only)."""
+    from actors import _context
+
+    proc = _context.current_node().whereis(name)
+    if proc is None:
+        return -1
+    return sum(1 for m in list(proc.mailbox)
+               if type(m) is tuple and len(m) == 3 and m[0] == "$gen_call"
+               and type(m[2]) is tuple and m[2][:1] == ("$ra_consistent_query",))
+
+
 def ra_start(data_dir: str, opts: dict[str, Any]) -> Any:
     """(on a peer) ra.start with keyword options (rpc passes positional args only)."""
     return ra.start(data_dir, SYSTEM, **opts)

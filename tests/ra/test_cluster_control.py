@@ -14,7 +14,7 @@ from tests.helpers import wait_until
 
 from . import ra_helpers as h
 
-COOKIE = "test-cookie"
+COOKIE = "test-cookie-0123456789abcdef"
 Ids = list[tuple[str, str]]
 
 

@@ -59,8 +59,9 @@ class SmallDisk:
         if os.geteuid() != 0:
             pytest.skip("full-disk test needs root to mount a tmpfs: not running as root")
         path.mkdir(parents=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs",
-                               str(path)], capture_output=True, text=True, timeout=30)
+        options = f"size={TMPFS_SIZE},mode=0700"  # a data dir must be private (ra._trust)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                              capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
             pytest.skip(f"full-disk test needs root to mount a tmpfs: {done.stderr.strip()}")
         self.path = path

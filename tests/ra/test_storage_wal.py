@@ -289,6 +289,32 @@ def test_a_failed_write_closes_the_wal(tmp_path: Path, monkeypatch: pytest.Monke
         wal.flush()
 
 
+def test_a_failed_fdatasync_cuts_the_file_back_to_what_was_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsyncgate: after a failed fdatasync the page cache can still hold the batch, whole,
+    though it may never reach the disk. The file is cut back at once, so a recovery in the
+    same OS process (whose reads hit that page cache) finds only what was synced."""
+    wal, _ = opened(tmp_path)
+    wal.append("a", 1, run(1, 3))
+    wal.flush()
+    synced = Path(wal.path).stat().st_size
+    real = os.fdatasync
+    calls: list[int] = []
+
+    def failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "EIO")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing_once)
+    wal.append("a", 4, run(4, 6))
+    with pytest.raises(OSError):
+        wal.flush()
+    assert Path(wal.path).stat().st_size == synced
+    assert recovered(tmp_path)["a"] == [("entries", 1, run(1, 3))]
+
+
 def test_current_op_merges_what_the_open_file_holds(tmp_path: Path) -> None:
     wal, _ = opened(tmp_path)
     assert wal.current_op("a") is None

@@ -15,7 +15,7 @@ from tests.helpers import wait_until
 
 from . import ra_helpers as h
 
-COOKIE = "test-cookie"
+COOKIE = "test-cookie-0123456789abcdef"
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class Knobs:
                 snapshot_chunk=rng.choice((256, 4096, 65536)),
                 pre_vote=rng.random() < 0.7,
                 check_quorum=rng.random() < 0.7,
+                commit_notice=rng.random() < 0.5,  # off: followers learn commits by heartbeat
             ),
         )
 
