@@ -1,57 +1,48 @@
-"""Distribution: one node's authenticated connections to other nodes.
+"""Distribution: one node's connections to other nodes, the I/O shell around
+`transport.connection` (which holds the protocol: handshake, session, order, ticks, batches).
 
 Rules of this module:
+- It owns the `ZmqLink` and the peer table, feeds each peer's `Connection` the frames and
+  the time, and acts on the events it returns: sealed frames to send, `Up`, `Data` to
+  unpickle and deliver, `Down`, and frames dropped (counted in `rejected`).
 - A connection to a peer is two halves, one per direction. Our half is our DEALER to the
-  peer's ROUTER; theirs is the reverse. Each half has its own handshake and session key, so
-  each direction has its own sequence numbers and a frame replayed into another session
-  fails authentication.
-- Handshake of one half (we are A, the peer B), every step authenticated before parsing:
-    A -> B  HELLO(A, B, nonce_a, A's address, creation)      keyed by the cookie
-    B -> A  CHALLENGE(B, A, nonce_a, nonce_b, creation)      keyed by the cookie
-    A -> B  ACK(nonce_b), then DATA and TICK frames          keyed by the session key
-  A peer that fails the cookie gets an unauthenticated REJECT carrying only a reason to
-  log. B dials back to A's address if it has no half of its own yet.
-- We may send once our half is up (what is sent before waits in `outbox`). The peer is in
-  `nodes()`, and "nodeup" is told, once both halves are up. DATA that arrives on their half
-  before ours is up waits in `early`, so nothing from a peer is delivered before the peer is
-  listed, as in Erlang.
+  peer's ROUTER; theirs is the reverse. The peer is in `nodes()`, and "nodeup" is told,
+  once both halves are up; nothing from a peer is delivered before, as in Erlang.
 - A peer goes down exactly once (`_down`): when our DEALER loses its connection (a killed
-  peer, detected by the socket at once), when nothing at all is heard from it for
-  `net_ticktime` ms (a hung or cut-off peer; ticks go out every net_ticktime/4 and silence
-  is checked every net_ticktime/8, so detection takes 0.75 to 1.125 x net_ticktime), when the
-  setup takes longer than `setup_time`, or on `disconnect`. The node then turns the loss into
-  noconnection exits and DOWNs (`_remote.nodedown`).
-- A DATA frame carries one or more pickled control tuples (see `_remote`), each prefixed
-  with its u32 length. Nothing is unpickled before its frame has been authenticated.
-  Rejected frames are dropped and counted in `rejected`.
-- Sends are batched only when it costs no latency. A send flushes the peer's outbox at once
+  peer, detected by the socket at once), when its connection says so (silence for
+  `net_ticktime` ms, setup over `setup_time`, frames deleted or replayed on the path), or
+  on `disconnect`. The node then turns the loss into noconnection exits and DOWNs
+  (`_remote.nodedown`).
+- Nothing is unpickled that the connection did not deliver as `Data`.
+- Sends are batched only when it costs no latency. A send flushes the peer's queue at once
   (in the sender's thread) unless the previous send to that peer was under `BURST_NS` ago:
   then it only queues, and the I/O thread flushes the whole burst as one frame. A "lazy"
-  control (a demonitor) just waits in the outbox for the next flush or tick. Every flush
-  happens under the peer's lock, so controls leave in the order they were sent.
-- All handshake and receive work runs on the link's I/O thread. `send` runs on any thread.
+  control (a demonitor) just waits for the next flush or tick.
+- Every call that seals frames (`queue`/`flush`, `receive_reply`, `tick`, `close`) runs
+  under the peer's lock, and its frames are handed to ZeroMQ before the lock is released,
+  so frames leave in seal order. Everything else runs on the link's I/O thread.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
-import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
 from transport import codec, epmd
-from transport.codec import Frame, FrameError, Kind
+from transport.connection import Connection, Data, Down, Dropped, Event, Local, Refused, Send, Up
 from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
 from . import _context
 from ._dist_handshake import Handshake
-from ._dist_records import DistConfig, InboundHalf, Peer
+from ._dist_pickle import dumps
+from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
+from ._dist_records import DistConfig, Peer
 from ._inline import InlineRunner
 from ._terms import Error
 
@@ -61,32 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("actors.dist")
 
 BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a batch
-BATCH_BYTES = 256 * 1024  # the most one DATA frame carries when several controls share it
-_LENGTH = struct.Struct(">I")
-_FRAME_OVERHEAD = codec.HEADER_SIZE + codec.TAG_SIZE + _LENGTH.size
-
-
-def dumps(control: Any) -> bytes:
-    """Pickle a control tuple with plain pickle, falling back to cloudpickle for what plain
-    pickle refuses (lambdas, closures). A spawn's function is pickled apart, by
-    `dumps_fun`, so a peer that cannot load it still gets the spawn."""
-    try:
-        return pickle.dumps(control, 5)
-    except Exception:
-        try:
-            return cloudpickle.dumps(control, 5)
-        except Exception as exc:
-            raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
-
-
-def dumps_fun(fun: Any, args: tuple[Any, ...]) -> bytes:
-    """A spawn's function and arguments, with cloudpickle: closures and functions of the
-    sender's `__main__` travel by value, functions of importable modules by reference (the
-    peer must be able to import them)."""
-    try:
-        return cloudpickle.dumps((fun, args), 5)
-    except Exception as exc:
-        raise Error(("badarg", f"cannot send {type(exc).__name__}: {exc}")) from None
+MAX_MESSAGE = 64 * 1024 * 1024  # the biggest pickled message a node sends or accepts
 
 
 class Distribution(Handshake):
@@ -97,19 +63,23 @@ class Distribution(Handshake):
         self.config = config
         self.name = node.name
         self.creation = node.creation
-        self._hs_key = codec.handshake_key(config.cookie)
         self._lock = threading.Lock()
         self._peers: dict[str, Peer] = {}
-        self._inbound: dict[bytes, InboundHalf] = {}
-        self._by_channel: dict[int, Peer] = {}
+        self._inbound: dict[bytes, Peer] = {}  # their halves, by connection identity
+        self._by_channel: dict[int, Peer] = {}  # our halves, by channel
         self._blocked: set[str] = set()
         self._refusal_logged_at = -1e9
         self._refused_unlogged = 0
         self.rejected: Counter[str] = Counter()
         self._link = ZmqLink(self, bind=config.listen, max_frame=config.max_frame,
                              timer_ms=max(5, config.net_ticktime // 8),
-                             curve=config.curve, name=node.name)
+                             curve=config.curve, name=node.name, trusted=self._inbound)
         self.address = config.advertise or self._advertised(self._link.address)
+        self._local = Local(self.name, self.address, self.creation, config.cookie,
+                            codec.handshake_key(config.cookie), os.urandom(32),
+                            max_frame=config.max_frame, max_message=MAX_MESSAGE,
+                            setup_s=config.setup_time / 1000.0,
+                            ticktime_s=config.net_ticktime / 1000.0)
         self._registration: epmd.Registration | None = None
         self._runner: InlineRunner | None = None  # the leading thread's (see `_inline`)
 
@@ -156,9 +126,9 @@ class Distribution(Handshake):
         becomes unreachable, the frames are dropped and the node's nodedown sweep turns its
         links and monitors into noconnection signals."""
         payload = dumps(control)
-        if len(payload) > self.config.max_frame - _FRAME_OVERHEAD:
-            log.error("node %s: a message to %s of %d bytes is over max_frame (%d): not sent",
-                      self.name, name, len(payload), self.config.max_frame)
+        if len(payload) > MAX_MESSAGE:
+            log.error("node %s: a message to %s of %d bytes is over %d bytes: not sent",
+                      self.name, name, len(payload), MAX_MESSAGE)
             raise Error(("badarg", ("message_too_large", len(payload))))
         if name in self._blocked:  # a cut cable: the frame is lost
             if autoconnect and ((known := self._peers.get(name)) is None or known.down):
@@ -171,18 +141,19 @@ class Distribution(Handshake):
             peer = self.connect(name)
         schedule = False
         state = SENT
+        conn = peer.conn
         with peer.lock:
-            if peer.down:
+            if conn.down:
                 return
-            peer.outbox.append(_LENGTH.pack(len(payload)) + payload)
-            if lazy or not peer.out_up:
+            conn.queue(payload)
+            if lazy or not conn.out_up:
                 return
             now = time.perf_counter_ns()
             if now - peer.last_send < BURST_NS:
                 schedule = not peer.flush_scheduled
                 peer.flush_scheduled = True
             else:
-                state = self._flush_locked(peer)
+                state = self._push_locked(peer, conn.flush())
             peer.last_send = now
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
@@ -199,41 +170,53 @@ class Distribution(Handshake):
         while not peer.down:
             time.sleep(0.001)
             with peer.lock:
-                if peer.down or self._push_locked(peer) != FULL:
+                if peer.down or self._push_locked(peer, ()) != FULL:
                     return
 
     def _flush(self, peer: Peer) -> None:
         """I/O thread: flush a burst. It never waits: a full queue waits for the next try."""
         with peer.lock:
             peer.flush_scheduled = False
-            state = self._flush_locked(peer) if peer.out_up else SENT
+            state = self._push_locked(peer, peer.conn.flush()) if peer.out_up else SENT
         if state == CLOSED:
             self._down(peer, "connection_closed")
 
-    def _push_locked(self, peer: Peer) -> str:
-        """With `peer.lock` held: hand sealed frames to ZeroMQ, in order, while it takes them."""
-        unsent = peer.unsent
+    def _push_locked(self, peer: Peer, frames: list[bytes] | tuple[bytes, ...]) -> str:
+        """With `peer.lock` held: hand `frames` to ZeroMQ after those left over, in order,
+        while it takes them; SENT, FULL or CLOSED."""
+        unsent, send, channel = peer.unsent, self._link.send, peer.channel
+        if channel is None:
+            return CLOSED
+        if not unsent:
+            for i, frame in enumerate(frames):
+                state = send(channel, frame)
+                if state != SENT:
+                    unsent.extend(frames[i:])
+                    return state
+            return SENT
+        unsent.extend(frames)
         while unsent:
-            state = self._link.send(peer.channel, unsent[0])  # type: ignore[arg-type]
+            state = send(channel, unsent[0])
             if state != SENT:
                 return state
             unsent.popleft()
         return SENT
 
-    def _flush_locked(self, peer: Peer) -> str:
-        """With `peer.lock` held: seal the outbox into frames of at most BATCH_BYTES (a
-        bigger control goes alone) and push them; SENT, FULL or CLOSED."""
-        outbox, peer.outbox = peer.outbox, []
-        start = 0
-        while start < len(outbox):
-            end, size = start + 1, len(outbox[start])
-            while end < len(outbox) and size + len(outbox[end]) <= BATCH_BYTES:
-                size += len(outbox[end])
-                end += 1
-            payload = b"".join(outbox[start:end])
-            peer.unsent.append(peer.sealer.seal(Kind.DATA, payload))  # type: ignore[union-attr]
-            start = end
-        return self._push_locked(peer)
+    def _locked(self, peer: Peer, step: Callable[[], list[Event]]) -> list[Event]:
+        """Run a sealing step of the peer's connection under its lock, hand its frames to
+        ZeroMQ before releasing it, and return the other events (a failed push adds Down)."""
+        with peer.lock:
+            events = step()
+            rest: list[Event] = []
+            for event in events:
+                if type(event) is Send:
+                    if self._push_locked(peer, event.frames) == CLOSED:
+                        rest.extend(peer.conn.close("connection_closed"))
+                else:
+                    rest.append(event)
+            if peer.conn.down:
+                peer.unsent.clear()
+        return rest
 
     def connect(self, name: str) -> Peer:
         """Start connecting to `name` unless a connection exists. Returns its peer record;
@@ -242,8 +225,7 @@ class Distribution(Handshake):
             peer = self._peers.get(name)
             if peer is not None and not peer.down:
                 return peer
-            peer = Peer(name, started=time.monotonic())
-            self._peers[name] = peer
+            peer = self._new_peer(name, None)
         blocked = name in self._blocked
         address = None if blocked else self._address_of(name)
         if address is None:
@@ -252,6 +234,12 @@ class Distribution(Handshake):
         else:
             peer.address = address
             self._link.call_soon(lambda: self._open(peer))
+        return peer
+
+    def _new_peer(self, name: str, address: str | None) -> Peer:
+        """With `self._lock` held: a new peer record, listed under its name."""
+        peer = Peer(name, Connection(self._local, name, time.monotonic()), address=address)
+        self._peers[name] = peer
         return peer
 
     def connect_wait(self, name: str) -> bool:
@@ -293,34 +281,46 @@ class Distribution(Handshake):
         except epmd.EpmdError:
             return None
 
-    def _deliver(self, sender: str, frame: Frame) -> None:
-        """Unpickle and handle each control of a DATA frame, in order. Consecutive sends to
-        one process are delivered together (one lock, one wake-up)."""
-        data = frame.payload
+    # -- acting on the connection's events (I/O thread) -------------------------------------
+
+    def _act(self, peer: Peer, events: list[Event]) -> None:
+        """Carry out what a peer's connection asked for, in order (no Send here: `_locked`)."""
+        for event in events:
+            kind = type(event)
+            if kind is Data:
+                self._deliver(peer.name, event.parts)  # type: ignore[union-attr]
+            elif kind is Up:
+                self._on_up(peer)
+            elif kind is Down:
+                self._on_down(peer, event)  # type: ignore[arg-type]
+            elif kind is Dropped:
+                self.rejected[event.reason] += 1  # type: ignore[union-attr]
+                log.debug("node %s: dropped a frame from %s: %s %s", self.name, peer.name,
+                          event.reason, event.detail)  # type: ignore[union-attr]
+            elif kind is Refused:
+                log.error("node %s: %s refused our connection: %s", self.name, peer.name,
+                          event.reason)  # type: ignore[union-attr]
+
+    def _deliver(self, sender: str, parts: list[bytes]) -> None:
+        """Unpickle and handle each control of a DATA payload, in order. Consecutive sends
+        to one process are delivered together (one lock, one wake-up)."""
         handle = self.node.remote.handle
         run_id: Any = None
         run: list[Any] = []
-        at, end = 0, len(data)
-        while at < end:
-            if end - at < 4 or _LENGTH.unpack_from(data, at)[0] > end - at - 4:
-                self.rejected["bad_batch"] += 1  # authenticated, so only a bug of ours
-                break
-            size = _LENGTH.unpack_from(data, at)[0]
-            at += 4
+        for part in parts:
             try:
-                control = pickle.loads(data[at:at + size])
+                control = pickle.loads(part)
             except Exception as exc:
                 self.rejected["unpicklable"] += 1
                 log.error("node %s: dropped a message from %s that does not unpickle: %r",
                           self.name, sender, exc)
-                control = None
-            at += size
+                continue
             if type(control) is tuple and len(control) == 3 and control[0] == "send":
                 if control[1] != run_id:
                     self._deliver_run(run_id, run)
                     run_id, run = control[1], []
                 run.append(control[2])
-            elif control is not None:
+            else:
                 self._deliver_run(run_id, run)
                 run_id, run = None, []
                 try:
@@ -336,22 +336,10 @@ class Distribution(Handshake):
             if proc is not None:
                 proc.deliver_many(msgs)
 
-    def _reject(self, exc: FrameError, what: str) -> None:
-        self.rejected[exc.reason] += 1
-        log.debug("node %s: dropped %s: %s %s", self.name, what, exc.reason, exc.detail)
-
-    # -- up, down and ticks (I/O thread) ----------------------------------------------------
-
-    def _maybe_up(self, peer: Peer) -> None:
-        if peer.up or peer.down or not peer.out_up or peer.inbound is None:
-            return
-        peer.up = True
+    def _on_up(self, peer: Peer) -> None:
         peer.done.set()
         log.debug("node %s: %s is up", self.name, peer.name)
         self.node.remote.nodeup(peer.name)
-        early, peer.early = peer.early, []
-        for frame in early:  # what the peer sent before its connection was listed
-            self._deliver(peer.name, frame)
         mesh = [(p.name, p.address) for p in self._peers.values()
                 if p.up and p is not peer and p.address]
         if mesh:
@@ -366,35 +354,29 @@ class Distribution(Handshake):
                 known = self._peers.get(name)
                 if known is not None and not known.down:
                     continue
-                peer = Peer(name, address=address, started=time.monotonic())
-                self._peers[name] = peer
+                peer = self._new_peer(name, address)
             self._open(peer)
 
     def _down(self, peer: Peer, reason: str) -> None:
-        with peer.lock:
-            if peer.down:
-                return
-            peer.down = True
-            peer.out_up = False
-            peer.outbox.clear()
-            peer.early.clear()
-            peer.unsent.clear()
-        was_up = peer.up
-        peer.up = False
+        """Take the peer down (once), whatever its state."""
+        self._act(peer, self._locked(peer, lambda: peer.conn.close(reason)))
+
+    def _on_down(self, peer: Peer, down: Down) -> None:
         with self._lock:
             if self._peers.get(peer.name) is peer:
                 del self._peers[peer.name]
         if peer.channel is not None:
             self._by_channel.pop(peer.channel, None)
             self._link.close_channel(peer.channel)
-        if peer.inbound is not None:
-            self._inbound.pop(peer.inbound.identity, None)
+        if peer.identity is not None:
+            self._inbound.pop(peer.identity, None)
         peer.done.set()
-        if was_up:
-            log.info("node %s: %s is down: %s", self.name, peer.name, reason)
-        elif reason not in ("disconnect", "reconnected", "blocked"):
-            log.warning("node %s: could not connect to %s: %s", self.name, peer.name, reason)
-        self.node.remote.nodedown(peer.name, was_up)
+        if down.was_up:
+            log.info("node %s: %s is down: %s", self.name, peer.name, down.reason)
+        elif down.reason not in ("disconnect", "reconnected", "blocked"):
+            log.warning("node %s: could not connect to %s: %s", self.name, peer.name,
+                        down.reason)
+        self.node.remote.nodedown(peer.name, down.was_up)
 
     def on_lead(self, leading: bool) -> None:
         """The link's I/O role came to this thread (True), or left its holder (False)."""
@@ -432,27 +414,7 @@ class Distribution(Handshake):
             self._link.wake()
 
     def on_timer(self, now: float) -> None:
-        ticktime = self.config.net_ticktime / 1000.0
-        setup = self.config.setup_time / 1000.0
         for peer in list(self._peers.values()):
-            if peer.up and now - peer.last_heard > ticktime:
-                self._down(peer, "net_tick_timeout")
-            elif not peer.up and now - peer.started > setup:
-                self._down(peer, "setup_timeout")
-            elif (peer.out_up and peer.name not in self._blocked
-                  and now - peer.last_tick >= ticktime / 4 - 0.001):
-                peer.last_tick = now
-                with peer.lock:
-                    if not peer.out_up:
-                        state = SENT
-                    elif peer.outbox or peer.unsent:  # waiting frames: each is a tick too
-                        state = self._flush_locked(peer)
-                    else:
-                        state = self._link.send(
-                            peer.channel, peer.sealer.seal(Kind.TICK))  # type: ignore[union-attr,arg-type]
-                if state == CLOSED:
-                    self._down(peer, "connection_closed")
-        stale = now - setup
-        for identity, half in list(self._inbound.items()):
-            if half.opener is None and half.created < stale:
-                del self._inbound[identity]  # a handshake that never finished
+            quiet = peer.name in self._blocked
+            self._act(peer, self._locked(
+                peer, lambda p=peer, q=quiet: p.conn.tick(now, quiet=q)))  # type: ignore[misc]

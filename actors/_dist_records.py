@@ -1,5 +1,6 @@
-"""What the distribution keeps per node and per peer: its configuration, and the records
-of each peer's two connection halves. Plain data, guarded as `_dist` says."""
+"""What the distribution keeps per node and per peer: its configuration, and the record of
+each peer (its `transport.connection.Connection` and the I/O around it). Plain data,
+guarded as `_dist` says."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from transport import codec
+from transport.connection import Connection
 from transport.zmq_link import CurveKeys
-
-MAX_HANDSHAKE_FRAME = 2048  # a HELLO is at most ~830 bytes: anything bigger is refused unhashed
-MAX_PENDING_HANDSHAKES = 1024  # unanswered CHALLENGEs kept at once (expire after setup_time)
 
 
 @dataclass
@@ -31,36 +30,28 @@ class DistConfig:
 
 
 @dataclass
-class InboundHalf:
-    """The peer's half: frames it sends to our ROUTER from one connection identity."""
-
-    identity: bytes
-    peer: str
-    nonce_a: bytes
-    nonce_b: bytes
-    created: float
-    address: str
-    opener: codec.Opener | None = None
-
-
-@dataclass
 class Peer:
+    """One peer: its connection's state machine, and the sockets and queues around it."""
+
     name: str
+    conn: Connection
     address: str | None = None
-    channel: int | None = None
-    nonce: bytes = b""
-    sealer: codec.Sealer | None = None
-    out_up: bool = False
-    inbound: InboundHalf | None = None
-    up: bool = False  # both halves: the peer is in nodes()
-    down: bool = False
-    started: float = 0.0
-    last_heard: float = 0.0
-    outbox: list[bytes] = field(default_factory=list)  # controls not yet sealed
+    channel: int | None = None  # our half: our DEALER to the peer's ROUTER
+    identity: bytes | None = None  # their half: its connection on our ROUTER
     unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
-    early: list[codec.Frame] = field(default_factory=list)  # DATA that came before `up`
     flush_scheduled: bool = False
     last_send: int = 0
-    last_tick: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def up(self) -> bool:
+        return self.conn.up
+
+    @property
+    def down(self) -> bool:
+        return self.conn.down
+
+    @property
+    def out_up(self) -> bool:
+        return self.conn.out_up

@@ -82,18 +82,18 @@ def install_dist() -> str:
 
     clock, me, trace = time.monotonic_ns, erlang.node(), TRACE
     dist = _dist.Distribution
-    flush0, deliver0 = dist._flush_locked, dist._deliver
+    push0, deliver0 = dist._push_locked, dist._deliver
 
-    def flush_locked(self: Any, peer: Any) -> Any:
-        if peer.outbox:
+    def push_locked(self: Any, peer: Any, frames: Any) -> Any:
+        if frames:
             trace.append((clock(), me, f"D.out>{peer.name}"))
-        return flush0(self, peer)
+        return push0(self, peer, frames)
 
-    def deliver(self: Any, sender: Any, frame: Any) -> Any:
+    def deliver(self: Any, sender: Any, parts: Any) -> Any:
         trace.append((clock(), me, f"D.in<{sender}"))
-        return deliver0(self, sender, frame)
+        return deliver0(self, sender, parts)
 
-    dist._flush_locked, dist._deliver = flush_locked, deliver  # type: ignore[method-assign]
+    dist._push_locked, dist._deliver = push_locked, deliver  # type: ignore[method-assign]
     return "ok"
 
 

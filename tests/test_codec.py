@@ -51,7 +51,7 @@ MAX_SEQ = 2**64 - 1
 
 HELLO = Hello("n1@127.0.0.1", "n2@127.0.0.1", NONCE_A, "tcp://127.0.0.1:5555", 7)
 CHALLENGE = Challenge("n2@127.0.0.1", "n1@127.0.0.1", NONCE_A, NONCE_B, 2**32 - 1)
-ACK = Ack(NONCE_B)
+ACK = Ack(NONCE_B, HELLO)
 PAYLOADS: list[tuple[Callable[[Any], bytes], Callable[[bytes], Any], Any]] = [
     (encode_hello, decode_hello, HELLO),
     (encode_challenge, decode_challenge, CHALLENGE),
@@ -75,14 +75,14 @@ def expected_tag(key: bytes, body: bytes) -> bytes:
 
 
 def test_constants_match_the_documented_layout() -> None:
-    assert (MAGIC, VERSION, HEADER_SIZE, TAG_SIZE) == (b"EP", 1, 12, 32)
-    assert DEFAULT_MAX_FRAME == 64 * 1024 * 1024
-    assert [int(k) for k in Kind] == [1, 2, 3, 4, 5, 6]
+    assert (MAGIC, VERSION, HEADER_SIZE, TAG_SIZE) == (b"EP", 2, 12, 32)
+    assert DEFAULT_MAX_FRAME == 8 * 1024 * 1024
+    assert [int(k) for k in Kind] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_seal_produces_the_documented_bytes() -> None:
     frame = seal(KEY, Kind.DATA, 0x0102030405060708, b"hello")
-    body = b"EP\x01\x04\x01\x02\x03\x04\x05\x06\x07\x08hello"
+    body = b"EP\x02\x04\x01\x02\x03\x04\x05\x06\x07\x08hello"
     assert frame == body + expected_tag(KEY, body)
     assert len(seal(KEY, Kind.TICK, 0)) == HEADER_SIZE + TAG_SIZE
 
@@ -101,7 +101,7 @@ def test_seal_refuses_out_of_range_seq_and_unknown_kind() -> None:
         with pytest.raises(ValueError):
             seal(KEY, Kind.DATA, seq)
     with pytest.raises(ValueError):
-        seal(KEY, 7, 1)  # type: ignore[arg-type]
+        seal(KEY, 8, 1)  # type: ignore[arg-type]
     assert open_frame(KEY, seal(KEY, 4, 1)).kind is Kind.DATA  # type: ignore[arg-type]
 
 
@@ -127,8 +127,8 @@ def test_peek_kind_checks_structure_but_not_the_tag() -> None:
     assert peek_kind(forged) is Kind.CHALLENGE
     assert reason_of(open_frame, KEY, forged) == "bad_tag"
     assert reason_of(peek_kind, b"XP" + data[2:]) == "bad_magic"
-    assert reason_of(peek_kind, data[:2] + b"\x02" + data[3:]) == "bad_version"
-    for kind in (0, 7, 255):
+    assert reason_of(peek_kind, data[:2] + b"\x03" + data[3:]) == "bad_version"
+    for kind in (0, 8, 255):
         assert reason_of(peek_kind, data[:3] + bytes([kind]) + data[4:]) == "bad_kind"
 
 
@@ -145,7 +145,7 @@ def test_flipping_any_bit_pattern_of_any_byte_is_refused() -> None:
                 assert reason == "bad_version"
             elif pos == 3:
                 # the kind byte may still name a valid kind, and then only the tag catches it
-                assert reason == ("bad_tag" if tampered[3] in {1, 2, 3, 4, 5, 6} else "bad_kind")
+                assert reason == ("bad_tag" if tampered[3] in {1, 2, 3, 4, 5, 6, 7} else "bad_kind")
             else:
                 assert reason == "bad_tag", pos
 
@@ -269,18 +269,19 @@ def test_sealer_refuses_to_wrap_and_bad_first_seq() -> None:
             Sealer(KEY, first_seq=bad)
 
 
-def test_opener_refuses_replays_and_older_seqs_but_allows_gaps() -> None:
+def test_opener_accepts_only_the_next_seq() -> None:
     sealer, opener = Sealer(KEY), Opener(KEY)
-    f1, f2, f3, f4, f5 = (sealer.seal(Kind.DATA, bytes([i])) for i in range(5))
+    f1, f2, f3, f4 = (sealer.seal(Kind.DATA, bytes([i])) for i in range(4))
     assert opener.open(f1) == Frame(Kind.DATA, 1, b"\0")
     assert reason_of(opener.open, f1) == "replay"
-    assert opener.open(f3).seq == 3  # f2 lost: a gap is fine
+    assert reason_of(opener.open, f3) == "seq_gap"  # f2 deleted on the path: refused
+    assert opener.last_seq == 1
+    assert opener.open(f2).seq == 2
+    assert opener.open(f3).seq == 3
     assert reason_of(opener.open, f2) == "replay"  # older than the last accepted
-    assert reason_of(opener.open, f3) == "replay"
-    assert opener.last_seq == 3
-    assert opener.open(f5).payload == b"\x04"
-    assert reason_of(opener.open, f4) == "replay"
-    assert (opener.last_seq, opener.accepted, opener.rejected) == (5, 3, {"replay": 4})
+    assert opener.open(f4).payload == b"\x03"
+    assert (opener.last_seq, opener.accepted, opener.rejected) == (
+        4, 4, {"replay": 2, "seq_gap": 1})
 
 
 def test_opener_counts_rejections_per_reason_and_keeps_state() -> None:
@@ -296,21 +297,23 @@ def test_opener_counts_rejections_per_reason_and_keeps_state() -> None:
             opener.open(data)
         assert opener.last_seq == 1 and opener.accepted == 1
     assert opener.rejected == {"bad_tag": 3, "too_short": 1, "bad_magic": 1, "replay": 1}
-    # a forged or tampered frame with a high seq must not advance last_seq and block good ones
-    assert opener.open(sealer.seal(Kind.DATA, b"after")) == Frame(Kind.DATA, 3, b"after")
-    assert (opener.last_seq, opener.accepted) == (3, 2)
+    # a forged or tampered frame must not advance last_seq and block good ones
+    sealer.next_seq = 2
+    assert opener.open(sealer.seal(Kind.DATA, b"after")) == Frame(Kind.DATA, 2, b"after")
+    assert (opener.last_seq, opener.accepted) == (2, 2)
 
 
 def test_forged_high_seq_does_not_block_later_frames() -> None:
     opener = Opener(KEY)
     assert reason_of(opener.open, seal(OTHER_KEY, Kind.DATA, MAX_SEQ)) == "bad_tag"
-    assert opener.last_seq == -1
-    assert opener.open(seal(KEY, Kind.DATA, 0)).seq == 0
+    assert opener.last_seq == 0
+    assert opener.open(seal(KEY, Kind.DATA, 1)).seq == 1
 
 
 def test_opener_starts_after_the_given_last_seq() -> None:
     opener = Opener(KEY, last_seq=5)
     assert reason_of(opener.open, seal(KEY, Kind.DATA, 5)) == "replay"
+    assert reason_of(opener.open, seal(KEY, Kind.DATA, 7)) == "seq_gap"
     assert opener.open(seal(KEY, Kind.DATA, 6)).seq == 6
     opener = Opener(KEY, last_seq=MAX_SEQ)
     assert reason_of(opener.open, seal(KEY, Kind.DATA, MAX_SEQ)) == "replay"
@@ -332,7 +335,7 @@ def test_opener_refuses_the_other_direction() -> None:
 
 def test_reject_frame_layout_and_round_trip() -> None:
     data = reject_frame("bad cookie")
-    assert data == b"EP\x01\x06" + bytes(8) + b"bad cookie" + bytes(32)
+    assert data == b"EP\x02\x06" + bytes(8) + b"bad cookie" + bytes(32)
     assert open_reject(data) == "bad cookie"
     assert peek_kind(data) is Kind.REJECT
     assert open_reject(reject_frame("")) == ""
@@ -343,7 +346,7 @@ def test_reject_reason_is_truncated_and_sanitised() -> None:
     assert open_reject(reject_frame("x" * 64 + "tail")) == "x" * 64
     assert len(reject_frame("y" * 1000)) == HEADER_SIZE + 64 + TAG_SIZE
     assert open_reject(reject_frame("caf\u00e9\n\x00ok~")) == "caf???ok~"
-    raw = b"EP\x01\x06" + bytes(8) + b"a\x7f\x80\xffb\tc" + bytes(32)
+    raw = b"EP\x02\x06" + bytes(8) + b"a\x7f\x80\xffb\tc" + bytes(32)
     assert open_reject(raw) == "a???b?c"
 
 
@@ -355,7 +358,7 @@ def test_open_reject_refuses_anything_but_a_reject() -> None:
     assert reason_of(open_reject, data[:4] + b"\0" * 7 + b"\1" + data[12:]) == "bad_seq"
     assert reason_of(open_reject, data[:20]) == "too_short"
     assert reason_of(open_reject, b"XX" + data[2:]) == "bad_magic"
-    long = b"EP\x01\x06" + bytes(8) + b"z" * 65 + bytes(32)
+    long = b"EP\x02\x06" + bytes(8) + b"z" * 65 + bytes(32)
     assert reason_of(open_reject, long) == "too_big"
 
 
@@ -365,7 +368,7 @@ def test_open_reject_refuses_anything_but_a_reject() -> None:
 def test_hello_encoding_is_the_documented_layout() -> None:
     encoded = encode_hello(Hello("a", "bc", NONCE_A, "tcp://x", 258))
     assert encoded == b"\1a\2bc\x10" + NONCE_A + b"\7tcp://x" + b"\0\0\1\2"
-    assert encode_ack(ACK) == b"\x10" + NONCE_B
+    assert encode_ack(ACK) == b"\x10" + NONCE_B + encode_hello(ACK.hello)
 
 
 @pytest.mark.parametrize(("encode", "decode", "value"), PAYLOADS)
@@ -439,9 +442,11 @@ def test_encoders_refuse_fields_they_could_not_decode() -> None:
     with pytest.raises(ValueError):
         encode_challenge(Challenge("a", "b", NONCE_A, NONCE_B + b"!", 0))
     with pytest.raises(ValueError):
-        encode_ack(Ack(b""))
+        encode_ack(Ack(b"", ACK.hello))
     with pytest.raises(TypeError):
-        encode_ack(Ack("0123456789abcdef"))  # type: ignore[arg-type]
+        encode_ack(Ack("0123456789abcdef", ACK.hello))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encode_ack(Ack(NONCE_B, "hello"))  # type: ignore[arg-type]
 
 
 # --- fuzzing -----------------------------------------------------------------------------------
@@ -449,9 +454,10 @@ def test_encoders_refuse_fields_they_could_not_decode() -> None:
 FUZZ = settings(max_examples=500, deadline=None)
 FUZZ_LIGHT = settings(max_examples=150, deadline=None)  # extra properties, kept cheap
 
+codec_prefix = MAGIC + bytes([VERSION])
 # Bytes that often pass the cheap structural checks, so the fuzzer reaches the deeper paths.
 near_frames = st.builds(
-    lambda kind, seq, body: b"EP\x01" + bytes([kind]) + seq.to_bytes(8, "big") + body,
+    lambda kind, seq, body: codec_prefix + bytes([kind]) + seq.to_bytes(8, "big") + body,
     st.integers(0, 8),
     st.integers(0, MAX_SEQ),
     st.binary(max_size=120),
@@ -475,7 +481,7 @@ def test_fuzz_random_bytes_raise_only_frame_error(data: bytes) -> None:
     assert only_frame_errors(open_frame, KEY, data) is None  # forging a tag by chance: never
     opener = Opener(KEY)
     assert only_frame_errors(opener.open, data) is None
-    assert opener.last_seq == -1 and opener.accepted == 0 and sum(opener.rejected.values()) == 1
+    assert opener.last_seq == 0 and opener.accepted == 0 and sum(opener.rejected.values()) == 1
     reason = only_frame_errors(open_reject, data)
     if reason is not None:
         assert reason == open_reject(reject_frame(reason))
@@ -575,11 +581,13 @@ def test_fuzz_random_payloads_and_seqs_round_trip(
     for kind, skip, payload in frames:
         if sealer.next_seq + skip >= 2**64:
             break
-        sealer.next_seq += skip  # lost frames: a gap the opener must accept
-        expected += skip
+        if skip:  # deleted frames: a gap the opener must refuse, changing nothing
+            sealer.next_seq += skip
+            assert reason_of(opener.open, sealer.seal(kind, payload)) == "seq_gap"
+            sealer.next_seq = expected
         assert opener.open(sealer.seal(kind, payload)) == Frame(kind, expected, payload)
         expected += 1
-    assert opener.rejected == {}
+    assert set(opener.rejected) <= {"seq_gap"}
 
 
 @FUZZ_LIGHT
@@ -591,4 +599,4 @@ def test_fuzz_handshake_payloads_round_trip(
     challenge = Challenge(b, a, n1, n2, creation)
     assert decode_hello(encode_hello(hello)) == hello
     assert decode_challenge(encode_challenge(challenge)) == challenge
-    assert decode_ack(encode_ack(Ack(n2))) == Ack(n2)
+    assert decode_ack(encode_ack(Ack(n2, hello))) == Ack(n2, hello)

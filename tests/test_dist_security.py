@@ -4,7 +4,7 @@ The attacker knows the wire protocol (transport/codec.py) but not the cookie. It
 ZeroMQ (a DEALER to the node's ROUTER: one single-part message = one frame) or raw TCP to
 the node's listening port. Every rejected frame must be counted in `node.dist.rejected`
 and never unpickled, and the node must keep serving its good peers, losing nothing.
-The codec itself is fuzzed in tests/test_codec.py.
+The codec itself is fuzzed in tests/test_codec.py, the connection in tests/test_connection.py.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from actors import _context, _dist, _process, erlang, net_kernel, peer, rpc
 from actors.node import Node
 from tests.conftest import COOKIE
 from tests.helpers import no_message, recv, wait_until
-from transport import codec
+from transport import codec, zmq_link
 from transport.codec import Kind
-from transport.zmq_link import CurveKeys, ZmqLink
+from transport.zmq_link import SENT, CurveKeys, ZmqLink
 
 REPO = Path(__file__).resolve().parents[1]
 _ids = itertools.count(1)
@@ -375,6 +375,45 @@ def test_peer_with_another_cookie_does_not_start(dist_node: Node) -> None:
 # -- 2. forged frames -------------------------------------------------------------------------
 
 
+def test_a_relay_that_deletes_a_message_takes_the_connection_down(
+        dist_node: Node, start_node: Callable[..., Node],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13, finding 2: a relay without the cookie deleted one frame, the receiver got
+    [1, 2, 4, 5] and the connection stayed up. Now a gap in the sequence ends it: nothing
+    after the gap is delivered, and the peer's monitors fire with noconnection."""
+    victim = dist_node
+    a = start_node("a")
+    me = erlang.self()
+    with a.bound():
+        watched = erlang.self()
+    net_kernel.monitor_nodes(True)
+    assert net_kernel.connect_node(a.name) is True
+    ref = erlang.monitor("process", watched)
+    assert a.dist is not None
+    relayed = a.dist._link
+    real_send = ZmqLink.send
+
+    def relay(self: ZmqLink, channel: int, frame: bytes) -> str:
+        if self is relayed and b"relay-3" in frame:
+            return SENT  # deleted on the path
+        return real_send(self, channel, frame)
+
+    monkeypatch.setattr(ZmqLink, "send", relay)
+    with a.bound():
+        for i in range(1, 6):
+            erlang.send(me, ("relayed", i, f"relay-{i}"))
+            time.sleep(0.001)  # pacing, so most go in frames of their own (a burst shares one)
+    recv(lambda m: m == ("nodedown", a.name))
+    assert recv(lambda m: type(m) is tuple and m[0] == "DOWN") == (
+        "DOWN", ref, "process", watched, "noconnection")
+    got = []
+    while (m := erlang.receive(lambda m: type(m) is tuple and m[0] == "relayed", 100)) is not \
+            erlang.TIMEOUT and len(got) < 5:
+        got.append(m[1])
+    assert got == list(range(1, len(got) + 1)) and 3 not in got
+    assert victim.dist is not None and victim.dist.rejected["seq_gap"] == 1
+
+
 def test_forged_handshake_and_data_frames_are_dropped_and_counted(
         dist_node: Node, raw: Raw, unpickled: Unpickled) -> None:
     victim = dist_node
@@ -393,16 +432,20 @@ def test_forged_handshake_and_data_frames_are_dropped_and_counted(
     forged = codec.Sealer(os.urandom(32))
     payload = pickle.dumps(("send", me, "forged"), 5)
     d2 = raw.dealer(victim.dist.address)
-    for kind in (Kind.DATA, Kind.ACK, Kind.TICK, Kind.CHALLENGE, Kind.REJECT):
+    for kind in (Kind.DATA, Kind.TICK, Kind.CHALLENGE, Kind.REJECT, Kind.MORE):
         d2.send(forged.seal(kind, payload))
     d2.send(codec.reject_frame("bad_cookie"))
     wait_until(lambda: victim.dist.rejected["unknown_connection"] == 6)
+    # an ACK is read for its ticket (the acceptor kept nothing): this one has none
+    d2.send(forged.seal(Kind.ACK, payload))
+    wait_until(lambda: victim.dist.rejected["bad_payload"] == 1)
     assert d2.poll(100) == 0
     # a HELLO with a valid shape but a forged tag of the right length
     hello = _hello("mallory@127.0.0.1", victim.name, b"k")
     d2.send(hello[:-codec.TAG_SIZE] + os.urandom(codec.TAG_SIZE))
     assert d2.poll(3000) and codec.open_reject(d2.recv()) == "bad_cookie"
-    assert victim.dist.rejected == Counter({"bad_tag": 2, "unknown_connection": 6})
+    assert victim.dist.rejected == Counter(
+        {"bad_tag": 2, "unknown_connection": 6, "bad_payload": 1})
     no_message(lambda m: m == "forged")
     assert unpickled.of(victim) == []
     assert victim.dist._inbound == {} and victim.dist._peers == {}
@@ -484,20 +527,31 @@ def test_replayed_data_frames_are_refused(
     loads = [unpickled.within(victim, f) for f in frames]
     n = len(frames)
 
-    # on the same connection, at once, and in order: every one is a replay
-    for f in frames:
-        w.inject(victim, identity, f)
-    wait_until(lambda: victim.dist.rejected["replay"] == n)
     # from a new raw connection: an unknown connection
     d = raw.dealer(victim.dist.address)
     for f in frames:
         d.send(f)
     wait_until(lambda: victim.dist.rejected["unknown_connection"] == n)
+    assert erlang.nodes() == [a.name]
+    # on the same connection: only someone on the path can do that, so the connection ends
+    # at the first replay (a nodedown, so links and monitors fire), and what follows it on
+    # that connection is from a connection we no longer know
+    net_kernel.monitor_nodes(True)
+    with a.bound():
+        net_kernel.monitor_nodes(True)
+    for f in frames:
+        w.inject(victim, identity, f)
+    recv(lambda m: m == ("nodedown", a.name))
+    with a.bound():  # a hears nothing more from us: down after net_ticktime
+        recv(lambda m: m == ("nodedown", victim.name))
+    # (and a's ticks, until a gives us up, come from that connection too)
+    wait_until(lambda: victim.dist.rejected["unknown_connection"] >= 2 * n - 1)
     no_message(lambda m: type(m) is tuple and m[0] == "msg", 200)
     assert [unpickled.within(victim, f) for f in frames] == loads
-    assert victim.dist.rejected == Counter({"replay": n, "unknown_connection": n})
+    assert set(victim.dist.rejected) == {"replay", "unknown_connection"}
+    assert victim.dist.rejected["replay"] == 1
 
-    # the session goes on
+    # a new connection serves
     with a.bound():
         erlang.send(me, ("msg", 5, "replay-token-5"))
     assert recv(lambda m: type(m) is tuple and m[0] == "msg")[1] == 5
@@ -731,15 +785,10 @@ def test_idle_connections_do_not_block_good_peers(
     _serves(victim, start_node("good"))
     assert len(erlang.nodes()) == 2
     assert victim.dist._inbound.keys() == {
-        p.inbound.identity for p in victim.dist._peers.values() if p.inbound is not None}
+        p.identity for p in victim.dist._peers.values() if p.identity is not None}
     assert _rejected(victim) == 0
-    for s in idle_tcp:  # they were left open all along (ZeroMQ greets them, then waits)
-        s.setblocking(False)
-        try:
-            assert s.recv(64) != b"", "closed"
-        except BlockingIOError:
-            pass
-    assert len(idle_zmq) == 20
+    # (the idle TCP ones are closed after HANDSHAKE_IVL_MS: see the test of that below)
+    assert len(idle_tcp) == 50 and len(idle_zmq) == 20
 
 
 # -- 7. a flood of connections -----------------------------------------------------------------
@@ -771,7 +820,7 @@ def test_a_flood_of_bad_hellos_is_refused_and_leaves_no_state(
     assert not flooder.is_alive()
     wait_until(lambda: victim.dist.rejected["bad_tag"] == 300, 20)
     assert time.monotonic() - started < 20
-    assert victim.dist._inbound.keys() == {victim.dist._peers[good.name].inbound.identity}
+    assert victim.dist._inbound.keys() == {victim.dist._peers[good.name].identity}
     assert list(victim.dist._peers) == [good.name]
     # every attacker got its REJECT
     poller = zmq.Poller()
@@ -792,29 +841,46 @@ def test_a_flood_of_bad_hellos_is_refused_and_leaves_no_state(
     _serves(victim, good)
 
 
-def test_unfinished_handshakes_are_cleaned_after_setup_time(
+def test_a_replayed_hello_leaves_no_state_and_locks_no_one_out(
         start_node: Callable[..., Node], raw: Raw) -> None:
-    """HELLOs that pass authentication (a replayed HELLO, or a cookie holder that never
-    ACKs) each leave a pending handshake; they are all gone once setup_time has passed."""
-    victim = start_node("victim", setup_time=500)
-    good = start_node("good")
+    """Issue 13, finding 5: one captured HELLO, replayed on 1,100 connections, used to fill
+    the node-wide table of 1,024 pending handshakes, so a new node could not connect. Now
+    the acceptor keeps nothing before a verified ACK: each replay costs one CHALLENGE (whose
+    ticket only a cookie holder can use), leaves no state and makes no dial-back."""
+    victim = start_node("victim")
     assert victim.dist is not None
+    raw.ctx.max_sockets = 4096
     _silent, ghost_address = raw.router()
     hello = _hello("ghost@127.0.0.1", victim.name, codec.handshake_key(COOKIE), ghost_address)
     dealers = []
-    for _ in range(300):
+    for _ in range(1100):
         d = raw.dealer(victim.dist.address)
         d.send(hello)
         dealers.append(d)
-    wait_until(lambda: all(d.poll(0) for d in dealers), 10)  # all CHALLENGEd
+    wait_until(lambda: all(d.poll(0) for d in dealers), 60)  # all CHALLENGEd
     assert all(codec.peek_kind(d.recv()) == Kind.CHALLENGE for d in dealers)
-    _serves(victim, good)
-    # every pending handshake is dropped after setup_time; the ghost peer too
-    wait_until(lambda: len(victim.dist._inbound) == 1, 5)
-    wait_until(lambda: "ghost@127.0.0.1" not in victim.dist._peers, 5)
-    assert victim.dist._inbound.keys() == {victim.dist._peers[good.name].inbound.identity}
-    assert victim.dist.nodes() == [good.name]
-    _serves(victim, good)
+    assert victim.dist._inbound == {} and victim.dist._peers == {}
+    assert _rejected(victim) == 0
+    _serves(victim, start_node("newcomer"))  # a node never seen before gets in at once
+    assert victim.dist._inbound.keys() == {p.identity for p in victim.dist._peers.values()}
+
+
+def test_a_replayed_ack_is_refused_on_another_connection(
+        dist_node: Node, start_node: Callable[..., Node], wire: tuple[Wire, Any],
+        raw: Raw) -> None:
+    """A captured ACK is bound (by its ticket) to the connection its HELLO came on."""
+    w, watch = wire
+    victim = dist_node
+    assert victim.dist is not None
+    watch(victim)
+    a = start_node("a")
+    _serves(victim, a)
+    ack = w.sent_by(a, Kind.ACK)[0]
+    d = raw.dealer(victim.dist.address)
+    d.send(ack)
+    wait_until(lambda: victim.dist.rejected["bad_ticket"] == 1)
+    assert d.poll(100) == 0
+    assert erlang.nodes() == [a.name] and list(victim.dist._peers) == [a.name]
 
 
 # -- 8. losing nothing under attack ------------------------------------------------------------
@@ -986,3 +1052,183 @@ def test_remote_spawn_keeps_a_fast_childs_signal(
             erlang.process_flag("trap_exit", True)
             pid = erlang.spawn_link(v.name, erlang.exit, "boom")
             recv(lambda m: m == ("EXIT", pid, "boom"), 2000)
+
+
+# -- issue 13: memory before authentication, descriptors, CURVE clients --------------------------
+
+
+def _peak_rss_growth(action: Callable[[], None]) -> int:
+    """KiB the process's RSS grew at its peak while `action` ran (sampled every 5 ms)."""
+    before = peak = _rss_kib()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, _rss_kib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        action()
+    finally:
+        done.set()
+        sampler.join()
+    return peak - before
+
+
+@pytest.mark.parametrize("size", [60 << 20, codec.DEFAULT_MAX_FRAME - 64])
+def test_big_frames_before_authentication_cost_little_memory(
+        dist_node: Node, raw: Raw, size: int) -> None:
+    """Issue 13, finding 4: eight connections that each sent three frames of 60 MiB made a
+    node hold 1,113 MiB. Now the ROUTER refuses frames over max_frame (8 MiB by default)
+    before buffering them, and a frame under it from a connection that has not
+    authenticated is handled alone, before the next is read, and dropped unhashed as over
+    the 2 KB handshake limit."""
+    victim = dist_node
+    assert victim.dist is not None
+    big = b"EP" + bytes([codec.VERSION, Kind.HELLO]) + bytes(size - 4)
+    dealers = [raw.dealer(victim.dist.address, reconnect_ivl=10) for _ in range(8)]
+
+    def attack() -> None:
+        for d in dealers:
+            for _ in range(3):
+                d.send(big, copy=False)  # one buffer shared by every frame
+        if size <= codec.DEFAULT_MAX_FRAME:  # all get in, and each is dropped
+            wait_until(lambda: victim.dist.rejected["too_big"] == 24, 60)  # type: ignore[union-attr]
+            return
+        # ZeroMQ drops each connection at its first frame; the DEALER reconnects. Probes
+        # behind the big frames: once they are seen, the big frames have been dealt with
+        for _ in range(40):
+            for d in dealers:
+                with contextlib.suppress(zmq.Again):
+                    d.send(b"probe", zmq.NOBLOCK)
+            deadline = time.monotonic() + 0.5
+            while victim.dist.rejected["too_short"] < 8 and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.01)
+            if victim.dist.rejected["too_short"] >= 8:  # type: ignore[union-attr]
+                return
+
+    growth = _peak_rss_growth(attack)
+    if size > codec.DEFAULT_MAX_FRAME:
+        assert victim.dist.rejected["too_big"] == 0  # ZeroMQ refused them: we never saw one
+    else:
+        assert victim.dist.rejected["too_big"] == 24
+    # 8 x 3 x size bytes went over the wire. Frames over max_frame cost nothing. Frames
+    # under it are read by ZeroMQ before we see them (72-96 MiB of 192 at peak here, more on
+    # a loaded machine): that is ZeroMQ's, up to what each connection has in flight, hence
+    # the per-source limit in the README. Here we only check that the node holds no more.
+    bound = 4 * 1024 if size > codec.DEFAULT_MAX_FRAME else 8 * 3 * size // 1024 + 32 * 1024
+    assert growth < bound, f"{growth} KiB"
+    _serves(victim, _extra_node())
+
+
+def _extra_node() -> Node:
+    n = net_kernel.start_node(_unique("good"), cookie=COOKIE)
+    _EXTRA.append(n)
+    return n
+
+
+_EXTRA: list[Node] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_extra_nodes() -> Iterator[None]:
+    yield
+    while _EXTRA:
+        _EXTRA.pop().stop()
+
+
+def test_an_idle_tcp_connection_is_closed_after_the_handshake_interval(
+        dist_node: Node, raw: Raw) -> None:
+    """Issue 13, finding 6: ZeroMQ dropped a silent connection only after 30 s."""
+    from transport.zmq_link import HANDSHAKE_IVL_MS
+
+    sock = raw.tcp(_port(dist_node))
+    started = time.monotonic()
+    sock.settimeout(HANDSHAKE_IVL_MS / 1000 + 3)
+    while sock.recv(4096):  # ZeroMQ's greeting, then the end of the connection
+        pass
+    assert time.monotonic() - started < HANDSHAKE_IVL_MS / 1000 + 2
+
+
+_LOW_FD_NODE = """
+import resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+from actors import net_kernel
+n = net_kernel.start_node(sys.argv[1], cookie=sys.argv[2], epmd=False)
+print("READY", n.dist.address, resource.getrlimit(resource.RLIMIT_NOFILE)[0], flush=True)
+sys.stdin.read()
+n.stop()
+"""
+
+
+def test_idle_connections_at_the_common_fd_limit_do_not_shut_out_good_peers(
+        raw: Raw, tmp_path: Path) -> None:
+    """Issue 13, finding 6: 1,100 idle connections to a node started with the common limit
+    of 1,024 descriptors shut out good peers. The node now raises its soft limit at start,
+    and ZeroMQ closes connections that stay silent for HANDSHAKE_IVL_MS."""
+    import resource
+
+    name = _unique("lowfd")
+    with open(tmp_path / "node.log", "w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-c", _LOW_FD_NODE, name, COOKIE],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log_file, text=True, cwd=REPO, start_new_session=True)
+    try:
+        _, address, limit = _read_line(proc, "READY").split()
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        assert int(limit) == min(zmq_link.NOFILE_WANTED, hard) > 1100
+        port = int(address.rsplit(":", 1)[1])
+        idle = [raw.tcp(port) for _ in range(1100)]
+        good = _extra_node()
+        good.dist.config.seeds[name] = address  # type: ignore[union-attr]
+        with good.bound():
+            assert net_kernel.connect_node(name) is True
+            assert rpc.call(name, "erlang", "node", [], 5000) == name
+        assert len(idle) == 1100
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
+def test_curve_refuses_a_client_key_that_is_not_the_clusters(
+        start_node: Callable[..., Node], raw: Raw) -> None:
+    """Issue 13, finding 12: any key pair, with the cluster's public key as the server key,
+    got frames to a CURVE node. Now the node's ZAP handler accepts only the cluster's key."""
+    keys = CurveKeys(*zmq.curve_keypair())
+    c1 = start_node("curve", curve=keys)
+    assert c1.dist is not None
+    hello = _hello("mallory@127.0.0.1", c1.name, codec.handshake_key("guess"))
+
+    def attempt(public: bytes, secret: bytes) -> tuple[bool, list[int]]:
+        d = raw.dealer(c1.dist.address, curve_serverkey=keys.public,  # type: ignore[union-attr]
+                       curve_publickey=public, curve_secretkey=secret)
+        mon = raw.monitor(d)
+        with contextlib.suppress(zmq.Again):
+            d.send(hello, zmq.NOBLOCK)
+        events: list[int] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if d.poll(50):
+                return True, events  # an answer: our frame got in
+            while mon.poll(0):
+                events.append(recv_monitor_message(mon)["event"])
+            if zmq.EVENT_HANDSHAKE_FAILED_AUTH in events:
+                return False, events
+        return False, events
+
+    answered, events = attempt(*zmq.curve_keypair())
+    assert not answered and zmq.EVENT_HANDSHAKE_FAILED_AUTH in events
+    assert c1.dist._link.zap_refused >= 1 and _rejected(c1) == 0
+    # the same attempt with the cluster's own key pair reaches the node (and gets a REJECT)
+    answered, _ = attempt(keys.public, keys.secret)
+    assert answered and c1.dist.rejected["bad_tag"] >= 1
+    _serves(c1, start_node("curve", curve=keys))

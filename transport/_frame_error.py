@@ -8,8 +8,9 @@ from __future__ import annotations
 
 class FrameError(Exception):
     """A frame that must be dropped. `.reason` is a short str such as "too_short", "bad_magic",
-    "bad_version", "bad_kind", "too_big", "bad_tag", "replay", "bad_payload" ("bad_seq" only
-    from `open_reject`); `.detail` is a human-readable note for logs (may be empty)."""
+    "bad_version", "bad_kind", "too_big", "bad_tag", "replay", "seq_gap", "bad_payload"
+    ("bad_seq" only from `open_reject`); `.detail` is a human-readable note for logs (may be
+    empty)."""
 
     __module__ = "transport.codec"  # tracebacks and pickles name its public home
 

@@ -28,9 +28,11 @@ Theory of operation:
     derives one `session_key` per direction from the cookie, both nonces and the (sender,
     receiver) names, and A proves it saw B's fresh nonce by sending ACK under the A->B key. From
     then on each direction has a `Sealer` at the sender and an `Opener` at the receiver: the
-    Opener accepts a seq only if it is strictly greater than the last accepted one, so a
-    replayed or reordered frame is refused as "replay", while a frame from another connection,
-    or one reflected back at its sender, fails its tag ("bad_tag") because the key differs.
+    Opener accepts a seq only if it is exactly one more than the last accepted one, so a
+    replayed frame is refused as "replay" and one after a deleted frame as "seq_gap", while a
+    frame from another connection, or one reflected back at its sender, fails its tag
+    ("bad_tag") because the key differs. MORE carries a slice of a DATA payload too big for
+    one frame.
     REJECT is the one unauthenticated kind: a peer without the right cookie cannot seal
     anything, so a refusal is sent with an all-zero tag and carries only a short ASCII reason.
 """
@@ -97,10 +99,10 @@ __all__ = [
 ]
 
 MAGIC = b"EP"
-VERSION = 1
+VERSION = 2  # 2: the ACK repeats the HELLO (the acceptor keeps no state before it)
 HEADER_SIZE = 12
 TAG_SIZE = 32
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024  # bytes, whole frame
+DEFAULT_MAX_FRAME = 8 * 1024 * 1024  # bytes, whole frame (bigger messages are fragmented)
 MAX_REJECT_REASON = 64  # chars
 
 _HEADER = struct.Struct(">2sBBQ")
@@ -130,6 +132,7 @@ class Kind(enum.IntEnum):
     DATA = 4  # a pickled payload, keyed by the session key
     TICK = 5  # heartbeat, empty payload, keyed by the session key
     REJECT = 6  # unauthenticated refusal (see reject_frame) -- tag is all zero bytes
+    MORE = 7  # a fragment of a DATA payload too big for one frame, keyed by the session key
 
 
 _KIND_VALUES = frozenset(int(k) for k in Kind)
@@ -311,16 +314,19 @@ class Sealer:
 
 
 class Opener:
-    """One direction of a session, receiving side: authenticates and refuses replays.
-    A frame is accepted only if its seq is strictly greater than the last accepted seq (gaps
-    allowed, because a reconnecting transport may lose frames; equal or lower seq ->
-    FrameError("replay")). Counts rejected frames in `self.rejected` (a dict reason -> count)
-    and accepted in `self.accepted`. A rejected frame changes no state except the counters.
-    Not thread-safe: the caller serialises."""
+    """One direction of a session, receiving side: authenticates and keeps the order.
+    A frame is accepted only if its seq is exactly the last accepted seq + 1. An older or
+    equal seq is refused as FrameError("replay"), a higher one as FrameError("seq_gap"):
+    the transport never loses a frame inside a live connection, so a gap means that someone
+    on the path deleted frames, and the caller must end the connection. The default
+    `last_seq` of 0 expects the first seq of a default `Sealer`. Counts rejected frames in
+    `self.rejected` (a dict reason -> count) and accepted ones in `self.accepted`. A
+    rejected frame changes no state except the counters. Not thread-safe: the caller
+    serialises."""
 
     __slots__ = ("_key", "accepted", "last_seq", "max_size", "rejected")
 
-    def __init__(self, key: bytes, max_size: int = DEFAULT_MAX_FRAME, last_seq: int = -1) -> None:
+    def __init__(self, key: bytes, max_size: int = DEFAULT_MAX_FRAME, last_seq: int = 0) -> None:
         _check_seq(last_seq, low=-1)
         self._key = key
         self.max_size = max_size
@@ -329,14 +335,15 @@ class Opener:
         self.rejected: dict[str, int] = {}
 
     def open(self, data: bytes) -> Frame:
-        """The authenticated, fresh Frame; FrameError (counted by reason) otherwise."""
+        """The authenticated, next-in-order Frame; FrameError (counted by reason) otherwise."""
         try:
             if type(data) is bytes:
                 frame = _open_fast(self._key, data, self.max_size)
             else:
                 frame = open_frame(self._key, data, self.max_size)
-            if frame.seq <= self.last_seq:
-                raise FrameError("replay", f"seq {frame.seq} <= last {self.last_seq}")
+            if frame.seq != self.last_seq + 1:
+                reason = "replay" if frame.seq <= self.last_seq else "seq_gap"
+                raise FrameError(reason, f"seq {frame.seq} after {self.last_seq}")
         except FrameError as exc:
             self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1
             raise

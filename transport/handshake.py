@@ -15,7 +15,7 @@ Layout: fields in order, no padding, nothing after the last one:
     u32    = 4 bytes big-endian
     Hello     = str sender, str receiver, nonce nonce, str address, u32 creation
     Challenge = str sender, str receiver, nonce nonce_echo, nonce nonce, u32 creation
-    Ack       = nonce nonce_echo
+    Ack       = nonce nonce_echo, then the initiator's Hello, field by field
 The encoding is canonical: decode accepts exactly the bytes that encode produces.
 """
 
@@ -71,9 +71,11 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Handshake step 3, initiator -> acceptor: echoes the Challenge's nonce."""
+    """Handshake step 3, initiator -> acceptor: echoes the Challenge's nonce and repeats the
+    Hello, so the acceptor keeps no state between CHALLENGE and ACK (`transport.connection`)."""
 
     nonce_echo: bytes
+    hello: Hello
 
 
 def _put_str(out: list[bytes], what: str, value: str) -> None:
@@ -148,24 +150,34 @@ class _Reader:
 def encode_hello(h: Hello) -> bytes:
     """The canonical payload of `h`; ValueError/TypeError if a field is out of range."""
     out: list[bytes] = []
+    _put_hello(out, h)
+    return b"".join(out)
+
+
+def _put_hello(out: list[bytes], h: Hello) -> None:
+    if not isinstance(h, Hello):
+        raise TypeError(f"hello must be a Hello, not {type(h).__name__}")
     _put_str(out, "sender", h.sender)
     _put_str(out, "receiver", h.receiver)
     _put_nonce(out, "nonce", h.nonce)
     _put_str(out, "address", h.address)
     _put_u32(out, "creation", h.creation)
-    return b"".join(out)
 
 
-def decode_hello(b: bytes) -> Hello:
-    """The Hello encoded in `b`; FrameError("bad_payload") on any malformation."""
-    r = _Reader(b)
-    hello = Hello(
+def _read_hello(r: _Reader) -> Hello:
+    return Hello(
         sender=r.text("sender"),
         receiver=r.text("receiver"),
         nonce=r.nonce("nonce"),
         address=r.text("address"),
         creation=r.u32("creation"),
     )
+
+
+def decode_hello(b: bytes) -> Hello:
+    """The Hello encoded in `b`; FrameError("bad_payload") on any malformation."""
+    r = _Reader(b)
+    hello = _read_hello(r)
     r.finish()
     return hello
 
@@ -196,15 +208,17 @@ def decode_challenge(b: bytes) -> Challenge:
 
 
 def encode_ack(a: Ack) -> bytes:
-    """The canonical payload of `a`; ValueError/TypeError if the nonce is not 16 bytes."""
+    """The canonical payload of `a`; ValueError/TypeError if the nonce is not 16 bytes or a
+    field of its Hello is out of range."""
     out: list[bytes] = []
     _put_nonce(out, "nonce_echo", a.nonce_echo)
+    _put_hello(out, a.hello)
     return b"".join(out)
 
 
 def decode_ack(b: bytes) -> Ack:
     """The Ack encoded in `b`; FrameError("bad_payload") on any malformation."""
     r = _Reader(b)
-    ack = Ack(r.nonce("nonce_echo"))
+    ack = Ack(r.nonce("nonce_echo"), _read_hello(r))
     r.finish()
     return ack

@@ -12,7 +12,18 @@ Rules of this module:
 - Inbound frames arrive on the ROUTER as (identity, frame). A multipart message of another
   shape is dropped and counted.
 - `ZMQ_MAXMSGSIZE` makes ZeroMQ refuse an oversized frame before buffering it: the
-  offending connection is dropped by the library itself.
+  offending connection is dropped by the library itself. It is per socket, not per
+  connection, so the ROUTER's limit is `max_frame` for everyone. What a connection that has
+  not authenticated can make us hold is bounded otherwise: a frame from an identity not in
+  `trusted` (the handler's authenticated connections) is handed on alone, before the next
+  one is read, and the handler drops it unhashed if it is over its own small limit; frames
+  of trusted connections are read in rounds of at most `DRAIN_BYTES` (or 1,000 frames).
+- A TCP connection that does not finish ZeroMQ's greeting within `HANDSHAKE_IVL_MS` is
+  closed by ZeroMQ (idle connections must not pin descriptors for its default 30 s), and
+  `start()` raises the process's open-file limit towards `NOFILE_WANTED`.
+- With CURVE, the link answers ZeroMQ's ZAP requests itself (on the I/O thread): a client
+  whose public key is not one of `CurveKeys.clients` (by default the cluster's own) is
+  refused during ZeroMQ's handshake, before any frame of it reaches us.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
@@ -37,13 +48,15 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import zmq
+from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("transport.zmq_link")
@@ -55,6 +68,25 @@ CLAIM_WAIT_S = 0.002  # a claimant waits this long for the role, then waits as u
 KEEPER_NAP_S = 0.001  # how often a keeper that lent its role checks whether it is free
 _SPARES = 2  # former leaders kept parked for the next hand-off
 _SPARE_IDLE_S = 30.0  # a spare not needed for this long exits
+DRAIN_BYTES = 1 << 20  # the ROUTER is read in rounds of at most this many bytes (or 1,000 frames)
+HANDSHAKE_IVL_MS = 2000  # ZeroMQ drops a connection whose greeting is not done by then
+_ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+NOFILE_WANTED = 65536  # RLIMIT_NOFILE is raised towards this at start (each connection is an fd)
+
+
+def raise_nofile_limit(wanted: int = NOFILE_WANTED) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (never above the hard limit,
+    never lower): idle connections must not run a node out of descriptors at 1,024. Returns
+    the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit to %d: %s", target, exc)
+    return soft
 
 
 class LinkHandler(Protocol):
@@ -71,10 +103,17 @@ class LinkHandler(Protocol):
 @dataclass(frozen=True)
 class CurveKeys:
     """ZeroMQ CURVE encryption: one cluster-wide key pair (`zmq.curve_keypair()`), shared by
-    every node, as Z85 bytes. Every connection is then encrypted; the cookie still authenticates."""
+    every node, as Z85 bytes. Every connection is then encrypted; the cookie still
+    authenticates. A node accepts connections only from the client public keys in `clients`
+    (Z85), which defaults to the cluster's own `public`."""
 
     public: bytes
-    secret: bytes
+    secret: bytes = field(repr=False)
+    clients: frozenset[bytes] = frozenset()
+
+    def allowed(self) -> frozenset[bytes]:
+        """The raw 32-byte client keys this node accepts."""
+        return frozenset(z85.decode(key) for key in (self.clients or {self.public}))
 
 
 class _Spare:
@@ -103,16 +142,27 @@ class ZmqLink:
 
     def __init__(self, handler: LinkHandler, *, bind: str = "tcp://127.0.0.1:0",
                  max_frame: int, timer_ms: int, curve: CurveKeys | None = None,
-                 name: str = "node") -> None:
+                 name: str = "node", trusted: Container[bytes] = frozenset()) -> None:
         self._handler = handler
+        self._trusted = trusted  # the handler's authenticated connection identities (live)
         self._max_frame = max_frame
         self._timer_s = timer_ms / 1000.0
         self._curve = curve
         self._name = name
         self._ctx = zmq.Context(io_threads=1)
+        self._zap: zmq.Socket | None = None
+        self._zap_allowed: frozenset[bytes] = frozenset()
+        self.zap_refused = 0
+        if curve is not None:  # the ZAP handler must exist before the ROUTER binds
+            self._zap_allowed = curve.allowed()
+            self._zap = self._ctx.socket(zmq.REP)
+            self._zap.linger = 0
+            self._zap.bind(_ZAP_ENDPOINT)
         self._router = self._ctx.socket(zmq.ROUTER)
         self._configure(self._router)
+        self._router.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_IVL_MS)
         if curve is not None:
+            self._router.zap_domain = b"erlpy"
             self._router.curve_server = True
             self._router.curve_secretkey = curve.secret
             self._router.curve_publickey = curve.public
@@ -155,6 +205,7 @@ class ZmqLink:
         sock.rcvhwm = 100_000
 
     def start(self) -> None:
+        raise_nofile_limit()
         self._thread.start()
         self._watchdog.start()
 
@@ -292,6 +343,8 @@ class ZmqLink:
         for channel in list(self._channels):
             self.close_channel(channel)
         self._router.close(0)
+        if self._zap is not None:
+            self._zap.close(0)
         self._ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -439,6 +492,8 @@ class ZmqLink:
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(self._router, zmq.POLLIN)
+        if self._zap is not None:
+            poller.register(self._zap, zmq.POLLIN)
         watched: dict[zmq.Socket, tuple[int, bool]] = {}
         for channel, ch in self._channels.items():
             poller.register(ch.monitor, zmq.POLLIN)
@@ -458,6 +513,8 @@ class ZmqLink:
                 self._guard(self._calls.popleft())
         elif sock is self._router:
             self._drain_router()
+        elif sock is self._zap:
+            self._serve_zap()
         elif isinstance(sock, zmq.Socket) and sock in watched:
             channel, is_monitor = watched[sock]
             if channel in self._channels:
@@ -470,24 +527,48 @@ class ZmqLink:
         """Read what is there first, then hand it on: while reading, no process is woken,
         so the threads that frames wake compete for the GIL once per batch, not per frame."""
         batch = []
-        router = self._router
+        router, trusted = self._router, self._trusted
+        on_inbound = self._handler.on_inbound
+        size = 0
         for _ in range(1000):
-            if not router.getsockopt(_EVENTS) & _POLLIN:  # cheaper than catching zmq.Again
-                break
+            if size > DRAIN_BYTES or not router.getsockopt(_EVENTS) & _POLLIN:
+                break  # (EVENTS is cheaper than catching zmq.Again)
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             if len(parts) != 2:
                 self.dropped_shapes += 1
-                continue
-            batch.append(parts)
-        on_inbound = self._handler.on_inbound
+            elif parts[0] in trusted:
+                size += len(parts[1])
+                batch.append(parts)
+            else:  # not authenticated: handled (and dropped) before the next one is read
+                self._guard(lambda i=parts[0], f=parts[1]: on_inbound(i, f))
+                del parts
         for identity, frame in batch:
             try:
                 on_inbound(identity, frame)
             except Exception:
                 log.exception("node %s: error in the distribution handler", self._name)
+
+    def _serve_zap(self) -> None:
+        """Answer ZeroMQ's authentication requests (ZAP, RFC 27): CURVE clients whose key
+        is allowed get 200, everything else 400."""
+        zap = self._zap
+        assert zap is not None
+        while True:
+            try:
+                request = zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            ok = (len(request) >= 7 and request[0] == b"1.0" and request[5] == b"CURVE"
+                  and request[6] in self._zap_allowed)
+            if not ok:
+                self.zap_refused += 1
+            version = request[0] if request else b"1.0"
+            request_id = request[1] if len(request) > 1 else b""
+            zap.send_multipart([version, request_id, b"200" if ok else b"400",
+                                b"OK" if ok else b"client key not allowed", b"", b""])
 
     def _drain_channel(self, channel: int, sock: zmq.Socket) -> None:
         ch = self._channels[channel]
