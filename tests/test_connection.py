@@ -194,6 +194,22 @@ def test_an_ack_is_bound_to_its_connection_and_expires() -> None:
     assert isinstance(accepted, Accepted) and accepted.hello.sender == "a@h"
 
 
+def test_session_keys_come_from_the_slow_handshake_key_not_the_cookie() -> None:
+    """A captured ACK or DATA frame must cost a guesser one scrypt per guess, as a captured
+    HELLO does: the session keys are keyed by handshake_key(cookie), never by the cookie."""
+    pair = Pair()
+    hello = codec.decode_hello(codec.open_frame(HS_KEY, pair.a.out[0]).payload)
+    pair.step(pair.a)  # the HELLO reaches b; its CHALLENGE comes back to a
+    challenge = codec.decode_challenge(codec.open_frame(HS_KEY, pair.a.replies[0]).payload)
+    pair.step(pair.a)  # a answers with its ACK
+    ack = pair.a.out[0]
+    slow = codec.session_key(HS_KEY, hello.nonce, challenge.nonce, "a@h", "b@h")
+    fast = codec.session_key(COOKIE, hello.nonce, challenge.nonce, "a@h", "b@h")
+    assert codec.Opener(slow).open(ack).kind == Kind.ACK
+    with pytest.raises(codec.FrameError):
+        codec.Opener(fast).open(ack)
+
+
 def test_the_wrong_cookie_gets_a_reject_and_the_initiator_goes_down() -> None:
     other = Local("a@h", "tcp://a:1", 1, "other", codec.handshake_key("other"), b"t" * 32)
     a = Connection(other, "b@h", 0.0)

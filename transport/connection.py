@@ -236,7 +236,7 @@ def _on_ack(local: Local, identity: bytes, data: bytes, now: float) -> list[Even
         raise FrameError("stale_ticket")
     if hello.receiver != local.name or hello.sender == local.name:
         raise FrameError("wrong_node", hello.receiver)
-    key = codec.session_key(local.cookie, hello.nonce, ack.nonce_echo, hello.sender,
+    key = codec.session_key(local.handshake_key, hello.nonce, ack.nonce_echo, hello.sender,
                             local.name)
     opener = codec.Opener(key, local.max_frame)
     if opener.open(data).kind != Kind.ACK:
@@ -300,7 +300,7 @@ class Connection:
         if (challenge.nonce_echo != hello.nonce or challenge.sender != self.peer
                 or challenge.receiver != self.local.name):
             return [Dropped("bad_challenge")]
-        key = codec.session_key(self.local.cookie, hello.nonce, challenge.nonce,
+        key = codec.session_key(self.local.handshake_key, hello.nonce, challenge.nonce,
                                 self.local.name, self.peer)
         self._sealer = codec.Sealer(key)
         ack = self._sealer.seal(Kind.ACK, codec.encode_ack(codec.Ack(challenge.nonce, hello)))
