@@ -182,7 +182,9 @@ def session_key(
     each of nonce_a, nonce_b, sender, receiver (UTF-8) prefixed by its u32 BE length).
     Different for every (nonces, direction). Both ends must pass the nonces in the same order
     (initiator's first) and swap only sender/receiver for the other direction; if
-    sender == receiver the two directions share a key, so the transport must refuse that."""
+    sender == receiver the two directions share a key, so the transport must refuse that.
+    The connections pass `handshake_key(cookie)` as `cookie`, so that a captured frame of a
+    session costs a guesser one scrypt per guess, as a captured HELLO does."""
     parts = [_SESSION_LABEL]
     for field in (nonce_a, nonce_b, sender.encode("utf-8"), receiver.encode("utf-8")):
         parts.append(_U32.pack(len(field)))
