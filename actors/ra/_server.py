@@ -121,6 +121,9 @@ class RaServer(gen_server.GenServer):
                 return ("reply", "ok", m)
             case "$ra_overview":
                 return ("reply", overview(m), m)
+            case ("$ra_trace", fun) if fun is None or callable(fun):
+                m.driver.trace = fun  # tools: fun(core, effect) before each effect runs
+                return ("reply", "ok", m)
         return ("reply", ("error", ("bad_request", request)), m)
 
     @staticmethod

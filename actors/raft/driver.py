@@ -22,8 +22,9 @@ Rules of this module:
   or more past the core's snapshot index after an `Apply`, the driver asks
   `RaftIO.snapshot_data` for the state at the applied index and posts
   `SnapshotTaken`.
-* `trace`, if given, is called with each effect just before it executes (in
-  the order executed); it must not raise or step the core.
+* `trace`, if given, is called as `trace(core, effect)` just before each
+  effect executes (in the order executed); it must not raise or step the core.
+  It can be set or cleared at any time (`driver.trace = ...`).
 * `RaftIO.stepped(event)` runs after the effects of each event;
   `RaftIO.idle()` runs once the queue is empty (the outermost `step` ends).
 """
@@ -52,7 +53,8 @@ from .effects import (
 )
 from .messages import Entry, Event, Message, NodeId, SnapshotMeta, SnapshotTaken
 
-Trace = Callable[[Effect], None]
+Trace = Callable[[RaftCore, Effect], None]
+"""`trace(core, effect)`: called just before `effect` executes."""
 
 
 class RaftIO(Protocol):
@@ -149,7 +151,7 @@ class Driver:
         trace, execute = self.trace, self.execute
         for effect in effects:
             if trace is not None:
-                trace(effect)
+                trace(core, effect)
             execute(effect)
         self.io.stepped(event)
         return effects

@@ -179,8 +179,11 @@ class Network:
         """Run `core` through the shared driver, rendering each effect as it executes
         (in the core's order: the harness shows what the core returned)."""
         self.cores[node] = core
+        def trace(_core: RaftCore, eff: Effect) -> None:
+            self.output.append(fmt_effect(node, eff))
+
         self.drivers[node] = Driver(core, _NetIO(self, node), leader_sends_first=False,
-                                    trace=lambda eff: self.output.append(fmt_effect(node, eff)))
+                                    trace=trace)
 
     def step(self, node: int, event: Event) -> list[Effect]:
         return self.drivers[node].step(event)
