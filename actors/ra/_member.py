@@ -91,7 +91,7 @@ class Member:
     def __init__(self, cfg: dict[str, Any], core: RaftCore, machine: ra_machine.Machine,
                  state: Any, store: Any, names: Any, trace: Trace | None = None) -> None:
         self.cfg = cfg
-        self.id: ServerId = core.id  # type: ignore[assignment]
+        self.id: ServerId = core.id
         self.uid: str = cfg["uid"]
         self.core = core
         self.machine = machine
@@ -260,7 +260,7 @@ class Member:
     # ------------------------------------------------------------------ replies
 
     def leader_id(self) -> ServerId | None:
-        return self.core.leader  # type: ignore[return-value]
+        return self.core.leader
 
     def _reply(self, correlation: Any, result: Accepted | Rejected) -> None:
         if correlation is None:

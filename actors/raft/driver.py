@@ -159,26 +159,25 @@ class Driver:
     def execute(self, e: Effect) -> None:
         """One branch per effect."""
         io = self.io
-        kind = type(e)
-        if kind is Send:
-            io.send(e.to, e.msg)  # type: ignore[union-attr]
-        elif kind is PersistEntries:
-            io.persist_entries(e.from_index, e.entries)  # type: ignore[union-attr]
-        elif kind is Apply:
-            io.apply(e.entries)  # type: ignore[union-attr]
+        if isinstance(e, Send):
+            io.send(e.to, e.msg)
+        elif isinstance(e, PersistEntries):
+            io.persist_entries(e.from_index, e.entries)
+        elif isinstance(e, Apply):
+            io.apply(e.entries)
             self._maybe_snapshot()
-        elif kind is Reply:
-            io.reply(e.correlation, e.result)  # type: ignore[union-attr]
-        elif kind is PersistState:
-            io.persist_state(e.term, e.voted_for)  # type: ignore[union-attr]
-        elif kind is ReadReady:
-            io.read_ready(e.correlation, e.index)  # type: ignore[union-attr]
-        elif kind is RoleChanged:
-            io.role_changed(e.role, e.term, e.leader)  # type: ignore[union-attr]
-        elif kind is PersistSnapshot:
-            io.persist_snapshot(e.meta, e.data)  # type: ignore[union-attr]
-        elif kind is RestoreSnapshot:
-            io.restore_snapshot(e.meta, e.data)  # type: ignore[union-attr]
+        elif isinstance(e, Reply):
+            io.reply(e.correlation, e.result)
+        elif isinstance(e, PersistState):
+            io.persist_state(e.term, e.voted_for)
+        elif isinstance(e, ReadReady):
+            io.read_ready(e.correlation, e.index)
+        elif isinstance(e, RoleChanged):
+            io.role_changed(e.role, e.term, e.leader)
+        elif isinstance(e, PersistSnapshot):
+            io.persist_snapshot(e.meta, e.data)
+        elif isinstance(e, RestoreSnapshot):
+            io.restore_snapshot(e.meta, e.data)
         else:
             raise TypeError(f"not a raft effect: {e!r}")
 
