@@ -50,6 +50,7 @@ class SimIO:
 
     def _check_send(self, to: int, msg: Message) -> None:
         sim, m = self.sim, self.m
+        sim.check(sim.invariants.barrier_kept(m.id, to, m.disk, msg))
         if isinstance(msg, Vote):
             sim.check(sim.invariants.vote_sent(m.id, to, msg))
         elif isinstance(msg, AppendResult) and msg.success and m.core is not None:
