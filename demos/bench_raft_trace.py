@@ -2,7 +2,7 @@
 
     python -m demos.bench_raft_trace [--commands N] [--queries N]
 
-Not part of the benchmark (it monkeypatches the ra processes it watches). It starts the same
+Not part of the benchmark (it wraps the ra processes it watches). It starts the same
 3-node cluster as `demos.bench_raft`, but before `ra.start` on each node it wraps, on that
 node (`rpc.call` of `install`): the member's `handle_call` / `handle_info`, the WAL
 writer's `handle_info`, and the WAL's `os.fdatasync`; the members' effects are stamped by
