@@ -130,8 +130,8 @@ class _NetIO(NullIO):
 
     def send(self, to: NodeId, msg: Message) -> None:
         net = self.net
-        if net._connected(self.node, to):  # type: ignore[arg-type]
-            net.inbox[to].append((self.node, msg))  # type: ignore[index]
+        if net._connected(self.node, to):
+            net.inbox[to].append((self.node, msg))
 
     def persist_state(self, term: int, voted_for: NodeId | None) -> None:
         disk = self.net.disk

@@ -19,11 +19,13 @@ from actors.raft import (
     Event,
     HardState,
     Message,
+    NodeId,
     PersistEntries,
     PersistSnapshot,
     ReadReady,
     Rejected,
     Reply,
+    Role,
     RoleChanged,
     SnapshotMeta,
     Vote,
@@ -43,7 +45,7 @@ class SimIO:
         self.sim = sim
         self.m = m
 
-    def send(self, to: object, msg: Message) -> None:
+    def send(self, to: NodeId, msg: Message) -> None:
         assert isinstance(to, int)
         self._check_send(to, msg)
         self.sim.send(self.m.id, to, msg)
@@ -60,8 +62,8 @@ class SimIO:
         if not sim.healed and sim.rng.random() < sim.knobs.buggify:
             sim._at(sim.now + 1, "crash", m.id, m.incarnation)  # crash at a bad moment
 
-    def persist_state(self, term: int, voted_for: object) -> None:
-        self.m.disk.hard = HardState(term, voted_for)  # type: ignore[arg-type]  # write + fsync
+    def persist_state(self, term: int, voted_for: NodeId | None) -> None:
+        self.m.disk.hard = HardState(term, voted_for)  # write + fsync: a barrier
 
     def persist_entries(self, from_index: int, entries: tuple[Entry, ...]) -> None:
         m = self.m
@@ -90,8 +92,8 @@ class SimIO:
     def read_ready(self, correlation: object, index: int) -> None:
         drivers.on_read_ready(self.sim, self.m, ReadReady(correlation, index))
 
-    def role_changed(self, role: str, term: int, leader: object) -> None:
-        self.sim.on_role(self.m, RoleChanged(role, term, leader))  # type: ignore[arg-type]
+    def role_changed(self, role: Role, term: int, leader: NodeId | None) -> None:
+        self.sim.on_role(self.m, RoleChanged(role, term, leader))
 
     def snapshot_data(self, index: int) -> bytes:
         return pickle.dumps(tuple(self.m.applied[:index]))
