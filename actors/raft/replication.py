@@ -26,7 +26,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import quorum
 from .effects import Effect, PersistEntries, Send
@@ -44,8 +44,7 @@ from .roles import (
 from .state import Progress, RaftState
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
+class Committed(NamedTuple):
     """Fact: the leader's commit index advanced to `index` (already applied and announced).
     `first_in_term` is True when it is the first commit of the leader's term."""
 
@@ -53,8 +52,7 @@ class Committed:
     first_in_term: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Acked:
+class Acked(NamedTuple):
     """Fact: `peer` acknowledged entries; `committed` if that advanced the commit index."""
 
     peer: NodeId
