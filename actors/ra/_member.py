@@ -246,7 +246,9 @@ class Member:
         return reply, effects
 
     def _snapshot(self, index: int, state: Any) -> None:
-        self.driver.post(SnapshotTaken(index, dumps(state)))
+        """Queued behind the effects being run if the driver is running (an Apply or a
+        role change); stepped at once otherwise (the machine's tick)."""
+        self.driver.step(SnapshotTaken(index, dumps(state)))
 
     def _run_machine_effects(self, effects: list[Any]) -> None:
         for effect in effects:
