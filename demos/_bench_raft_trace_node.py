@@ -2,10 +2,12 @@
 
 Every function here runs on a member node (called there by reference with `rpc.call`), and
 some in the client's process too. `install` wraps, before `ra.start`, the member's
-`handle_call` / `handle_info` and its effect interpreter, the WAL writer's `handle_info`
-and the WAL's `os.fdatasync`; `install_dist` wraps the distribution's frame flush and
-frame delivery. Each wrapper appends `(time.monotonic_ns(), node, label)` to this
-process's `TRACE`, which `collect` hands over and empties. `profile_start` and
+`handle_call` / `handle_info`, the WAL writer's `handle_info` and the WAL's
+`os.fdatasync`; `trace_members` gives the started members `trace_effect` as their
+driver's effect trace callback (a parameter, not a wrapper); `install_dist` wraps the
+distribution's frame flush and frame delivery. Each wrapper (and the callback) appends
+`(time.monotonic_ns(), node, label)` to this process's `TRACE`, which `collect` hands
+over and empties. `profile_start` and
 `profile_stop` run yappi; `echo_loop` and `ping` time bare hops between nodes.
 """
 
@@ -15,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from actors import erlang
+from actors import erlang, gen_server
 from actors.raft import (
     AppendEntries,
     AppendResult,
@@ -101,7 +103,6 @@ def install() -> str:
     """Wrap the ra classes of this node (before `ra.start`: servers bind their callbacks
     when they start)."""
     _wrap_server()
-    _wrap_effects()
     _wrap_wal()
     return install_dist()
 
@@ -137,25 +138,25 @@ def _wrap_server() -> None:
     server.handle_call, server.handle_info = handle_call, handle_info  # type: ignore[method-assign]
 
 
-def _wrap_effects() -> None:
-    """Stamp the effects on the critical path as the member runs them; a send twice, the
-    second time with its destination."""
-    from actors.ra import _member
+def trace_effect(core: Any, e: Any) -> None:
+    """The member's effect trace callback (`("$ra_trace", fun)`): stamp the effects on the
+    critical path as the driver runs them; a send twice, the second time with its
+    destination."""
+    label = _effect_label(e)
+    if label:
+        now, me = time.monotonic_ns(), erlang.node()
+        role = "L" if core.role == "leader" else "F"
+        TRACE.append((now, me, f"{role}.{label}"))
+        if isinstance(e, Send):
+            TRACE.append((now, me, f"{role}.{label}>{e.to[1]}"))
 
-    clock, me, trace = time.monotonic_ns, erlang.node(), TRACE
-    member = _member.Member
-    effect0 = member.run_effect
 
-    def run_effect(self: Any, e: Any) -> None:
-        label = _effect_label(e)
-        if label:
-            now = clock()
-            trace.append((now, me, f"{_role(self)}.{label}"))
-            if isinstance(e, Send):
-                trace.append((now, me, f"{_role(self)}.{label}>{e.to[1]}"))
-        effect0(self, e)
-
-    member.run_effect = run_effect  # type: ignore[method-assign]
+def trace_members(names: list[str]) -> str:
+    """Give the ra members `names` of this node the effect trace callback (after they
+    started: the callback is a parameter of their driver, set by a call)."""
+    for name in names:
+        assert gen_server.call(name, ("$ra_trace", trace_effect), 10_000) == "ok"
+    return "ok"
 
 
 def _wrap_wal() -> None:

@@ -2,10 +2,11 @@
 
     python -m demos.bench_raft_trace [--commands N] [--queries N]
 
-Not part of the benchmark (it monkeypatches the ra processes it watches). It starts the same
+Not part of the benchmark (it wraps the ra processes it watches). It starts the same
 3-node cluster as `demos.bench_raft`, but before `ra.start` on each node it wraps, on that
-node (`rpc.call` of `install`): the member's `handle_call` / `handle_info` and its effect
-interpreter, the WAL writer's `handle_info`, and the WAL's `os.fdatasync`. Each wrapper
+node (`rpc.call` of `install`): the member's `handle_call` / `handle_info`, the WAL
+writer's `handle_info`, and the WAL's `os.fdatasync`; the members' effects are stamped by
+the trace callback of their Raft driver (`trace_members`). Each stamp
 appends `(time.monotonic_ns(), node, label)` to a list; CLOCK_MONOTONIC is one clock for
 every process on the host, so stamps from different nodes compare. In this process
 `gen_server.call` is wrapped too. Commands run one at a time with pauses between them,
@@ -108,6 +109,9 @@ def _start(cluster: RaCluster, root: Path, hooked: bool) -> tuple[str, str]:
         assert rpc.call(result[2], ra.start, [str(data)], 20_000) == "ok"
     started = ra.start_cluster(SYSTEM, CLUSTER, ("module", Counter, None), cluster.ids, 20_000)
     assert started[0] == "ok" and not started[2], started
+    if hooked:
+        for name, node in cluster.ids:
+            assert rpc.call(node, traced.trace_members, [[name]], 20_000) == "ok"
     leader = cluster.leader()
     drain_leader_events()
     for _ in range(100):

@@ -1,14 +1,15 @@
 """One cluster member's state in its server process, and the effect interpreter.
 
 Rules of this module:
-* `Member` owns a `RaftCore`, the machine and its state. `step(event)` feeds
-  the core and runs the effects it returns **in order**, one branch per
-  effect (`run_effect`), as `actors.raft.effects` requires (one exception: a
-  leader hands its own `PersistEntries` to the WAL just after the `Send`s that
-  follow it, see `_sends_first`):
-  `PersistState` is written and fsynced here before anything else happens;
-  `PersistEntries` goes to the node's WAL writer, which batches fsyncs and
-  sends back `("$ra_written", index, term)`; `Send` goes over distribution.
+* `Member` owns a `RaftCore`, the machine and its state, and is the core's
+  `RaftIO`: it runs the core through `actors.raft.driver.Driver`, the same
+  loop the simulator and the golden harness use (one branch per effect, effects
+  in order, follow-up events queued, a leader's `PersistEntries` after the
+  `Send`s that follow it). `PersistState` is written and fsynced here before
+  anything else happens; `PersistEntries` goes to the node's WAL writer, which
+  batches fsyncs and sends back `("$ra_written", index, term)`; `Send` goes
+  over distribution; `PersistSnapshot` is synchronous and posts
+  `SnapshotWritten`. `trace` (a callback given each effect) is for tools.
 * Log entries of kind "command" hold `(system_time_ms, command)`: the
   leader's clock when it appended the command, replicated with it, so
   `meta["system_time"]` is the same on every member.
@@ -38,22 +39,14 @@ from .. import _context, erlang, gen_server, ra_machine
 from ..raft import (
     Accepted,
     AppendEntries,
-    Apply,
-    Effect,
     Entry,
-    PersistEntries,
-    PersistSnapshot,
-    PersistState,
     RaftCore,
-    ReadReady,
     Rejected,
-    Reply,
-    RestoreSnapshot,
-    RoleChanged,
-    Send,
+    SnapshotMeta,
     SnapshotTaken,
     SnapshotWritten,
 )
+from ..raft.driver import Driver, Trace
 from . import _machine_effects
 from ._records import dumps
 
@@ -96,9 +89,9 @@ class Member:
     """A member's shell state. Built by `RaServer.init` from recovered storage."""
 
     def __init__(self, cfg: dict[str, Any], core: RaftCore, machine: ra_machine.Machine,
-                 state: Any, store: Any, names: Any) -> None:
+                 state: Any, store: Any, names: Any, trace: Trace | None = None) -> None:
         self.cfg = cfg
-        self.id: ServerId = core.id  # type: ignore[assignment]
+        self.id: ServerId = core.id
         self.uid: str = cfg["uid"]
         self.core = core
         self.machine = machine
@@ -110,9 +103,7 @@ class Member:
         self.waiting_reads: list[tuple[int, Any]] = []  # (index, correlation)
         self.monitors: dict[Any, Any] = {}  # machine-monitored pid -> ref
         self.timers: dict[Any, Any] = {}  # machine timer name -> timer ref
-        self.since_snapshot = 0
         self.applied_term = core.log.snapshot_term
-        self.depth = 0  # nesting of `step` (effects that step the core again)
         self.proposals: list[tuple[Any, Any]] = []  # (command, correlation) not yet proposed
         self.reads: list[tuple[Any, Any]] = []  # (from, fun) of consistent queries not yet asked
         self.down_nodes: dict[str, float] = {}  # node -> when we last tried to reach it
@@ -126,28 +117,24 @@ class Member:
         self.read_rounds = 0  # ReadIndex rounds started (several queries may share one)
         tick_ms = cfg.get("tick_ms", 50)
         self.ticks_per_machine_tick = max(1, cfg.get("machine_tick_ms", 1000) // tick_ms)
+        self.driver = Driver(core, self, trace=trace,
+                             snapshot_every=cfg.get("snapshot_interval", 4096) or 0)
 
     # ------------------------------------------------------------------ stepping
 
     def step(self, event: Any) -> None:
-        """Feed one event to the core and run its effects in order.
+        """Feed one event to the core through the driver (effects run in order; follow-up
+        events are queued, never re-entered). Replies collected meanwhile are sent, and
+        the view published, once the driver's queue is empty (`idle`)."""
+        self.driver.step(event)
 
-        Effects may step the core again (a snapshot taken while applying); replies
-        collected meanwhile are sent when the outermost step ends.
-        """
-        self.depth += 1
-        try:
-            effects = self.core.step(event)
-            if self.core.role == "leader":
-                effects = _sends_first(effects)
-            for effect in effects:
-                self.run_effect(effect)
-        finally:
-            self.depth -= 1
-        if self.depth == 0:
-            self.last_wire = None
-            self._flush_pipeline_replies()
-            self.publish()
+    def idle(self) -> None:
+        self.last_wire = None
+        self._flush_pipeline_replies()
+        self.publish()
+
+    def stepped(self, event: Any) -> None:
+        pass
 
     def publish(self, index: int | None = None) -> None:
         """Swap in a new `View` if the applied index, the state or the leader changed.
@@ -159,44 +146,49 @@ class Member:
         if view is not None and view.index == index and \
                 view.state is self.state and view.leader == leader:
             return
-        self.view = View(index, self.applied_term, self.state, leader)  # type: ignore[arg-type]
+        self.view = View(index, self.applied_term, self.state, leader)
         self.pdict[VIEW_KEY] = self.view
 
-    def run_effect(self, e: Effect) -> None:
-        match e:
-            case Send(to, msg):
-                if self._reachable(to[1]):  # type: ignore[index]
-                    erlang.send(to, ("$ra", self._wire(to, msg)))
-            case PersistState(term, voted_for):
-                self.store.save_hard_state(term, voted_for)
-            case PersistEntries(from_index, entries):
-                self._write(from_index, entries)
-            case PersistSnapshot(meta, data):
-                # Mirror a dropped suffix to disk first, in order with the entry writes,
-                # so a restart cannot bring back entries the core discarded (§7).
-                gen_server.call(self.names.wal, ("sync_append", self.uid,
-                                                 self.core.log.last_index + 1, ()), "infinity")
-                gen_server.call(self.names.segment_writer,
-                                ("snapshot", self.uid, meta, data), "infinity")
-                self.step(SnapshotWritten(meta.index, meta.term))
-            case RestoreSnapshot(meta, data):
-                self.state = pickle.loads(data)
-                self.applied_term = meta.term
-                self.since_snapshot = 0
-                self.publish(meta.index)
-            case Apply(entries):
-                self._apply(entries)
-            case Reply(correlation, result):
-                self._reply(correlation, result)
-            case ReadReady(correlation, index):
-                self.waiting_reads.append((index, correlation))
-                self._serve_reads()
-            case RoleChanged(role, _term, _leader):
-                if role != self.entered and role in ("leader", "follower"):
-                    self.entered = role  # state_enter once per role change, not per leader
-                    self._run_machine_effects(self.machine.state_enter(role, self.state))
-            case _:
-                raise TypeError(f"unknown raft effect {e!r}")
+    # ------------------------------------------------------------------ RaftIO
+
+    def send(self, to: Any, msg: Any) -> None:
+        if self._reachable(to[1]):
+            erlang.send(to, ("$ra", self._wire(to, msg)))
+
+    def persist_state(self, term: int, voted_for: Any) -> None:
+        self.store.save_hard_state(term, voted_for)
+
+    def persist_entries(self, from_index: int, entries: tuple[Entry, ...]) -> None:
+        erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
+
+    def persist_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
+        # Mirror a dropped suffix to disk first, in order with the entry writes,
+        # so a restart cannot bring back entries the core discarded (§7).
+        gen_server.call(self.names.wal, ("sync_append", self.uid,
+                                         self.core.log.last_index + 1, ()), "infinity")
+        gen_server.call(self.names.segment_writer,
+                        ("snapshot", self.uid, meta, data), "infinity")
+        self.driver.post(SnapshotWritten(meta.index, meta.term))
+
+    def restore_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
+        self.state = pickle.loads(data)
+        self.applied_term = meta.term
+        self.publish(meta.index)
+
+    def reply(self, correlation: Any, result: Accepted | Rejected) -> None:
+        self._reply(correlation, result)
+
+    def read_ready(self, correlation: Any, index: int) -> None:
+        self.waiting_reads.append((index, correlation))
+        self._serve_reads()
+
+    def role_changed(self, role: str, term: int, leader: Any) -> None:
+        if role != self.entered and role in ("leader", "follower"):
+            self.entered = role  # state_enter once per role change, not per leader
+            self._run_machine_effects(self.machine.state_enter(role, self.state))
+
+    def snapshot_data(self, index: int) -> bytes:
+        return dumps(self.state)
 
     def _reachable(self, node: str) -> bool:
         """Messages to a node that is down are dropped (Raft retransmits), except one a
@@ -222,12 +214,9 @@ class Member:
             last = self.last_wire = (msg, Pickled(pickle.dumps(msg, 5)))
         return last[1]
 
-    def _write(self, from_index: int, entries: tuple[Entry, ...]) -> None:
-        erlang.send(self.names.wal, ("append", self.uid, from_index, entries, erlang.self()))
-
     # ------------------------------------------------------------------ applying
 
-    def _apply(self, entries: tuple[Entry, ...]) -> None:
+    def apply(self, entries: tuple[Entry, ...]) -> None:
         for entry in entries:
             self.applied_term = entry.term
             if entry.kind != "command":
@@ -237,13 +226,9 @@ class Member:
             reply, effects = self._apply_one(meta, command)
             self.results[entry.index] = reply
             self._run_machine_effects(effects)
-        self.since_snapshot += len(entries)
         if entries:  # before the Replies that follow: a caller then reads its own write
             self.publish(entries[-1].index)
         self._serve_reads()
-        interval = self.cfg.get("snapshot_interval", 4096)
-        if interval and self.since_snapshot >= interval:
-            self._snapshot(self.core.applied, self.state)
 
     def _apply_one(self, meta: dict[str, Any], command: Any) -> tuple[Any, list[Any]]:
         """Run `apply`; an exception or a bad return leaves the state unchanged.
@@ -261,8 +246,9 @@ class Member:
         return reply, effects
 
     def _snapshot(self, index: int, state: Any) -> None:
-        self.since_snapshot = 0
-        self.step(SnapshotTaken(index, dumps(state)))
+        """Queued behind the effects being run if the driver is running (an Apply or a
+        role change); stepped at once otherwise (the machine's tick)."""
+        self.driver.step(SnapshotTaken(index, dumps(state)))
 
     def _run_machine_effects(self, effects: list[Any]) -> None:
         for effect in effects:
@@ -276,7 +262,7 @@ class Member:
     # ------------------------------------------------------------------ replies
 
     def leader_id(self) -> ServerId | None:
-        return self.core.leader  # type: ignore[return-value]
+        return self.core.leader
 
     def _reply(self, correlation: Any, result: Accepted | Rejected) -> None:
         if correlation is None:
@@ -322,21 +308,6 @@ class Member:
         for _index, correlation in ready:
             for from_, fun in _readers(correlation):
                 gen_server.reply(from_, run_query(fun, self.state, self.id))
-
-
-def _sends_first(effects: list[Effect]) -> list[Effect]:
-    """A leader's own `PersistEntries` moved after the `Send`s that follow it, so the
-    AppendEntries leave before the local WAL write is handed over (a thread wake-up).
-    Allowed: the write is asynchronous anyway, and a leader may send entries before its
-    own write is durable (it counts itself only after `Written`; dissertation §10.2.1)."""
-    for pos, e in enumerate(effects):
-        if type(e) is PersistEntries and pos + 1 < len(effects) and \
-                type(effects[pos + 1]) is Send:
-            end = pos + 1
-            while end < len(effects) and type(effects[end]) is Send:
-                end += 1
-            return [*effects[:pos], *effects[pos + 1:end], e, *_sends_first(effects[end:])]
-    return effects
 
 
 def _readers(correlation: tuple[Any, ...]) -> list[tuple[Any, Any]]:

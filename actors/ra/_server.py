@@ -71,7 +71,7 @@ class RaServer(gen_server.GenServer):
         opts = Options(election_ticks=cfg.get("election_ticks", 10),
                        max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16),
                        commit_notice=cfg.get("commit_notice", True))
-        core = RaftCore(me, cfg["members"], random.Random(), opts,  # type: ignore[arg-type]
+        core = RaftCore(me, cfg["members"], random.Random(), opts,
                         rec.hard_state, rec.entries, rec.snapshot)
         store = MemberStore(cfg["data_dir"], uid)
         member = Member(cfg, core, machine, state, store, names)
@@ -121,6 +121,9 @@ class RaServer(gen_server.GenServer):
                 return ("reply", "ok", m)
             case "$ra_overview":
                 return ("reply", overview(m), m)
+            case ("$ra_trace", fun) if fun is None or callable(fun):
+                m.driver.trace = fun  # tools: fun(core, effect) before each effect runs
+                return ("reply", "ok", m)
         return ("reply", ("error", ("bad_request", request)), m)
 
     @staticmethod
@@ -131,7 +134,7 @@ class RaServer(gen_server.GenServer):
             return "already_leader"
         if target not in m.core.voters:
             return ("error", "unknown_member")
-        m.step(TransferLeadership(target))  # type: ignore[arg-type]
+        m.step(TransferLeadership(target))
         return "ok"
 
     def handle_cast(self, msg: Any, m: Member) -> Any:
@@ -165,7 +168,7 @@ class RaServer(gen_server.GenServer):
                 _read_queued(m)
             case ("nodedown", node):
                 m.down_nodes.setdefault(node, time.monotonic())
-                if m.core.leader is not None and m.core.leader[1] == node:  # type: ignore[index]
+                if m.core.leader is not None and m.core.leader[1] == node:
                     m.step(PeerDown(m.core.leader))
                 self._machine_command(m, ("nodedown", node), lambda: _watches_node(m, node))
             case ("nodeup", node):

@@ -3,9 +3,13 @@
 Rules of this module:
 * `step` is the only way in. It never blocks, reads no clock, does no I/O and
   draws randomness only from the `random.Random` it was given.
-* The returned effects must be executed in order (see `effects`).
-* The state lives here; the per-concern modules (`election`, `replication`,
-  `read_index`, `transfer`, `membership`) are functions over this state.
+* The returned effects must be executed in order (see `effects`; the one
+  interpreter is `driver`).
+* The state is `state.RaftState`; the per-concern modules are functions over
+  it and form a one-way chain (see `state`). This module is the top of the
+  chain: it dispatches each event and passes the facts that `replication`
+  returns (`Committed`, `Acked`, a lease round that ended) on to `read_index`,
+  `membership` and `transfer`, at the point where the effects must follow.
 * A restart is a new `RaftCore` built from what storage says was synced:
   the hard state, the latest snapshot and the entries after it. Commit and
   apply positions start at the snapshot index (0 without one).
@@ -13,13 +17,11 @@ Rules of this module:
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from . import election, membership, read_index, replication, snapshot, transfer
-from .effects import Effect, PersistState, Rejected, Reply, Role, Send
-from .log import RaftLog
+from .effects import Effect, PersistState, Rejected, Reply, Send
 from .messages import (
     AppendEntries,
     AppendResult,
@@ -27,18 +29,14 @@ from .messages import (
     ChangeMembership,
     Entry,
     Event,
-    HardState,
     Heartbeat,
     HeartbeatResult,
     InstallSnapshot,
-    NodeId,
-    Options,
     PeerDown,
     Propose,
     ProposeMany,
     ReadIndex,
     RequestVote,
-    SnapshotMeta,
     SnapshotResult,
     SnapshotTaken,
     SnapshotWritten,
@@ -49,12 +47,12 @@ from .messages import (
     Written,
     new_entry,
 )
-from .read_index import ReadState
-from .replication import Progress
-from .snapshot import Incoming
+from .replication import Committed
+from .roles import leader_append
+from .state import RaftState
 
 
-class RaftCore:
+class RaftCore(RaftState):
     """One Raft member, as a pure state machine over events.
 
     `voters` is the initial configuration (ignored when `snapshot` is given:
@@ -62,46 +60,6 @@ class RaftCore:
     `hard_state`, `snapshot` and `entries` are what storage synced before a
     restart (the entries follow the snapshot). Several cores share nothing.
     """
-
-    def __init__(
-        self,
-        node_id: NodeId,
-        voters: Iterable[NodeId],
-        rng: random.Random,
-        options: Options | None = None,
-        hard_state: HardState | None = None,
-        entries: Iterable[Entry] = (),
-        snapshot: tuple[SnapshotMeta, bytes] | None = None,
-    ) -> None:
-        hs = hard_state or HardState()
-        base = snapshot[0] if snapshot else SnapshotMeta(0, 0, frozenset(voters))
-        self.id = node_id
-        self.rng = rng
-        self.opts = options or Options()
-        self.term = hs.term
-        self.voted_for = hs.voted_for
-        self.log = RaftLog(entries, base.index, base.term)
-        self.snapshot = snapshot
-        self.incoming: Incoming | None = None
-        self.base_voters: frozenset[NodeId] = base.voters
-        self.voters = membership.config_from_log(self.log, self.base_voters)
-        self.role: Role = "follower"
-        self.leader: NodeId | None = None
-        self.commit = base.index
-        self.applied = base.index
-        self.stable = self.log.last_index  # entries known durable
-        self.known_match = 0  # follower: our log matches the leader's up to here
-        self.election_elapsed = 0
-        self.heartbeat_elapsed = 0
-        self.randomized_timeout = 0
-        self.votes: dict[NodeId, bool] = {}
-        self.progress: dict[NodeId, Progress] = {}
-        self.pending: dict[int, object] = {}  # leader: index -> correlation
-        self.reads = ReadState()
-        self.recent_active: set[NodeId] = set()
-        self.transferee: NodeId | None = None
-        self.config_index = membership.last_config_index(self.log)
-        election.reset_election_timer(self)
 
     # ------------------------------------------------------------ entry point
 
@@ -118,10 +76,6 @@ class RaftCore:
 
     # ------------------------------------------------------------ inspection
 
-    @property
-    def hard_state(self) -> HardState:
-        return HardState(self.term, self.voted_for)
-
     def status(self) -> str:
         """One line for golden files and debugging."""
         return (
@@ -130,7 +84,41 @@ class RaftCore:
         )
 
 
-def _propose(c: RaftCore, ev: Propose, out: list[Effect]) -> None:
+# ---------------------------------------------------------------- passing facts on
+
+
+def _committed(c: RaftState, fact: Committed | None, out: list[Effect]) -> None:
+    """The commit index advanced: start the reads waiting for the term's first commit,
+    and let a leader that removed itself step down."""
+    if fact is None:
+        return
+    if fact.first_in_term:
+        read_index.on_term_committed(c, out)
+    membership.on_commit(c, out)
+
+
+def _commit_own(c: RaftState, out: list[Effect]) -> None:
+    """After a leader appended its own entries: a single voter may commit at once."""
+    _committed(c, replication.maybe_commit(c, out), out)
+
+
+def _electing(run: Callable[[RaftState, Any, list[Effect]], None]) -> Callable[
+        [RaftState, Any, list[Effect]], None]:
+    """An election handler; a member that became leader in it may commit its no-op."""
+
+    def handler(c: RaftState, ev: Any, out: list[Effect]) -> None:
+        was_leader = c.role == "leader"
+        run(c, ev, out)
+        if not was_leader and c.role == "leader":
+            _commit_own(c, out)
+
+    return handler
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _propose(c: RaftState, ev: Propose, out: list[Effect]) -> None:
     if c.role != "leader":
         out.append(Reply(ev.correlation, Rejected("not_leader", c.leader)))
     elif c.transferee is not None:
@@ -138,10 +126,11 @@ def _propose(c: RaftCore, ev: Propose, out: list[Effect]) -> None:
     else:
         index = c.log.last_index + 1
         c.pending[index] = ev.correlation
-        replication.leader_append(c, [Entry(c.term, index, ev.command)], out)
+        leader_append(c, [Entry(c.term, index, ev.command)], out)
+        _commit_own(c, out)
 
 
-def _propose_many(c: RaftCore, ev: ProposeMany, out: list[Effect]) -> None:
+def _propose_many(c: RaftState, ev: ProposeMany, out: list[Effect]) -> None:
     if c.role != "leader" or c.transferee is not None:
         reason = "not_leader" if c.role != "leader" else "busy"
         out.extend(Reply(corr, Rejected(reason, c.leader)) for _cmd, corr in ev.items)
@@ -152,18 +141,52 @@ def _propose_many(c: RaftCore, ev: ProposeMany, out: list[Effect]) -> None:
     for e, (_cmd, corr) in zip(entries, ev.items, strict=True):
         c.pending[e.index] = corr
     if entries:
-        replication.leader_append(c, entries, out)
+        leader_append(c, entries, out)
+        _commit_own(c, out)
 
 
-def _tick(c: RaftCore, ev: Tick, out: list[Effect]) -> None:
+def _change_membership(c: RaftState, ev: ChangeMembership, out: list[Effect]) -> None:
+    last = c.log.last_index
+    membership.handle_change(c, ev, out)
+    if c.log.last_index != last:
+        _commit_own(c, out)
+
+
+def _tick(c: RaftState, ev: Tick, out: list[Effect]) -> None:
     if c.role == "leader":
-        replication.tick_leader(c, out)
+        if replication.tick_leader(c, out):
+            transfer.abort(c)
     else:
         election.tick_election(c, out)
 
 
-def _campaign(c: RaftCore, ev: Campaign, out: list[Effect]) -> None:
+def _campaign(c: RaftState, ev: Campaign, out: list[Effect]) -> None:
     election.campaign(c, out, transfer=False)
+
+
+def _append_result(c: RaftState, m: AppendResult, out: list[Effect]) -> None:
+    acked = replication.handle_append_result(c, m, out)
+    if acked is None:
+        return
+    _committed(c, acked.committed, out)
+    if c.role != "leader":
+        return
+    transfer.on_progress(c, m.frm, out)
+    replication.send_more(c, m.frm, out)
+
+
+def _heartbeat_result(c: RaftState, m: HeartbeatResult, out: list[Effect]) -> None:
+    if replication.heartbeat_acked(c, m):
+        read_index.on_ack(c, m.frm, m.read_ctx, out)
+        replication.probe_if_behind(c, m.frm, out)
+
+
+def _written(c: RaftState, ev: Written, out: list[Effect]) -> None:
+    _committed(c, replication.handle_written(c, ev, out), out)
+
+
+def _snapshot_written(c: RaftState, ev: SnapshotWritten, out: list[Effect]) -> None:
+    _committed(c, snapshot.handle_snapshot_written(c, ev, out), out)
 
 
 def _coalesce_hard_state(out: list[Effect]) -> list[Effect]:
@@ -180,25 +203,25 @@ def _coalesce_hard_state(out: list[Effect]) -> list[Effect]:
     return kept
 
 
-_HANDLERS: dict[type, Callable[[RaftCore, Any, list[Effect]], None]] = {
+_HANDLERS: dict[type, Callable[[RaftState, Any, list[Effect]], None]] = {
     RequestVote: election.handle_request_vote,
-    Vote: election.handle_vote,
+    Vote: _electing(election.handle_vote),
     AppendEntries: replication.handle_append_entries,
-    AppendResult: replication.handle_append_result,
+    AppendResult: _append_result,
     Heartbeat: replication.handle_heartbeat,
-    HeartbeatResult: replication.handle_heartbeat_result,
-    TimeoutNow: transfer.handle_timeout_now,
-    Tick: _tick,
-    Written: replication.handle_written,
+    HeartbeatResult: _heartbeat_result,
+    TimeoutNow: _electing(transfer.handle_timeout_now),
+    Tick: _electing(_tick),
+    Written: _written,
     InstallSnapshot: snapshot.handle_install_snapshot,
     SnapshotResult: snapshot.handle_snapshot_result,
-    SnapshotWritten: snapshot.handle_snapshot_written,
+    SnapshotWritten: _snapshot_written,
     SnapshotTaken: snapshot.handle_snapshot_taken,
     Propose: _propose,
     ProposeMany: _propose_many,
     ReadIndex: read_index.handle_read_index,
     TransferLeadership: transfer.handle_transfer,
-    ChangeMembership: membership.handle_change,
+    ChangeMembership: _change_membership,
     PeerDown: election.handle_peer_down,
-    Campaign: _campaign,
+    Campaign: _electing(_campaign),
 }

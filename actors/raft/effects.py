@@ -8,7 +8,8 @@ after their `Written` event has come back. (A leader's own `AppendEntries` may
 go out while its write is in flight, as the dissertation's §10.2.1 allows: it
 counts itself towards a commit only after `Written`.)
 
-A shell executes the effects of one step **in list order**. In detail:
+A shell executes the effects of one step **in list order** (every shell does so through
+`actors.raft.driver.Driver`, the one interpreter). In detail:
 
 * `PersistState` is a barrier. The shell makes the term and vote durable
   (write + fsync) *before* it executes any later effect of the same list. The

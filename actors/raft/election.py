@@ -13,17 +13,16 @@ Rules of this module:
   request comes from a leadership transfer.
 * A higher term in any message makes us a follower in that term (§5.1), except
   for pre-vote requests and granted pre-vote answers, which never change terms.
+* Winning calls `roles.become_leader`; the caller (`core`) then asks
+  `replication.maybe_commit`, since a single voter commits its no-op at once.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import quorum, read_index, replication
-from .effects import Effect, PersistState, Rejected, Reply, RoleChanged, Send
+from . import quorum
+from .effects import Effect, PersistState, Send
 from .messages import (
     AppendEntries,
-    Entry,
     Heartbeat,
     HeartbeatResult,
     InstallSnapshot,
@@ -33,48 +32,11 @@ from .messages import (
     TimeoutNow,
     Vote,
 )
-
-if TYPE_CHECKING:
-    from .core import RaftCore
-
-
-def reset_election_timer(c: RaftCore) -> None:
-    c.election_elapsed = 0
-    c.randomized_timeout = c.opts.election_ticks + c.rng.randrange(c.opts.election_ticks)
+from .roles import become_follower, become_leader, reset_election_timer, set_role
+from .state import RaftState
 
 
-def _set_role(c: RaftCore, role: str, leader: int | None, out: list[Effect]) -> None:
-    changed = (role, leader) != (c.role, c.leader)
-    c.role = role  # type: ignore[assignment]
-    c.leader = leader
-    if changed:
-        out.append(RoleChanged(c.role, c.term, leader))
-
-
-def become_follower(c: RaftCore, term: int, leader: int | None, out: list[Effect]) -> None:
-    if c.role == "leader":
-        _abandon_leadership(c, out)
-    if term > c.term:
-        c.term = term
-        c.voted_for = None
-        c.known_match = 0
-        out.append(PersistState(c.term, None))
-    c.votes = {}
-    reset_election_timer(c)
-    _set_role(c, "follower", leader, out)
-
-
-def _abandon_leadership(c: RaftCore, out: list[Effect]) -> None:
-    """Fail what this leader promised to answer; the outcome of proposals is unknown."""
-    for index in sorted(c.pending):
-        out.append(Reply(c.pending[index], Rejected("leadership_lost")))
-    c.pending = {}
-    read_index.fail_all(c, out)
-    c.progress = {}
-    c.transferee = None
-
-
-def campaign(c: RaftCore, out: list[Effect], transfer: bool) -> None:
+def campaign(c: RaftState, out: list[Effect], transfer: bool) -> None:
     if c.id not in c.voters or c.role == "leader":
         return
     if c.opts.pre_vote and not transfer:
@@ -83,69 +45,54 @@ def campaign(c: RaftCore, out: list[Effect], transfer: bool) -> None:
         _become_candidate(c, out, transfer)
 
 
-def _request_votes(c: RaftCore, term: int, pre: bool, transfer: bool, out: list[Effect]) -> None:
+def _request_votes(c: RaftState, term: int, pre: bool, transfer: bool, out: list[Effect]) -> None:
     msg = RequestVote(term, c.id, c.log.last_index, c.log.last_term, pre, transfer)
     for peer in sorted(c.voters):
         if peer != c.id:
             out.append(Send(peer, msg))
 
 
-def _become_pre_candidate(c: RaftCore, out: list[Effect]) -> None:
+def _become_pre_candidate(c: RaftState, out: list[Effect]) -> None:
     c.votes = {c.id: True}
     reset_election_timer(c)
-    _set_role(c, "pre_candidate", None, out)
+    set_role(c, "pre_candidate", None, out)
     if quorum.vote_result(c.voters, c.votes) == "won":
         _become_candidate(c, out, transfer=False)
     else:
         _request_votes(c, c.term + 1, True, False, out)
 
 
-def _become_candidate(c: RaftCore, out: list[Effect], transfer: bool) -> None:
+def _become_candidate(c: RaftState, out: list[Effect], transfer: bool) -> None:
     c.term += 1
     c.voted_for = c.id
     c.known_match = 0
     out.append(PersistState(c.term, c.id))
     c.votes = {c.id: True}
     reset_election_timer(c)
-    _set_role(c, "candidate", None, out)
+    set_role(c, "candidate", None, out)
     if quorum.vote_result(c.voters, c.votes) == "won":
         become_leader(c, out)
     else:
         _request_votes(c, c.term, False, transfer, out)
 
 
-def become_leader(c: RaftCore, out: list[Effect]) -> None:
-    """Take office: fresh progress for every peer, then a no-op entry of our term (§8)."""
-    c.election_elapsed = 0
-    c.heartbeat_elapsed = 0
-    c.recent_active = set()
-    c.pending = {}
-    c.transferee = None
-    read_index.reset(c)
-    c.progress = {
-        p: replication.Progress(c.log.last_index + 1) for p in sorted(c.voters) if p != c.id
-    }
-    _set_role(c, "leader", c.id, out)
-    replication.leader_append(c, [Entry(c.term, c.log.last_index + 1, None, "noop")], out)
-
-
-def tick_election(c: RaftCore, out: list[Effect]) -> None:
+def tick_election(c: RaftState, out: list[Effect]) -> None:
     c.election_elapsed += 1
     if c.election_elapsed >= c.randomized_timeout:
         reset_election_timer(c)
         campaign(c, out, transfer=False)
 
 
-def handle_peer_down(c: RaftCore, ev: PeerDown, out: list[Effect]) -> None:
+def handle_peer_down(c: RaftState, ev: PeerDown, out: list[Effect]) -> None:
     """Our leader's node is gone: drop its lease and campaign soon (in 1..T/2 ticks)."""
     if c.role != "follower" or c.leader != ev.peer:
         return
-    _set_role(c, "follower", None, out)
+    set_role(c, "follower", None, out)
     c.election_elapsed = 0
     c.randomized_timeout = 1 + c.rng.randrange(max(1, c.opts.election_ticks // 2))
 
 
-def in_lease(c: RaftCore) -> bool:
+def in_lease(c: RaftState) -> bool:
     return (
         c.opts.check_quorum
         and c.leader is not None
@@ -153,7 +100,7 @@ def in_lease(c: RaftCore) -> bool:
     )
 
 
-def observe_term(c: RaftCore, m: Message, out: list[Effect]) -> bool:
+def observe_term(c: RaftState, m: Message, out: list[Effect]) -> bool:
     """Apply the term rules to an incoming message; False means drop it."""
     if m.term > c.term:
         if isinstance(m, RequestVote):
@@ -176,7 +123,7 @@ def observe_term(c: RaftCore, m: Message, out: list[Effect]) -> bool:
     return True
 
 
-def handle_request_vote(c: RaftCore, m: RequestVote, out: list[Effect]) -> None:
+def handle_request_vote(c: RaftState, m: RequestVote, out: list[Effect]) -> None:
     up_to_date = c.log.is_up_to_date(m.last_index, m.last_term)
     if m.pre_vote:
         grant = m.term > c.term and up_to_date
@@ -192,7 +139,7 @@ def handle_request_vote(c: RaftCore, m: RequestVote, out: list[Effect]) -> None:
     out.append(Send(m.frm, Vote(c.term, c.id, grant, False)))
 
 
-def handle_vote(c: RaftCore, m: Vote, out: list[Effect]) -> None:
+def handle_vote(c: RaftState, m: Vote, out: list[Effect]) -> None:
     if c.role == "pre_candidate" and m.pre_vote:
         if m.term != (c.term + 1 if m.granted else c.term):
             return

@@ -10,67 +10,21 @@ Rules of this module:
   and no transfer is in progress. Each change adds or removes exactly one voter.
 * A leader that removed itself keeps leading until the change commits (it does
   not count itself in quorums), then steps down.
+* Reading configurations from a log is in `config`; applying a config entry to
+  the state (`on_config_appended`, `reload_config`) is in `roles`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import election, replication
 from .effects import Effect, Rejected, Reply
-from .log import RaftLog
-from .messages import ChangeMembership, Entry, NodeId
-
-if TYPE_CHECKING:
-    from .core import RaftCore
+from .messages import ChangeMembership, Entry
+from .roles import become_follower, leader_append
+from .state import RaftState
 
 
-def last_config_index(log: RaftLog, at_most: int | None = None) -> int:
-    """Index of the newest config entry held at or below `at_most` (0 if none)."""
-    index = log.last_index if at_most is None else min(at_most, log.last_index)
-    for _ in range(index - log.snapshot_index):
-        if log.entry(index).kind == "config":
-            return index
-        index -= 1
-    return 0
-
-
-def config_from_log(
-    log: RaftLog, base: frozenset[NodeId], at_most: int | None = None
-) -> frozenset[NodeId]:
-    """The voters in force: the newest config entry, else `base` (initial or snapshot)."""
-    index = last_config_index(log, at_most)
-    if index == 0:
-        return base
-    command = log.entry(index).command
-    assert isinstance(command, frozenset)
-    return command
-
-
-def config_at(c: RaftCore, index: int) -> frozenset[NodeId]:
-    return config_from_log(c.log, c.base_voters, index)
-
-
-def reload_config(c: RaftCore) -> None:
-    """After a truncation or a new config entry on a follower."""
-    c.config_index = last_config_index(c.log)
-    c.voters = config_from_log(c.log, c.base_voters)
-
-
-def on_config_appended(c: RaftCore, e: Entry) -> None:
-    assert isinstance(e.command, frozenset)
-    c.config_index = e.index
-    c.voters = e.command
-    if c.role == "leader":
-        for peer in sorted(c.voters):
-            if peer != c.id and peer not in c.progress:
-                c.progress[peer] = replication.Progress(c.log.last_index)
-        for peer in sorted(c.progress):
-            if peer not in c.voters:
-                del c.progress[peer]
-
-
-def handle_change(c: RaftCore, ev: ChangeMembership, out: list[Effect]) -> None:
+def handle_change(c: RaftState, ev: ChangeMembership, out: list[Effect]) -> None:
+    """Append the new configuration if the change is allowed (the caller then asks
+    `replication.maybe_commit`); otherwise answer the request."""
     if c.role != "leader":
         out.append(Reply(ev.correlation, Rejected("not_leader", c.leader)))
         return
@@ -89,9 +43,11 @@ def handle_change(c: RaftCore, ev: ChangeMembership, out: list[Effect]) -> None:
     index = c.log.last_index + 1
     if ev.correlation is not None:
         c.pending[index] = ev.correlation
-    replication.leader_append(c, [Entry(c.term, index, frozenset(voters), "config")], out)
+    leader_append(c, [Entry(c.term, index, frozenset(voters), "config")], out)
 
 
-def on_commit(c: RaftCore, out: list[Effect]) -> None:
+def on_commit(c: RaftState, out: list[Effect]) -> None:
+    """Called by `core` when the commit index advanced: a leader that removed itself
+    steps down once the change commits."""
     if c.role == "leader" and c.id not in c.voters and c.config_index <= c.commit:
-        election.become_follower(c, c.term, None, out)
+        become_follower(c, c.term, None, out)

@@ -1,7 +1,7 @@
 """Log entries, peer messages and local events: the closed set of inputs to a core.
 
 Everything here is a frozen dataclass so a shell can log, hash, pickle or
-replay it. Members are named by `int` ids; a shell maps them to addresses.
+replay it. Members are named by opaque ids (`NodeId`) that the shell chooses.
 
 Inputs to `RaftCore.step` are of three kinds:
 
@@ -37,7 +37,11 @@ class _Wire:
         return (cls, fields(self))
 
 
-NodeId = int | tuple[str, str]  # ints in tests; ra's server ids (name, node) in the shell
+NodeId = Any
+"""A member's id, opaque to the core: any hashable value that sorts among the ids of its
+cluster (ints in the simulator and the tests, ra's `(name, node)` server ids in the
+shell). The core only hashes, compares and sorts ids, and hands them back in `Send.to`,
+`RoleChanged.leader` and `Rejected.leader`, so a shell reads them as its own type."""
 EntryKind = Literal["command", "noop", "config"]
 
 

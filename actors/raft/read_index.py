@@ -10,37 +10,21 @@ Rules of this module:
   leader when the read arrived, and emits `ReadReady(correlation, index)`.
 * Echoes only count within the leader's term; a leader cut off in a minority
   never gathers a majority of echoes and so never answers.
-* When leadership ends, every waiting read is failed with `Rejected`.
+* When leadership ends, every waiting read is failed with `Rejected`
+  (`roles.become_follower`).
+* `on_term_committed` is called by `core` with the fact `replication` returns.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING
-
-from . import quorum, replication
+from . import quorum
 from .effects import Effect, ReadReady, Rejected, Reply
 from .messages import NodeId, ReadIndex
-
-if TYPE_CHECKING:
-    from .core import RaftCore
-
-
-class ReadState:
-    __slots__ = ("acks", "next_ctx", "rounds", "waiting")
-
-    def __init__(self) -> None:
-        self.next_ctx = 1
-        self.rounds: deque[tuple[int, object, int]] = deque()  # (ctx, correlation, index)
-        self.waiting: list[object] = []  # before the first commit of the term
-        self.acks: dict[NodeId, int] = {}  # highest ctx echoed per peer, this term
+from .roles import broadcast_heartbeat
+from .state import RaftState
 
 
-def reset(c: RaftCore) -> None:
-    c.reads = ReadState()
-
-
-def handle_read_index(c: RaftCore, ev: ReadIndex, out: list[Effect]) -> None:
+def handle_read_index(c: RaftState, ev: ReadIndex, out: list[Effect]) -> None:
     if c.role != "leader":
         out.append(Reply(ev.correlation, Rejected("not_leader", c.leader)))
         return
@@ -50,31 +34,31 @@ def handle_read_index(c: RaftCore, ev: ReadIndex, out: list[Effect]) -> None:
     _start_round(c, ev.correlation)
     _release(c, out)
     if c.reads.rounds:
-        replication.broadcast_heartbeat(c, out)
+        broadcast_heartbeat(c, out)
 
 
-def _start_round(c: RaftCore, correlation: object) -> None:
+def _start_round(c: RaftState, correlation: object) -> None:
     c.reads.rounds.append((c.reads.next_ctx, correlation, c.commit))
     c.reads.next_ctx += 1
 
 
-def on_term_committed(c: RaftCore, out: list[Effect]) -> None:
+def on_term_committed(c: RaftState, out: list[Effect]) -> None:
     """The leader's first entry of its term committed: start the waiting reads."""
     waiting, c.reads.waiting = c.reads.waiting, []
     for correlation in waiting:
         _start_round(c, correlation)
     _release(c, out)
     if c.reads.rounds and waiting:
-        replication.broadcast_heartbeat(c, out)
+        broadcast_heartbeat(c, out)
 
 
-def on_ack(c: RaftCore, peer: NodeId, ctx: int, out: list[Effect]) -> None:
+def on_ack(c: RaftState, peer: NodeId, ctx: int, out: list[Effect]) -> None:
     if ctx > c.reads.acks.get(peer, 0):
         c.reads.acks[peer] = ctx
         _release(c, out)
 
 
-def _release(c: RaftCore, out: list[Effect]) -> None:
+def _release(c: RaftState, out: list[Effect]) -> None:
     rounds = c.reads.rounds
     for _ in range(len(rounds)):
         ctx, correlation, index = rounds[0]
@@ -84,11 +68,3 @@ def _release(c: RaftCore, out: list[Effect]) -> None:
             return
         rounds.popleft()
         out.append(ReadReady(correlation, index))
-
-
-def fail_all(c: RaftCore, out: list[Effect]) -> None:
-    for _, correlation, _ in c.reads.rounds:
-        out.append(Reply(correlation, Rejected("leadership_lost")))
-    for correlation in c.reads.waiting:
-        out.append(Reply(correlation, Rejected("leadership_lost")))
-    reset(c)

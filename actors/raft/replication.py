@@ -18,105 +18,61 @@ Rules of this module:
   unless the follower has more to say; a rejection is always answered.
 * The leader commits only entries of its own term by counting replicas;
   earlier entries commit indirectly (§5.4.2, Figure 8).
-* Committed entries are applied in order, exactly once, by `apply_committed`.
+* Committed entries are applied in order, exactly once, by `roles.apply_committed`.
+* This module reaches nothing above it in the chain (see `state`): where the
+  old code called into reads, membership or transfer, it now returns a fact
+  (`Committed`, `Acked`, a lease round that ended) and `core` passes it on.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-from . import election, membership, quorum, read_index, snapshot, transfer
-from .effects import Accepted, Apply, Effect, PersistEntries, Reply, Send
-from .messages import (
-    AppendEntries,
-    AppendResult,
-    Entry,
-    Heartbeat,
-    HeartbeatResult,
-    NodeId,
-    Written,
+from . import quorum
+from .effects import Effect, PersistEntries, Send
+from .messages import AppendEntries, AppendResult, Heartbeat, HeartbeatResult, NodeId, Written
+from .roles import (
+    announce_commit,
+    apply_committed,
+    become_follower,
+    broadcast_heartbeat,
+    heard_from_leader,
+    reload_config,
+    send_append,
+    tell_commit,
 )
-
-if TYPE_CHECKING:
-    from .core import RaftCore
+from .state import Progress, RaftState
 
 
-class Progress:
-    """The leader's view of one follower."""
+class Committed(NamedTuple):
+    """Fact: the leader's commit index advanced to `index` (already applied and announced).
+    `first_in_term` is True when it is the first commit of the leader's term."""
 
-    __slots__ = (
-        "commit_sent", "inflight", "match", "next", "probe_sent", "probing", "silent",
-        "snap_index", "snap_offset",
-    )
+    index: int
+    first_in_term: bool
 
-    def __init__(self, next_index: int) -> None:
-        self.match = 0
-        self.next = next_index
-        self.probing = True
-        self.probe_sent = False
-        self.inflight: deque[int] = deque()  # last index of each unacknowledged batch
-        self.silent = 0  # ticks without an AppendResult while behind
-        self.snap_index = 0  # snapshot being sent, and the byte offset the peer holds
-        self.snap_offset = 0
-        self.commit_sent = 0  # the highest commit index this peer was told
 
-    def __repr__(self) -> str:
-        mode = "probe" if self.probing else "replicate"
-        return f"Progress({mode} match={self.match} next={self.next})"
+class Acked(NamedTuple):
+    """Fact: `peer` acknowledged entries; `committed` if that advanced the commit index."""
+
+    peer: NodeId
+    committed: Committed | None
 
 
 # ------------------------------------------------------------------ leader side
 
 
-def leader_append(c: RaftCore, entries: list[Entry], out: list[Effect]) -> None:
-    """Append our own entries, persist them, and stream them to the peers."""
-    for e in entries:
-        c.log.append(e)
-        if e.kind == "config":
-            membership.on_config_appended(c, e)
-    out.append(PersistEntries(entries[0].index, tuple(entries)))
-    broadcast_append(c, out)
-    maybe_commit(c, out)  # a single-voter cluster may already have a quorum
-
-
-def broadcast_append(c: RaftCore, out: list[Effect]) -> None:
-    for peer in sorted(c.progress):
-        send_append(c, peer, out)
-
-
-def send_append(c: RaftCore, peer: NodeId, out: list[Effect]) -> bool:
-    """Send the next batch to `peer` if its flow control allows; True if sent."""
-    pr = c.progress[peer]
-    if pr.probing:
-        if pr.probe_sent:
-            return False
-    elif len(pr.inflight) >= c.opts.max_inflight or pr.next > c.log.last_index:
-        return False
-    prev = pr.next - 1
-    prev_term = c.log.term_at(prev)
-    if prev_term is None:  # compacted away: the peer needs our snapshot (§7)
-        return snapshot.send_chunk(c, peer, out)
-    entries = c.log.slice(pr.next, pr.next + c.opts.max_batch - 1)
-    out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, entries, c.commit)))
-    pr.commit_sent = max(pr.commit_sent, min(c.commit, prev + len(entries)))
-    if pr.probing:
-        pr.probe_sent = True
-    elif entries:
-        pr.inflight.append(entries[-1].index)
-        pr.next = entries[-1].index + 1
-    return True
-
-
-def handle_append_result(c: RaftCore, m: AppendResult, out: list[Effect]) -> None:
+def handle_append_result(c: RaftState, m: AppendResult, out: list[Effect]) -> Acked | None:
+    """Update `m.frm`'s progress and commit. A rejection is handled here (None); for an
+    acknowledgement the caller passes the fact on, then calls `send_more` if still leader."""
     if c.role != "leader" or m.frm not in c.progress:
-        return
+        return None
     pr = c.progress[m.frm]
     c.recent_active.add(m.frm)
     pr.silent = 0
     if not m.success:
         _on_reject(c, m, pr, out)
-        return
+        return None
     if m.index > pr.match:
         pr.match = m.index
     if pr.probing:
@@ -127,31 +83,21 @@ def handle_append_result(c: RaftCore, m: AppendResult, out: list[Effect]) -> Non
     pr.next = max(pr.next, pr.match + 1)
     while pr.inflight and pr.inflight[0] <= pr.match:
         pr.inflight.popleft()
-    maybe_commit(c, out)
-    if c.role != "leader":
-        return
-    transfer.on_progress(c, m.frm, out)
+    return Acked(m.frm, maybe_commit(c, out))
+
+
+def send_more(c: RaftState, peer: NodeId, out: list[Effect]) -> None:
+    """After an acknowledgement: fill `peer`'s window, or tell it the commit index."""
     sent = False
     for _ in range(c.opts.max_inflight):
-        if not send_append(c, m.frm, out):
+        if not send_append(c, peer, out):
             break
         sent = True
     if not sent:
-        _tell_commit(c, m.frm, pr, out)
+        tell_commit(c, peer, c.progress[peer], out)
 
 
-def _tell_commit(c: RaftCore, peer: NodeId, pr: Progress, out: list[Effect]) -> None:
-    """An idle peer that holds entries committed since we last told it learns it now,
-    so it applies them without waiting for the next heartbeat."""
-    known = min(c.commit, pr.match)
-    if known > pr.commit_sent and not pr.probing and not pr.inflight and c.opts.commit_notice:
-        prev = pr.next - 1
-        out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
-                                            c.commit, notice=True)))
-        pr.commit_sent = known
-
-
-def _on_reject(c: RaftCore, m: AppendResult, pr: Progress, out: list[Effect]) -> None:
+def _on_reject(c: RaftState, m: AppendResult, pr: Progress, out: list[Effect]) -> None:
     if m.index <= pr.match or (pr.probing and m.index != pr.next - 1):
         return  # stale
     nxt = m.hint_index
@@ -166,73 +112,42 @@ def _on_reject(c: RaftCore, m: AppendResult, pr: Progress, out: list[Effect]) ->
     send_append(c, m.frm, out)
 
 
-def maybe_commit(c: RaftCore, out: list[Effect]) -> None:
-    """Advance the commit index to what a majority stores, if it is of our term."""
+def maybe_commit(c: RaftState, out: list[Effect]) -> Committed | None:
+    """Advance the commit index to what a majority stores, if it is of our term; apply
+    and announce it. The caller passes the returned fact on (reads, membership)."""
     match = {p: pr.match for p, pr in c.progress.items()}
     match[c.id] = c.stable
     n = quorum.committed_index(c.voters, match)
     if n <= c.commit or c.log.term_at(n) != c.term:
-        return
+        return None
     first_in_term = c.log.term_at(c.commit) != c.term
     c.commit = n
     apply_committed(c, out)  # first: the clients' replies go out before the announcements
-    _announce_commit(c, out)
-    if first_in_term:
-        read_index.on_term_committed(c, out)
-    membership.on_commit(c, out)
+    announce_commit(c, out)
+    return Committed(n, first_in_term)
 
 
-def _announce_commit(c: RaftCore, out: list[Effect]) -> None:
-    """Tell idle, caught-up followers the new commit index with an empty append."""
-    if not c.opts.commit_notice:
-        return
-    for peer in sorted(c.progress):
-        pr = c.progress[peer]
-        if not pr.probing and not pr.inflight and pr.next == pr.match + 1:
-            prev = pr.next - 1
-            prev_term = c.log.term_at(prev) or 0
-            out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit,
-                                                notice=True)))
-            pr.commit_sent = max(pr.commit_sent, min(c.commit, pr.match))
-
-
-def apply_committed(c: RaftCore, out: list[Effect]) -> None:
-    if c.applied >= c.commit:
-        return
-    entries = c.log.slice(c.applied + 1, c.commit)
-    out.append(Apply(entries))
-    c.applied = c.commit
-    for e in entries:
-        correlation = c.pending.pop(e.index, None)
-        if correlation is not None:
-            out.append(Reply(correlation, Accepted(e.index)))
-
-
-def broadcast_heartbeat(c: RaftCore, out: list[Effect]) -> None:
-    ctx = c.reads.next_ctx - 1
-    for peer in sorted(c.progress):
-        commit = min(c.progress[peer].match, c.commit)
-        out.append(Send(peer, Heartbeat(c.term, c.id, commit, ctx)))
-        c.progress[peer].commit_sent = max(c.progress[peer].commit_sent, commit)
-
-
-def tick_leader(c: RaftCore, out: list[Effect]) -> None:
+def tick_leader(c: RaftState, out: list[Effect]) -> bool:
+    """One tick of a leader. True when an election timeout's lease round ended with the
+    leader still in office (the caller abandons a pending transfer)."""
     c.heartbeat_elapsed += 1
     c.election_elapsed += 1
     _retransmit(c, out)
+    round_ended = False
     if c.election_elapsed >= c.opts.election_ticks:
         c.election_elapsed = 0
         if c.opts.check_quorum and not quorum.has_quorum(c.voters, c.recent_active | {c.id}):
-            election.become_follower(c, c.term, None, out)  # check-quorum (§6.2)
-            return
+            become_follower(c, c.term, None, out)  # check-quorum (§6.2)
+            return False
         c.recent_active = set()
-        transfer.abort(c)
+        round_ended = True
     if c.heartbeat_elapsed >= c.opts.heartbeat_ticks:
         c.heartbeat_elapsed = 0
         broadcast_heartbeat(c, out)
+    return round_ended
 
 
-def _retransmit(c: RaftCore, out: list[Effect]) -> None:
+def _retransmit(c: RaftState, out: list[Effect]) -> None:
     for peer in sorted(c.progress):
         pr = c.progress[peer]
         if pr.match >= c.log.last_index:
@@ -249,27 +164,26 @@ def _retransmit(c: RaftCore, out: list[Effect]) -> None:
             send_append(c, peer, out)
 
 
-def handle_heartbeat_result(c: RaftCore, m: HeartbeatResult, out: list[Effect]) -> None:
+def heartbeat_acked(c: RaftState, m: HeartbeatResult) -> bool:
+    """A leader heard a heartbeat answer from a peer it tracks (the caller then passes
+    the read context on and calls `probe_if_behind`)."""
     if c.role != "leader" or m.frm not in c.progress:
-        return
+        return False
     c.recent_active.add(m.frm)
-    read_index.on_ack(c, m.frm, m.read_ctx, out)
-    pr = c.progress.get(m.frm)
+    return True
+
+
+def probe_if_behind(c: RaftState, peer: NodeId, out: list[Effect]) -> None:
+    pr = c.progress.get(peer)
     if c.role == "leader" and pr is not None and pr.match < c.log.last_index:
         pr.probe_sent = False  # the peer is reachable: probe again now
-        send_append(c, m.frm, out)
+        send_append(c, peer, out)
 
 
 # ------------------------------------------------------------------ follower side
 
 
-def heard_from_leader(c: RaftCore, leader: NodeId, out: list[Effect]) -> None:
-    if c.role != "follower" or c.leader != leader:
-        election.become_follower(c, c.term, leader, out)
-    c.election_elapsed = 0
-
-
-def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> None:
+def handle_append_entries(c: RaftState, m: AppendEntries, out: list[Effect]) -> None:
     heard_from_leader(c, m.frm, out)
     prev, prev_term, entries = m.prev_index, m.prev_term, m.entries
     if prev < c.commit:  # our committed prefix matches any leader's log (§5.4)
@@ -287,7 +201,7 @@ def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> N
         c.stable = min(c.stable, from_index - 1)
         out.append(PersistEntries(from_index, new))
         if from_index <= last_before or any(e.kind == "config" for e in new):
-            membership.reload_config(c)
+            reload_config(c)
     ae_last = max(prev + len(entries), m.prev_index + len(m.entries))
     c.known_match = max(c.known_match, ae_last)
     if min(m.commit, ae_last) > c.commit:
@@ -298,7 +212,7 @@ def handle_append_entries(c: RaftCore, m: AppendEntries, out: list[Effect]) -> N
         out.append(Send(m.frm, AppendResult(c.term, c.id, True, ack)))
 
 
-def handle_heartbeat(c: RaftCore, m: Heartbeat, out: list[Effect]) -> None:
+def handle_heartbeat(c: RaftState, m: Heartbeat, out: list[Effect]) -> None:
     heard_from_leader(c, m.frm, out)
     commit = min(m.commit, c.log.last_index)
     if commit > c.commit:
@@ -307,13 +221,19 @@ def handle_heartbeat(c: RaftCore, m: Heartbeat, out: list[Effect]) -> None:
     out.append(Send(m.frm, HeartbeatResult(c.term, c.id, m.read_ctx)))
 
 
-def handle_written(c: RaftCore, ev: Written, out: list[Effect]) -> None:
+def handle_written(c: RaftState, ev: Written, out: list[Effect]) -> Committed | None:
     if ev.index <= c.stable or c.log.term_at(ev.index) != ev.term:
-        return  # older than what we know, or overwritten since
+        return None  # older than what we know, or overwritten since
     c.stable = ev.index
+    return stable_advanced(c, out)
+
+
+def stable_advanced(c: RaftState, out: list[Effect]) -> Committed | None:
+    """Our own durable index grew: a leader may commit, a follower acknowledges."""
     if c.role == "leader":
-        maybe_commit(c, out)
-    elif c.leader is not None and c.leader != c.id:
+        return maybe_commit(c, out)
+    if c.leader is not None and c.leader != c.id:
         ack = min(c.stable, c.known_match)
         if ack > 0:
             out.append(Send(c.leader, AppendResult(c.term, c.id, True, ack)))
+    return None

@@ -10,7 +10,8 @@ Rules of this module:
   The follower answers each chunk with the offset it holds; the leader moves
   on only when that offset grows. When the peer goes quiet, the replication
   retransmit timer restarts the transfer at offset 0, and the follower's
-  answer (the offset it really holds) lets it resume from there. Chunks are only ever
+  answer (the offset it really holds) lets it resume from there. (The chunks
+  are built by `roles.send_chunk`.) Chunks are only ever
   joined to chunks from the same leader and term: two members' snapshots at
   the same index hold the same state but need not be the same bytes.
 * A follower installs a complete snapshot only if it is ahead of its commit
@@ -21,64 +22,34 @@ Rules of this module:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import membership, replication
+from .config import config_from_log
 from .effects import Effect, PersistSnapshot, RestoreSnapshot, Send
 from .messages import (
     AppendResult,
     InstallSnapshot,
-    NodeId,
     SnapshotMeta,
     SnapshotResult,
     SnapshotTaken,
     SnapshotWritten,
 )
-
-if TYPE_CHECKING:
-    from .core import RaftCore
-
-
-class Incoming:
-    """A snapshot being received, chunk by chunk."""
-
-    __slots__ = ("buf", "key")
-
-    def __init__(self, key: tuple[int, NodeId, SnapshotMeta]) -> None:
-        self.key = key  # (term, leader, meta)
-        self.buf = bytearray()
+from .replication import Committed, stable_advanced
+from .roles import apply_committed, heard_from_leader, reload_config, send_chunk
+from .state import Incoming, RaftState
 
 
-def handle_snapshot_taken(c: RaftCore, ev: SnapshotTaken, out: list[Effect]) -> None:
+def handle_snapshot_taken(c: RaftState, ev: SnapshotTaken, out: list[Effect]) -> None:
     if ev.index <= c.log.snapshot_index or ev.index > c.applied:
         return
     term = c.log.term_at(ev.index)
     assert term is not None
-    meta = SnapshotMeta(ev.index, term, membership.config_at(c, ev.index))
+    meta = SnapshotMeta(ev.index, term, config_from_log(c.log, c.base_voters, ev.index))
     c.log.compact(ev.index)
     c.snapshot = (meta, ev.data)
     c.base_voters = meta.voters
     out.append(PersistSnapshot(meta, ev.data))
 
 
-def send_chunk(c: RaftCore, peer: NodeId, out: list[Effect]) -> bool:
-    """Called by replication when `peer` needs entries before our log's start."""
-    pr = c.progress[peer]
-    if c.snapshot is None or pr.probe_sent:
-        return False
-    meta, data = c.snapshot
-    if pr.snap_index != meta.index:
-        pr.snap_index, pr.snap_offset = meta.index, 0
-    lo = min(pr.snap_offset, len(data))
-    chunk = data[lo : lo + c.opts.snapshot_chunk]
-    done = lo + len(chunk) >= len(data)
-    out.append(Send(peer, InstallSnapshot(c.term, c.id, meta, lo, chunk, done)))
-    pr.probing = True
-    pr.probe_sent = True
-    return True
-
-
-def handle_snapshot_result(c: RaftCore, m: SnapshotResult, out: list[Effect]) -> None:
+def handle_snapshot_result(c: RaftState, m: SnapshotResult, out: list[Effect]) -> None:
     """Advance on progress only: duplicates and stale answers are ignored, so
     duplicated messages cannot multiply the chunks in flight."""
     pr = c.progress.get(m.frm)
@@ -96,8 +67,8 @@ def handle_snapshot_result(c: RaftCore, m: SnapshotResult, out: list[Effect]) ->
         pr.probe_sent = True  # wait for the AppendResult that follows installation
 
 
-def handle_install_snapshot(c: RaftCore, m: InstallSnapshot, out: list[Effect]) -> None:
-    replication.heard_from_leader(c, m.frm, out)
+def handle_install_snapshot(c: RaftState, m: InstallSnapshot, out: list[Effect]) -> None:
+    heard_from_leader(c, m.frm, out)
     meta = m.meta
     if meta.index <= c.commit:
         ack = min(c.stable, meta.index)
@@ -118,7 +89,7 @@ def handle_install_snapshot(c: RaftCore, m: InstallSnapshot, out: list[Effect]) 
         _install(c, meta, bytes(inc.buf), out)
 
 
-def _install(c: RaftCore, meta: SnapshotMeta, data: bytes, out: list[Effect]) -> None:
+def _install(c: RaftState, meta: SnapshotMeta, data: bytes, out: list[Effect]) -> None:
     if c.log.term_at(meta.index) != meta.term:
         # The log is discarded. Of what our disk holds, only the entries up to our old
         # commit index are known to agree with the leader; the rest may conflict, so
@@ -127,24 +98,20 @@ def _install(c: RaftCore, meta: SnapshotMeta, data: bytes, out: list[Effect]) ->
     c.log.restore(meta.index, meta.term)
     c.snapshot = (meta, data)
     c.base_voters = meta.voters
-    membership.reload_config(c)
+    reload_config(c)
     c.commit = max(c.commit, meta.index)
     c.applied = meta.index
     c.known_match = max(c.known_match, meta.index)
     c.stable = min(c.stable, c.log.last_index)
     out.append(PersistSnapshot(meta, data))
     out.append(RestoreSnapshot(meta, data))
-    replication.apply_committed(c, out)
+    apply_committed(c, out)
 
 
-def handle_snapshot_written(c: RaftCore, ev: SnapshotWritten, out: list[Effect]) -> None:
+def handle_snapshot_written(
+    c: RaftState, ev: SnapshotWritten, out: list[Effect]
+) -> Committed | None:
     if ev.index > c.log.snapshot_index or ev.index <= c.stable:
-        return
+        return None
     c.stable = ev.index
-    if c.role == "leader":
-        replication.maybe_commit(c, out)
-    elif c.leader is not None and c.leader != c.id:
-        ack = min(c.stable, c.known_match)
-        if ack > 0:
-            out.append(Send(c.leader, AppendResult(c.term, c.id, True, ack)))
-
+    return stable_advanced(c, out)

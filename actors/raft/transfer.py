@@ -12,17 +12,14 @@ Rules of this module:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import election, replication
 from .effects import Effect, Send
+from .election import campaign
 from .messages import NodeId, TimeoutNow, TransferLeadership
+from .roles import send_append
+from .state import RaftState
 
-if TYPE_CHECKING:
-    from .core import RaftCore
 
-
-def handle_transfer(c: RaftCore, ev: TransferLeadership, out: list[Effect]) -> None:
+def handle_transfer(c: RaftState, ev: TransferLeadership, out: list[Effect]) -> None:
     if c.role != "leader" or ev.to == c.id or ev.to not in c.progress:
         return
     if ev.to not in c.voters:
@@ -31,10 +28,10 @@ def handle_transfer(c: RaftCore, ev: TransferLeadership, out: list[Effect]) -> N
     c.election_elapsed = 0  # the transfer gets one election timeout
     on_progress(c, ev.to, out)
     if c.transferee is not None:
-        replication.send_append(c, ev.to, out)
+        send_append(c, ev.to, out)
 
 
-def on_progress(c: RaftCore, peer: NodeId, out: list[Effect]) -> None:
+def on_progress(c: RaftState, peer: NodeId, out: list[Effect]) -> None:
     if c.transferee != peer:
         return
     if c.progress[peer].match >= c.log.last_index:
@@ -42,11 +39,11 @@ def on_progress(c: RaftCore, peer: NodeId, out: list[Effect]) -> None:
         c.transferee = None
 
 
-def abort(c: RaftCore) -> None:
+def abort(c: RaftState) -> None:
     c.transferee = None
 
 
-def handle_timeout_now(c: RaftCore, m: TimeoutNow, out: list[Effect]) -> None:
+def handle_timeout_now(c: RaftState, m: TimeoutNow, out: list[Effect]) -> None:
     if c.role == "leader":
         return
-    election.campaign(c, out, transfer=True)
+    campaign(c, out, transfer=True)

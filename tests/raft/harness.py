@@ -27,6 +27,7 @@ from actors.raft import (
     HeartbeatResult,
     InstallSnapshot,
     Message,
+    NodeId,
     Options,
     PersistEntries,
     PersistSnapshot,
@@ -40,6 +41,7 @@ from actors.raft import (
     RestoreSnapshot,
     RoleChanged,
     Send,
+    SnapshotMeta,
     SnapshotResult,
     SnapshotTaken,
     SnapshotWritten,
@@ -49,6 +51,7 @@ from actors.raft import (
     Vote,
     Written,
 )
+from actors.raft.driver import Driver, NullIO
 
 
 def fmt_entry(e: Entry) -> str:
@@ -118,12 +121,39 @@ def fmt_effect(node: int, eff: Effect) -> str:
     return f"{node} role {eff.role} term={eff.term} leader={eff.leader}"
 
 
+class _NetIO(NullIO):
+    """The harness's I/O: inboxes, a disk completed on demand by `persist`."""
+
+    def __init__(self, net: Network, node: int) -> None:
+        self.net = net
+        self.node = node
+
+    def send(self, to: NodeId, msg: Message) -> None:
+        net = self.net
+        if net._connected(self.node, to):
+            net.inbox[to].append((self.node, msg))
+
+    def persist_state(self, term: int, voted_for: NodeId | None) -> None:
+        disk = self.net.disk
+        disk[self.node] = (HardState(term, voted_for), disk[self.node][1])
+
+    def persist_entries(self, from_index: int, entries: tuple[Entry, ...]) -> None:
+        self.net.writes[self.node].append(PersistEntries(from_index, entries))
+
+    def persist_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
+        self.net.writes[self.node].append(PersistSnapshot(meta, data))
+
+    def apply(self, entries: tuple[Entry, ...]) -> None:
+        self.net.applied[self.node].extend(entries)
+
+
 class Network:
     """Cores 1..n with inboxes, a synchronous-on-demand disk, and partitions."""
 
     def __init__(self, n: int = 0, options: Options | None = None) -> None:
         self.options = options or Options()
         self.cores: dict[int, RaftCore] = {}
+        self.drivers: dict[int, Driver] = {}
         self.inbox: dict[int, list[tuple[int, Message]]] = {}
         self.writes: dict[int, list[PersistEntries | PersistSnapshot]] = {}
         self.disk: dict[int, tuple[HardState, list[Entry]]] = {}
@@ -139,29 +169,24 @@ class Network:
         ids = range(start, start + n)
         members = frozenset(voters) if voters is not None else frozenset(ids)
         for i in ids:
-            self.cores[i] = RaftCore(i, members, random.Random(i), self.options)
+            self._install(i, RaftCore(i, members, random.Random(i), self.options))
             self.inbox[i], self.writes[i], self.applied[i] = [], [], []
             self.disk[i] = (HardState(), [])
 
     # ------------------------------------------------------------ driving
 
-    def step(self, node: int, event: Event) -> list[Effect]:
-        effects = self.cores[node].step(event)
-        for eff in effects:
+    def _install(self, node: int, core: RaftCore) -> None:
+        """Run `core` through the shared driver, rendering each effect as it executes
+        (in the core's order: the harness shows what the core returned)."""
+        self.cores[node] = core
+        def trace(_core: RaftCore, eff: Effect) -> None:
             self.output.append(fmt_effect(node, eff))
-            self._interpret(node, eff)
-        return effects
 
-    def _interpret(self, node: int, eff: Effect) -> None:
-        if isinstance(eff, Send):
-            if self._connected(node, eff.to):
-                self.inbox[eff.to].append((node, eff.msg))
-        elif isinstance(eff, PersistState):
-            self.disk[node] = (HardState(eff.term, eff.voted_for), self.disk[node][1])
-        elif isinstance(eff, PersistEntries | PersistSnapshot):
-            self.writes[node].append(eff)
-        elif isinstance(eff, Apply):
-            self.applied[node].extend(eff.entries)
+        self.drivers[node] = Driver(core, _NetIO(self, node), leader_sends_first=False,
+                                    trace=trace)
+
+    def step(self, node: int, event: Event) -> list[Effect]:
+        return self.drivers[node].step(event)
 
     def _connected(self, a: int, b: int) -> bool:
         if a not in self.cores or b not in self.cores:
@@ -227,9 +252,9 @@ class Network:
         hard, log = self.disk[node]
         old = self.cores[node]
         self.crash(node)
-        self.cores[node] = RaftCore(
+        self._install(node, RaftCore(
             node, old.base_voters, random.Random(node * 7919), self.options, hard, list(log)
-        )
+        ))
 
     def leader(self) -> int | None:
         leaders = [i for i, c in self.cores.items() if c.role == "leader"]

@@ -11,14 +11,17 @@ read-only peeks at the cores' logs:
 * durable votes: a member never grants two candidates its vote in one term,
   across crashes and restarts;
 * durable acknowledgements: a member acknowledges entries only once its disk
-  has synced them (or a snapshot covering them).
+  has synced them (or a snapshot covering them);
+* the hard-state barrier: a message of term T leaves only once term T is on
+  disk, and a granted vote only once the vote is (this watches the driver's
+  order of execution, not just the core's output).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from actors.raft import Entry, PersistEntries, RaftCore, Vote
+from actors.raft import Entry, Message, PersistEntries, RaftCore, Vote
 
 from .sim_world import Disk
 
@@ -86,6 +89,21 @@ class Invariants:
         other = self.votes.setdefault((vote.term, voter), to)
         if other != to:
             return f"durable votes: {voter} voted for {other} and {to} in term {vote.term}"
+        return None
+
+    def barrier_kept(self, member: int, to: int, disk: Disk, msg: Message) -> str | None:
+        """A message of term T leaves only once term T is durable, and a granted vote
+        only once the vote is (`PersistState` is a barrier). Pre-vote traffic carries
+        a term nobody holds yet, and is exempt."""
+        if getattr(msg, "pre_vote", False):
+            return None
+        hard = disk.hard
+        if hard.term < msg.term:
+            return (f"hard-state barrier: {member} sent {type(msg).__name__} of term "
+                    f"{msg.term} while its disk holds term {hard.term}")
+        if isinstance(msg, Vote) and msg.granted and (hard.term, hard.voted_for) != (msg.term, to):
+            return (f"hard-state barrier: {member} granted {to} a vote in term {msg.term} "
+                    f"while its disk holds {hard}")
         return None
 
     def ack_sent(self, core: RaftCore, disk: Disk, index: int) -> str | None:

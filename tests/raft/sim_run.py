@@ -18,31 +18,21 @@ import traceback
 from collections import deque
 
 from actors.raft import (
-    AppendResult,
-    Apply,
-    Effect,
     Entry,
     Event,
-    HardState,
     Message,
-    PersistEntries,
     PersistSnapshot,
-    PersistState,
     RaftCore,
-    ReadReady,
-    Reply,
-    RestoreSnapshot,
     RoleChanged,
-    Send,
-    SnapshotTaken,
     SnapshotWritten,
     Tick,
-    Vote,
     Written,
 )
+from actors.raft.driver import Driver
 
 from . import sim_drivers as drivers
 from .sim_checks import Invariants
+from .sim_io import SimIO
 from .sim_world import TICK, Disk, Knobs, Member, Request
 
 
@@ -101,11 +91,13 @@ class Sim:
         m.core = RaftCore(
             m.id, self.ids, core_rng, self.knobs.options, m.disk.hard, m.disk.entries(), snap
         )
+        m.driver = Driver(m.core, SimIO(self, m), snapshot_every=self.knobs.snapshot_every)
         jitter = self.rng.randrange(1, TICK + 1)
         self._at(self.now + jitter, "tick", m.id, m.incarnation)
 
     def crash(self, m: Member) -> None:
         m.core = None
+        m.driver = None
         m.disk.crash(self.rng, self.knobs.tear)
         for corr, req in list(self.requests.items()):
             if req.member == m.id:
@@ -204,47 +196,11 @@ class Sim:
         self.start_sync(m)
 
     def step(self, m: Member, event: Event) -> None:
-        assert m.core is not None
-        effects = m.core.step(event)
-        self.interpret(m, effects)
-        self.check_member(m)
-        every = self.knobs.snapshot_every
-        c = m.core
-        if every and c is not None and c.applied - c.log.snapshot_index >= every:
-            data = pickle.dumps(tuple(m.applied[: c.applied]))
-            self.interpret(m, c.step(SnapshotTaken(c.applied, data)))
+        """Run `event` through the member's driver (the production interpreter)."""
+        assert m.driver is not None
+        m.driver.step(event)
 
-    # ------------------------------------------------------------ effects
-
-    def interpret(self, m: Member, effects: list[Effect]) -> None:
-        """The simulated shell: one branch per effect, executed in order."""
-        for eff in effects:
-            if isinstance(eff, Send):
-                self.check_send(m, eff)
-                self.send(m.id, eff.to, eff.msg)
-            elif isinstance(eff, PersistState):
-                m.disk.hard = HardState(eff.term, eff.voted_for)  # write + fsync: a barrier
-            elif isinstance(eff, PersistEntries):
-                assert m.core is not None
-                self.check(self.invariants.persisted(m.core, eff))
-                m.disk.pending.append(eff)
-                self.start_sync(m)
-            elif isinstance(eff, PersistSnapshot):
-                m.disk.pending.append(eff)
-                self.start_sync(m)
-            elif isinstance(eff, RestoreSnapshot):
-                self.on_restore(m, eff)
-            elif isinstance(eff, Apply):
-                for e in eff.entries:
-                    self.on_apply(m, e)
-            elif isinstance(eff, Reply):
-                drivers.on_reply(self, m, eff)
-            elif isinstance(eff, ReadReady):
-                drivers.on_read_ready(self, m, eff)
-            elif isinstance(eff, RoleChanged):
-                self.on_role(m, eff)
-            else:
-                self.fail(f"unknown effect {eff!r}")
+    # ------------------------------------------------------------ effects (see sim_io)
 
     def send(self, frm: int, to: int, msg: Message) -> None:
         k = self.knobs
@@ -257,11 +213,6 @@ class Sim:
         for _ in range(copies):
             self._at(self.now + self.rng.randint(1, k.max_delay), "deliver", to, 0, (frm, msg))
 
-    def on_restore(self, m: Member, eff: RestoreSnapshot) -> None:
-        entries = pickle.loads(eff.data)
-        self.check(self.invariants.restored(m.id, eff.meta.index, entries))
-        m.applied = list(entries)
-
     def on_role(self, m: Member, eff: RoleChanged) -> None:
         if eff.leader is not None and eff.leader != m.id:
             self.leader_hint = eff.leader
@@ -272,17 +223,6 @@ class Sim:
         self.check(self.invariants.leader_elected(m.core))
 
     # ------------------------------------------------------------ checkers
-
-    def check_send(self, m: Member, eff: Send) -> None:
-        msg = eff.msg
-        if isinstance(msg, Vote):
-            self.check(self.invariants.vote_sent(m.id, eff.to, msg))
-        elif isinstance(msg, AppendResult) and msg.success and m.core is not None:
-            self.check(self.invariants.ack_sent(m.core, m.disk, msg.index))
-        else:
-            return
-        if not self.healed and self.rng.random() < self.knobs.buggify:
-            self._at(self.now + 1, "crash", m.id, m.incarnation)  # crash at a bad moment
 
     def check(self, violation: str | None) -> None:
         if violation is not None:

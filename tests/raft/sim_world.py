@@ -19,6 +19,7 @@ from actors.raft import (
     RaftCore,
     SnapshotMeta,
 )
+from actors.raft.driver import Driver
 
 TICK = 10  # simulated time units per logical tick
 
@@ -121,6 +122,7 @@ class Member:
     id: int
     disk: Disk
     core: RaftCore | None = None
+    driver: Driver | None = None  # runs `core`; None while down
     incarnation: int = 0
     applied: list[Entry] = field(default_factory=list)
 
