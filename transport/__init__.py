@@ -1,1 +1,2 @@
-"""ZeroMQ distribution. Empty until the distribution issue lands."""
+"""The transport between nodes: sans-I/O frames (`codec`) and connections (`connection`),
+the one module that touches ZeroMQ sockets (`zmq_link`), and the port mapper (`epmd`)."""

@@ -24,8 +24,8 @@ the result, and a supervisor linked to it would take that exit for its parent's 
 stop. The master is started unlinked (gen_server.start), links to erlmcp_sup, and holds
 it until `stop()`, so the tree outlives the rpc that started it.
 
-Modes: "poc" now. `_server_child(config)` is the seam for "raft": its child spec (and any
-extra children, such as a log writer) go there; the client protocol (`client`) stays.
+Modes: "poc" (`poc`) and "raft" (`raft_mode`: the ra system and its member join the tree
+before the runners). The client protocol (`client`) is the same in both.
 """
 
 from __future__ import annotations
