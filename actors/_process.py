@@ -190,25 +190,31 @@ class Process:
         queued before it are not scanned. `lent`: another process's run, done on this
         thread at the first wait, while this process is formally waiting (`_gen.call`).
         `remote`: the awaited message comes from another node, so the thread may poll the
-        node's link for it itself (`ZmqLink.lead_until`) rather than be woken by another."""
-        deadline = deadline_of(timeout)
-        with self.lock:
-            scanned = min(start, len(self.mailbox))
-            while True:
-                if not self.alive:
-                    self._unwind()
-                msg = self._take(pred, scanned if pred is not None else 0)
-                if msg is not _NOTHING:
-                    return msg
-                scanned = len(self.mailbox)
-                if deadline is None:
-                    remaining = None
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return TIMEOUT
-                self._wait(remaining, lent, remote)
-                lent = None
+        node's link for it itself (`ZmqLink.lead_until`) rather than be woken by another.
+        A `lent` run that is not done here (this process is dead, or the message was there
+        already) goes to a worker: the other process must run all the same."""
+        try:
+            deadline = deadline_of(timeout)
+            with self.lock:
+                scanned = min(start, len(self.mailbox))
+                while True:
+                    if not self.alive:
+                        self._unwind()
+                    msg = self._take(pred, scanned if pred is not None else 0)
+                    if msg is not _NOTHING:
+                        return msg
+                    scanned = len(self.mailbox)
+                    if deadline is None:
+                        remaining = None
+                    else:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return TIMEOUT
+                    run, lent = lent, None  # from here on, `_wait` runs it
+                    self._wait(remaining, run, remote)
+        finally:
+            if lent is not None:
+                self.node.pool.submit(lent)
 
     def _wait(self, seconds: float | None, lent: Callable[[], None] | None = None,
               remote: bool = False) -> None:

@@ -109,3 +109,27 @@ def test_killing_the_server_mid_call_ends_the_call(node: Node) -> None:
         gen_server.call(server, ("spin", 3.0), "infinity")
     assert caught.value.reason[0] == "killed"
     assert not erlang.is_process_alive(server)
+
+
+def test_a_lent_run_that_its_caller_cannot_do_goes_to_a_worker(node: Node) -> None:
+    """A caller killed between sending its request and waiting never runs the server it
+    kept for itself: the run goes to a worker, or the server would hang forever."""
+    from actors import _context
+    from actors._process import Process
+    from actors._terms import Pid, ProcessKilled
+
+    server = start()
+    target = node.lookup(server)
+    assert target is not None and not target.scheduled
+    state = _context._state
+    state.lend = target  # as _gen.call does: the run this message schedules is kept...
+    try:
+        erlang.send(server, "queued while its sender dies")
+    finally:
+        lent, state.lend, state.lent = state.lent, None, None
+    assert lent is not None and target.scheduled  # ...so nobody else will run the server
+    dead = Process(node, Pid(node.name, 10**9, node.creation), "thread")
+    dead.alive = False
+    with pytest.raises(ProcessKilled):
+        dead.receive(lambda m: False, "infinity", lent=lent)
+    assert gen_server.call(server, "ping", 2000) == "pong"  # a worker ran it
