@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from actors import erlang, gen_server
+import pytest
+
+from actors import Node, erlang, gen_server
 from actors.erlang import Pid
 from supervision import supervisor
 from tests.helpers import exit_from, recv
@@ -276,3 +279,22 @@ def check_no_exit(timeout: int) -> None:
 
 
 QUIET_MS = 200  # the suite's `error = check_exit([Pid], 1000)`: nothing within this time
+
+
+@pytest.fixture(autouse=True)
+def trap_exits(node: Node) -> Iterator[None]:
+    """Each case runs on its own node, in a shell that traps exits (process_flag in the
+    Erlang cases); end_per_testcase stops sup_test if it is still there. (A suite module
+    uses it by importing it.)"""
+    erlang.process_flag("trap_exit", True)
+    yield
+    pid = erlang.whereis(SUP)
+    if erlang.is_pid(pid):
+        erlang.unlink(pid)
+        erlang.exit(pid, "shutdown")
+
+
+def spec(child_id: Any, start: Any = None, restart: str = "permanent",
+         shutdown: Any = 1000, kind: str = "worker") -> tuple[Any, ...]:
+    """An old-style child spec tuple; `start` defaults to ONE."""
+    return (child_id, ONE if start is None else start, restart, shutdown, kind, [])

@@ -43,9 +43,9 @@ from typing import Any
 
 import pytest
 
-from actors import Node, erlang
+from actors import erlang
 from supervision import supervisor
-from tests.otp.supervisor_children import (
+from tests.otp.supervisor_children import (  # trap_exits: the autouse fixture
     ONE,
     SUP,
     SuiteSup,
@@ -58,20 +58,9 @@ from tests.otp.supervisor_children import (
     one_start_child,
     start_link,
     terminate,
+    trap_exits,  # noqa: F401
     two_start_child,
 )
-
-
-@pytest.fixture(autouse=True)
-def _trap(node: Node) -> Iterator[None]:
-    """Each case runs on its own node, in a shell that traps exits (process_flag in the
-    Erlang cases); end_per_testcase stops sup_test if it is still there."""
-    erlang.process_flag("trap_exit", True)
-    yield
-    pid = erlang.whereis(SUP)
-    if erlang.is_pid(pid):
-        erlang.unlink(pid)
-        erlang.exit(pid, "shutdown")
 
 
 def tuple_spec(child_id: Any, start: Any = ONE, restart: str = "permanent",

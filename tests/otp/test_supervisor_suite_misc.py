@@ -6,15 +6,14 @@ is left out or adapted, and why.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from actors import Node, erlang, gen_server, global_, sys
+from actors import erlang, gen_server, global_, sys
 from supervision import supervisor
 from tests.helpers import recv, wait_until
-from tests.otp.supervisor_children import (
+from tests.otp.supervisor_children import (  # trap_exits: the autouse fixture
     DEADLOCK_DELAY_S,
     ONE,
     SUP,
@@ -26,25 +25,12 @@ from tests.otp.supervisor_children import (
     deadlock_start_child_noreg,
     one,
     pids_of,
+    spec,
     start_link,
     start_link_anon,
     terminate,
+    trap_exits,  # noqa: F401
 )
-
-
-@pytest.fixture(autouse=True)
-def _trap(node: Node) -> Iterator[None]:
-    erlang.process_flag("trap_exit", True)
-    yield
-    pid = erlang.whereis(SUP)
-    if erlang.is_pid(pid):
-        erlang.unlink(pid)
-        erlang.exit(pid, "shutdown")
-
-
-def spec(child_id: Any, start: Any = ONE, restart: str = "permanent",
-         shutdown: Any = 1000, kind: str = "worker") -> tuple:
-    return (child_id, start, restart, shutdown, kind, [])
 
 
 def restart_deadlock(target: Any = "supervisor_deadlock") -> None:

@@ -6,15 +6,14 @@ test_supervisor_suite.py lists what is left out or adapted, and why.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from actors import Node, erlang
+from actors import erlang
 from supervision import supervisor
 from tests.helpers import recv, wait_until
-from tests.otp.supervisor_children import (
+from tests.otp.supervisor_children import (  # trap_exits: the autouse fixture
     ONE,
     SUP,
     SuiteSup,
@@ -23,26 +22,13 @@ from tests.otp.supervisor_children import (
     counts,
     one,
     pids_of,
+    spec,
     start_link,
     terminate,
     three_start_child,
+    trap_exits,  # noqa: F401
     two_start_child,
 )
-
-
-@pytest.fixture(autouse=True)
-def _trap(node: Node) -> Iterator[None]:
-    erlang.process_flag("trap_exit", True)
-    yield
-    pid = erlang.whereis(SUP)
-    if erlang.is_pid(pid):
-        erlang.unlink(pid)
-        erlang.exit(pid, "shutdown")
-
-
-def spec(child_id: Any, start: Any = ONE, restart: str = "permanent",
-         shutdown: Any = 1000, kind: str = "worker") -> tuple:
-    return (child_id, start, restart, shutdown, kind, [])
 
 
 def one_child(restart: str) -> tuple[Any, Any]:

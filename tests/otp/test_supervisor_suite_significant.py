@@ -8,33 +8,22 @@ checked over QUIET_MS.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from actors import Node, erlang, sys
+from actors import erlang, sys
 from supervision import supervisor
-from tests.otp.supervisor_children import (
+from tests.otp.supervisor_children import (  # trap_exits: the autouse fixture
     ONE,
     QUIET_MS,
-    SUP,
     SuiteSup,
     check_exit,
     pids_of,
     start_link,
     terminate,
+    trap_exits,  # noqa: F401
 )
-
-
-@pytest.fixture(autouse=True)
-def _trap(node: Node) -> Iterator[None]:
-    erlang.process_flag("trap_exit", True)
-    yield
-    pid = erlang.whereis(SUP)
-    if erlang.is_pid(pid):
-        erlang.unlink(pid)
-        erlang.exit(pid, "shutdown")
 
 
 def child(child_id: str, restart: str, significant: bool) -> dict[str, Any]:
