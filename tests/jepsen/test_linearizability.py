@@ -293,38 +293,10 @@ def test_fail_ops_and_info_reads_are_dropped_and_bad_results_refused() -> None:
 # -- generated histories ----------------------------------------------------------------------
 
 
-def register_history(rng: random.Random, n: int, processes: int = 10,
-                     values: int = 5, info: float = 0.05) -> list[Op]:
-    """A history of a real register: each op takes effect at a random instant inside its
-    interval (so it is linearizable); some ok writes and cas are recorded as info."""
-    free = [0] * processes
-    planned = []
-    for _ in range(n):
-        p = rng.randrange(processes)
-        start = free[p] + rng.randint(0, 2000)
-        end = start + rng.randint(1, 20_000)
-        free[p] = end
-        f = rng.choice(["read", "read", "write", "cas"])
-        value = (None if f == "read" else rng.randrange(values) if f == "write"
-                 else (rng.randrange(values), rng.randrange(values)))
-        planned.append((rng.uniform(start, end), p, f, value, start, end))
-    planned.sort()
-    state, ops = None, []
-    for i, (_, p, f, value, start, end) in enumerate(planned):
-        result, output = "ok", None
-        if f == "read":
-            output = state
-        elif f == "write":
-            state = value
-        elif state == value[0]:
-            state = value[1]
-        else:
-            result = "fail"
-        if result == "ok" and f != "read" and rng.random() < info:
-            result = "info"
-        ops.append(Op(i, p, f, "k", value, result, output, start,
-                      None if result == "info" else end, 0.0, None))
-    return sorted(ops, key=lambda o: o.invoke_ns)
+def register_history(rng: random.Random, n: int) -> list[Op]:
+    """A real register's history (linearizable by construction): the benchmark's
+    generator, with 5 values so that reads often see a value written more than once."""
+    return bench.register_history(rng, n, values=5)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
