@@ -38,7 +38,7 @@ from transport import codec, epmd
 from transport.connection import Connection, Data, Down, Dropped, Event, Local, Refused, Send, Up
 from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
-from . import _context
+from . import _context, _inline
 from ._dist_handshake import Handshake
 from ._dist_pickle import dumps
 from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
@@ -158,9 +158,7 @@ class Distribution(Handshake):
         if schedule:
             self._link.call_soon(lambda: self._flush(peer))
         if state == FULL:
-            runner = _context._state.inline
-            if runner is not None and not runner.abandoned:
-                runner.before_block()  # a process run on the I/O thread: hand the role on
+            _inline.before_block()  # a process run on the I/O thread: hand the role on
             if not self._link.on_io_thread():
                 self._wait_for_room(peer)
 

@@ -96,11 +96,6 @@ class InlineRunner:
             self.pool.submit(task)
 
 
-def current() -> InlineRunner | None:
-    """The runner of this thread, if it leads a link and has not handed the role on."""
-    return _context._state.inline
-
-
 def before_block() -> None:
     """Call before any wait that a process makes: a no-op except on a leading thread."""
     runner = _context._state.inline

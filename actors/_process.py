@@ -20,7 +20,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from . import _context
+from . import _context, _inline
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 if TYPE_CHECKING:
@@ -231,9 +231,8 @@ class Process:
         try:
             if lent is not None:
                 seconds = self._run_lent(lent, seconds)
-            runner = _context._state.inline
-            if runner is not None and not runner.abandoned and self.waiting:
-                runner.before_block()  # a leading I/O thread passes its role on first
+            if self.waiting:
+                _inline.before_block()  # a leading I/O thread passes its role on first
             how = "no" if dist is None or not self.waiting else dist.poll_until(
                 lambda: not self.waiting, None if seconds is None else time.monotonic() + seconds)
             if how == "polled":
