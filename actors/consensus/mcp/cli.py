@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -25,6 +26,8 @@ from .frontend import RETRY_S, Frontend
 __all__ = ["entry", "main", "parse_address"]
 
 log = logging.getLogger("erlmcp")
+
+STOP_TIMEOUT_S = 15.0  # after SIGTERM or Ctrl-C, stopping the nodes takes at most this
 
 
 def parse_address(value: str) -> tuple[str, int]:
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         _serve(front, args.http, args.json_response)
     except BaseException as exc:
         if _interrupted(exc):
+            # Stopping is bounded, like erl's -shutdown_time: if it hangs, every thread's
+            # stack goes to stderr and the process exits 1 (its nodes halt as its pipes close).
+            faulthandler.dump_traceback_later(STOP_TIMEOUT_S, exit=True)
             return 0
         if not isinstance(exc, RuntimeError | ValueError | TypeError | OSError | ImportError):
             raise
@@ -136,6 +142,10 @@ def entry() -> None:
 
 
 def _terminate(_signum: int, _frame: Any) -> None:
+    _interrupt()
+
+
+def _interrupt() -> None:
     raise KeyboardInterrupt  # unwinds the serving loop; main's finally stops the nodes
 
 
@@ -146,12 +156,16 @@ def _serve(front: Frontend, http: tuple[str, int] | None, json_response: bool = 
 
     server = build_server(front)
     status = front.status()
-    print(f"erlmcp: {status['mode']} cluster {status['members']}, leader {status['leader']}",
-          file=sys.stderr, flush=True)
+    ready = f"erlmcp: {status['mode']} cluster {status['members']}, leader {status['leader']}"
     if http is None:
         from mcp.server.stdio import stdio_server
 
         async def stdio() -> None:
+            # SIGTERM becomes a loop callback that raises KeyboardInterrupt out of the loop.
+            # The loop's wake-up fd makes sure the loop sees it even when the kernel hands
+            # the signal to another thread while the loop sleeps in epoll.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _interrupt)
+            print(ready, file=sys.stderr, flush=True)
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
 
@@ -159,6 +173,7 @@ def _serve(front: Frontend, http: tuple[str, int] | None, json_response: bool = 
         return
     import uvicorn
 
+    print(ready, file=sys.stderr, flush=True)
     host, port = http
     app = server.streamable_http_app(host=host, json_response=json_response)
     print(f"erlmcp: serving MCP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
