@@ -25,6 +25,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
@@ -38,7 +39,7 @@ from transport import codec, epmd
 from transport.connection import Connection, Data, Down, Dropped, Event, Local, Refused, Send, Up
 from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 
-from . import _context, _inline
+from . import _inline, _thread
 from ._dist_handshake import Handshake
 from ._dist_pickle import dumps
 from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
@@ -103,7 +104,7 @@ class Distribution(Handshake):
 
     def stop(self) -> None:
         for peer in list(self._peers.values()):
-            self._link.call_soon(lambda p=peer: self._down(p, "disconnect"))
+            self._link.call_soon(functools.partial(self._down, peer, "disconnect"))
         self._link.close()
         if self._registration is not None:
             self._registration.close()
@@ -379,7 +380,7 @@ class Distribution(Handshake):
     def on_lead(self, leading: bool) -> None:
         """The link's I/O role came to this thread (True), or left its holder (False)."""
         if leading:
-            self._runner = _context._state.inline = InlineRunner(self.node.pool,
+            self._runner = _thread.state.inline = InlineRunner(self.node.pool,
                                                                  self._link.handoff)
         elif self._runner is not None:
             self._runner.abandon()
@@ -394,7 +395,7 @@ class Distribution(Handshake):
         """A process thread waiting for a reply from another node polls the link itself
         until `woken()` (see `ZmqLink.lead_until`, whose answer this is). While it polls it
         runs as no process, as the I/O thread does."""
-        state = _context._state
+        state = _thread.state
         process, inline = state.process, state.inline
         state.process = state.inline = None
         try:

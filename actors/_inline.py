@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import _context
+from . import _thread
 from ._terms import ProcessKilled
 
 if TYPE_CHECKING:
@@ -98,6 +98,6 @@ class InlineRunner:
 
 def before_block() -> None:
     """Call before any wait that a process makes: a no-op except on a leading thread."""
-    runner = _context._state.inline
+    runner = _thread.state.inline
     if runner is not None and not runner.abandoned:
         runner.before_block()

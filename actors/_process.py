@@ -20,7 +20,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from . import _context, _inline
+from . import _inline, _thread
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Process:
         self.selector: Predicate | None = None
         self.trap_exit = False
         self.links: set[Pid] = set()
-        self.monitors: dict[Ref, Pid] = {}  # monitors this process holds: ref -> target
+        self.monitors: dict[Ref, Pid | tuple[str, str]] = {}  # held: ref -> pid or (name, node)
         self.monitored_by: dict[Ref, tuple[Pid, Any]] = {}  # ref -> (watcher, DOWN object)
         self.aliases: set[Ref] = set()
         self.name: str | None = None
@@ -302,7 +302,7 @@ class Process:
         Kept short on purpose: after a reply, the caller cannot run until this thread
         blocks again (the GIL), so the idle path takes the mailbox lock only once.
         """
-        state = _context._state
+        state = _thread.state
         previous, state.process = state.process, self
         lock, handler, me = self.lock, self.handler, threading.get_ident()
         idle = False

@@ -27,10 +27,10 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ._terms import Pid, Ref
+from ._dist_pickle import dumps_fun
+from ._terms import Exit, Pid, Ref
 
 if TYPE_CHECKING:
     from .node import Node
@@ -40,8 +40,6 @@ log = logging.getLogger("actors.dist")
 
 def _run_blob(blob: bytes) -> Any:
     """The body of a remotely spawned process: load the function, then run it."""
-    from ._terms import Exit
-
     try:
         fun, args = pickle.loads(blob)
     except Exception as exc:
@@ -107,23 +105,23 @@ class Remote:
         if type(control) is not tuple or not control:
             log.error("node %s: dropped a malformed control from %s: %.200r",
                       node.name, sender, control)
-            return
+            return None
         op = control[0]
         if op == "send" and len(control) == 3:  # the common cases first
             proc = node.lookup_id(control[1])
             if proc is not None:
                 proc.deliver(control[2])
-            return
+            return None
         if op == "batch" and len(control) == 2 and type(control[1]) is list:
             for one in control[1]:
                 if self.handle(sender, one) is False:
-                    return  # a call to a process that is not there: its request goes nowhere
-            return
+                    return None  # a call to a process that is not there: its request goes nowhere
+            return None
         if op == "alias" and len(control) == 4 and type(control[1]) is Pid:
             proc = node.lookup(control[1])
             if proc is not None:
                 proc.deliver_to_alias(control[2], control[3])
-            return
+            return None
         if op == "monitor" and len(control) == 4 and type(control[1]) is Pid and type(
                 control[3]) is Ref:  # a call's monitor: the other common case
             _, watcher, target, ref = control
@@ -131,10 +129,10 @@ class Remote:
             if obj is not None:
                 self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
                 return False  # (a name registered a moment later must not get the call)
-            return
+            return None
         if op == "demonitor" and len(control) == 3 and type(control[2]) is Ref:
             node.remove_remote_monitor(control[1], control[2])
-            return
+            return None
         match control:
             case ("reg_send", str(name), msg):
                 proc = node.whereis(name)
@@ -160,6 +158,7 @@ class Remote:
             case _:
                 log.error("node %s: dropped a malformed control from %s: %.200r",
                           node.name, sender, control)
+        return None
 
     # -- remote spawn -----------------------------------------------------------------------
 
@@ -167,8 +166,6 @@ class Remote:
                       link: bool, mref: Ref | None) -> Ref:
         """Ask node `name` to spawn `fun(*args)`. The parent later receives
         ("$spawn_reply", req, pid_or_None); the link or monitor is in place before."""
-        from ._dist import dumps_fun
-
         blob = dumps_fun(fun, args)
         req = self.node.make_ref()
         with self._lock:
@@ -196,14 +193,7 @@ class Remote:
         if entry is None:
             return
         _, _, link, mref = entry
-        node = self.node
-        with node._lock:  # before anything else from that node: its EXIT or DOWN may be next
-            proc = node.lookup(parent)
-            if proc is not None and child is not None:
-                if link:
-                    proc.links.add(child)
-                if mref is not None:
-                    proc.monitors[mref] = child
+        proc = self.node.spawned(parent, child, link, mref)
         if proc is not None:
             proc.deliver(("$spawn_reply", req, child))
 
@@ -248,10 +238,7 @@ class Remote:
             spawns = [(req, e[0]) for req, e in self._spawns.items() if e[1] == name]
             for req, _ in spawns:
                 del self._spawns[req]
-        signals, downs = node.sever(name)
-        for proc, ref, obj in downs:
-            proc.deliver(("DOWN", ref, "process", obj, "noconnection"))
-        node.run_exit_signals(deque(signals))
+        node.run_exit_signals(node.sever(name))
         for pid in watchers:
             node.send(pid, ("nodedown", name))
         for req, parent in spawns:

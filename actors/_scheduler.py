@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from . import _context
+from . import _thread
 from ._terms import ProcessKilled
 
 Task = Callable[[], None]
@@ -67,7 +67,7 @@ class WorkerPool:
     def submit_handler(self, task: Task) -> None:
         """`submit` a process's handler run; on a thread that leads this node's link, the
         thread itself runs it after its poll round (`_inline`), with no hand-off."""
-        state = _context._state
+        state = _thread.state
         lend = state.lend
         if lend is not None and getattr(task, "__self__", None) is lend:
             state.lend, state.lent = None, task  # the caller runs it (see `_gen.call`)

@@ -11,15 +11,13 @@ Rules of this module:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 from typing import Any
 
-#: Set by the context module so that printing knows which node is "local" (0).
-_local_node_name: Callable[[], str | None] = lambda: None  # noqa: E731
+from ._thread import local_node_name
 
 
 def _node_number(node: str) -> int:
-    if node == _local_node_name():
+    if node == local_node_name():
         return 0
     return zlib.crc32(node.encode()) % 65521 + 1
 
@@ -28,6 +26,9 @@ class _NodeTerm:
     """What pids and refs share: (node, serial), immutable, hashable, picklable."""
 
     __slots__ = ("_hash", "id", "node")
+    _hash: int
+    id: int
+    node: str
 
     def __init__(self, node: str, id: int) -> None:
         _set_node(self, node)
@@ -36,12 +37,6 @@ class _NodeTerm:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (
-            type(other) is type(self) and self.id == other.id  # type: ignore[attr-defined]
-            and self.node == other.node  # type: ignore[attr-defined]
-        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -54,9 +49,9 @@ class _NodeTerm:
 
 
 # Slot setters: fast construction, while __setattr__ keeps instances immutable.
-_set_node = _NodeTerm.node.__set__  # type: ignore[attr-defined]
-_set_id = _NodeTerm.id.__set__  # type: ignore[attr-defined]
-_set_hash = _NodeTerm._hash.__set__  # type: ignore[attr-defined]
+_set_node = _NodeTerm.__dict__["node"].__set__
+_set_id = _NodeTerm.__dict__["id"].__set__
+_set_hash = _NodeTerm.__dict__["_hash"].__set__
 
 
 class Pid(_NodeTerm):
@@ -65,6 +60,7 @@ class Pid(_NodeTerm):
     life never equals a pid of its new one, so it stays dead after a restart."""
 
     __slots__ = ("creation",)
+    creation: int
 
     def __init__(self, node: str, id: int, creation: int = 0) -> None:
         super().__init__(node, id)
@@ -85,13 +81,20 @@ class Pid(_NodeTerm):
         return f"<{_node_number(self.node)}.{self.id}.0>"
 
 
-_set_creation = Pid.creation.__set__  # type: ignore[attr-defined]
+_set_creation = Pid.__dict__["creation"].__set__
 
 
 class Ref(_NodeTerm):
     """A unique reference, as made by `make_ref()`, `monitor` and timers."""
 
     __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            type(other) is Ref and self.id == other.id and self.node == other.node
+        )
+
+    __hash__ = _NodeTerm.__hash__
 
     def __repr__(self) -> str:
         return f"#Ref<{_node_number(self.node)}.0.0.{self.id}>"

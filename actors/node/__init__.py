@@ -3,8 +3,13 @@
 Rules of this module:
 - Nothing is module-global except the lazily made default node. Several nodes can live in
   one Python process; each has its own tables and threads.
-- `self._lock` guards the process table, the registries, links and monitors. A mailbox lock
-  may be taken while holding it, never the other way round.
+- A node is composed of parts, each given only what it needs: its process table
+  (`_table`), names (`_names`), links and monitors (`_links`), the end of remote links and
+  monitors (`_remote_end`), and the signals to other nodes (`_remote.Remote`). Their
+  methods are bound onto the node at construction, so `node.monitor(...)` costs no extra
+  call.
+- The table's lock guards the process table, the registries, links and monitors. A mailbox
+  lock may be taken while holding it, never the other way round.
 - A process dies in `exit_process`, wherever the death comes from (its own return, a crash,
   an exit signal, a kill). Death is immediate for every observer: the name is freed, the
   mailbox closed, monitors fire once and link signals go out, even if the process's thread
@@ -28,20 +33,22 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import _context, _interrupt
+from .. import _interrupt, _thread
+from .._dist import DistConfig, Distribution
 from .._process import Process
 from .._remote import Remote, node_of, wire_id
 from .._scheduler import WorkerPool
 from .._terms import Error, Exit, Pid, ProcessKilled, Ref
 from .._timers import TimerService
-from ._links import Links
-from ._names import Names
-from ._remote_end import RemoteEnd
+from ._links import Links, down_object
+from ._names import Located, Names, RemoteName
+from ._remote_end import RemoteEnd, Signals
+from ._table import ProcessTable
 
-if TYPE_CHECKING:
-    from .._dist import DistConfig, Distribution
+__all__ = ["Located", "Node", "RemoteName", "default_node", "down_object",
+           "existing_default_node", "is_quiet", "set_default_node"]
 
 log = logging.getLogger("actors.proc_lib")
 
@@ -59,7 +66,7 @@ def stacktrace(exc: BaseException) -> list[tuple[str, str, int | None]]:
     return [(f.filename, f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
 
 
-class Node(Links, RemoteEnd, Names):
+class Node:
     """One runtime. Use `with node.bound():` to make plain threads talk to it."""
 
     def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0,
@@ -67,12 +74,10 @@ class Node(Links, RemoteEnd, Names):
         self.name = name
         self.interrupt_grace_ms = interrupt_grace_ms
         self._stopping = False
-        self._lock = threading.RLock()
-        self._procs: dict[int, Process] = {}
-        self._names: dict[str, Process] = {}
-        self._globals: dict[Any, Pid] = {}
-        self._pid_ids = itertools.count(1)
         self.creation = secrets.randbits(32) | 1  # this incarnation: in every local pid
+        self._table = table = ProcessTable(name, self.creation)
+        self._lock = table.lock
+        self._procs = table.procs
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
@@ -80,6 +85,39 @@ class Node(Links, RemoteEnd, Names):
         self._exit_hooks: dict[int, list[Callable[[Any], None]]] = {}
         self.dist: Distribution | None = None
         self.remote = Remote(self)
+        self._bind_parts(table)
+
+    def _bind_parts(self, table: ProcessTable) -> None:
+        """Make the parts, and bind their methods onto the node (no extra call per use)."""
+        self.lookup = table.lookup
+        self.lookup_id = table.lookup_id
+        self.names = names = Names(table)
+        self._names, self._globals = names.local, names.globals
+        self.resolve = names.resolve
+        self.locate = names.locate
+        self.whereis = names.whereis
+        self.register = names.register
+        self.unregister = names.unregister
+        self.registered = names.registered
+        self.register_global = names.register_global
+        self.unregister_global = names.unregister_global
+        self.set_global = names.set_global
+        self.global_names = names.global_names
+        self.links = links = Links(table, names, self.make_ref, self.remote.send)
+        self.link = links.link
+        self.unlink = links.unlink
+        self.monitor = links.monitor
+        self.monitor_located = links.monitor_located
+        self.demonitor = links.demonitor
+        self.remote_end = end = RemoteEnd(table, names, self.run_exit_signals)
+        self.add_remote_link = end.add_remote_link
+        self.remove_remote_link = end.remove_remote_link
+        self.link_exit = end.link_exit
+        self.add_remote_monitor = end.add_remote_monitor
+        self.remove_remote_monitor = end.remove_remote_monitor
+        self.monitor_down = end.monitor_down
+        self.spawned = end.spawned
+        self.sever = end.sever
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
@@ -89,11 +127,11 @@ class Node(Links, RemoteEnd, Names):
     @contextmanager
     def bound(self) -> Iterator[Node]:
         """Within the block, plain threads' `erlang.*` calls talk to this node."""
-        _context.push_node(self)
+        _thread.push_node(self)
         try:
             yield self
         finally:
-            _context.pop_node(self)
+            _thread.pop_node(self)
 
     def stop(self) -> None:
         """Kill every process and stop the node's threads. No process gets to react: link
@@ -108,8 +146,6 @@ class Node(Links, RemoteEnd, Names):
 
     def start_distribution(self, config: DistConfig) -> Distribution:
         """Make this node reachable from other nodes (see `net_kernel.start`)."""
-        from .._dist import Distribution
-
         if "@" not in self.name:
             raise Error(("badarg", self.name))
         dist = Distribution(self, config)
@@ -132,75 +168,29 @@ class Node(Links, RemoteEnd, Names):
     def unique_integer(self) -> int:
         return next(self._unique)
 
-    def lookup(self, pid: Pid) -> Process | None:
-        """The live process behind a local pid, or None."""
-        if pid.node != self.name or pid.creation != self.creation:
-            return None
-        return self._procs.get(pid.id)
-
-    def lookup_id(self, key: Any) -> Process | None:
-        """The live local process a remote "send" names by `wire_id(pid)`."""
-        if type(key) is not int or key & 0xFFFFFFFF != self.creation:
-            return None
-        return self._procs.get(key >> 32)
-
-    def resolve(self, dest: Any) -> Process | None:
-        """A pid, a registered name, (name, node) or ("global", name) to a live process."""
-        if type(dest) is Pid:
-            return self.lookup(dest)
-        if type(dest) is str:
-            return self._names.get(dest)
-        if type(dest) is tuple and len(dest) == 2:
-            first, second = dest
-            if first == "global":
-                pid = self._globals.get(second)
-                return self.lookup(pid) if pid is not None else None
-            if first == "local" and type(second) is str:
-                return self._names.get(second)
-            if type(first) is str and second == self.name:
-                return self._names.get(first)
-        if type(dest) is tuple and len(dest) == 3 and dest[0] == "via":
-            pid = dest[1].whereis_name(dest[2])
-            return self.lookup(pid) if type(pid) is Pid else None
-        return None
-
-    def locate(self, dest: Any) -> Process | Pid | tuple[str, str] | None:
-        """Like `resolve`, but a destination on another node comes back as itself: a remote
-        pid, or (name, node). None if it is local and not there."""
-        if type(dest) is Pid:
-            return self.lookup(dest) if dest.node == self.name else dest
-        if type(dest) is tuple and len(dest) == 2:
-            first, second = dest
-            if first == "global":
-                pid = self._globals.get(second)
-                if pid is None:
-                    return None
-                return self.lookup(pid) if pid.node == self.name else pid
-            if (type(first) is str and type(second) is str and first != "local"
-                    and second != self.name):
-                return (first, second)
-        return self.resolve(dest)
-
     def route(self, dest: Any, msg: Any) -> bool:
         """Send `msg` to a local or remote destination. False only for a name that is not
         registered here (a bare name, or (name, this node)): the caller's badarg."""
         found = self.locate(dest)
         if found is None:
             return type(dest) is not str
-        if type(found) is Pid:
-            self.remote.send(found.node, ("send", wire_id(found), msg))
-        elif type(found) is tuple:
-            self.remote.send(found[1], ("reg_send", found[0], msg))
-        else:
-            found.deliver(msg)  # type: ignore[union-attr]
+        self.send_located(found, msg)
         return True
+
+    def send_located(self, where: Located, msg: Any) -> None:
+        """Send `msg` to a destination already located (see `Names.locate`)."""
+        if isinstance(where, Pid):
+            self.remote.send(where.node, ("send", wire_id(where), msg))
+        elif isinstance(where, tuple):
+            self.remote.send(where[1], ("reg_send", where[0], msg))
+        else:
+            where.deliver(msg)
 
     # -- spawning -----------------------------------------------------------------------------
 
     def _new_process(self, kind: str, initial_call: Any, parent: Process | None,
                      link: bool, monitor: bool) -> tuple[Process, Ref | None]:
-        proc = Process(self, Pid(self.name, next(self._pid_ids), self.creation), kind,
-                       initial_call)
+        proc = Process(self, self._table.new_pid(), kind, initial_call)
         ref = None
         with self._lock:
             self._procs[proc.pid.id] = proc
@@ -244,6 +234,22 @@ class Node(Links, RemoteEnd, Names):
             self.pool.submit(lambda: self._run_init(proc, init))
         return proc, ref
 
+    def spawn_for_remote(self, fun: Callable[..., Any], args: tuple[Any, ...], parent: Pid,
+                         link: bool, mref: Ref | None, announce: Callable[[Pid], None]) -> None:
+        """A spawn asked by a process on another node: the link or monitor to `parent` is in
+        place, and `announce(pid)` has gone out, before the new process runs."""
+        if not callable(fun):
+            raise Error("badarg")
+        proc, _ = self._new_process("thread", fun, None, False, False)
+        with self._lock:
+            if link:
+                proc.links.add(parent)
+            if mref is not None:
+                proc.monitored_by[mref] = (parent, proc.pid)
+        announce(proc.pid)
+        proc.scheduled = True
+        self.pool.submit(lambda: self._run_function(proc, fun, args))
+
     def _run_function(self, proc: Process, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
         reason = self._run_as(proc, lambda: fun(*args))
         if reason is not None:
@@ -259,7 +265,7 @@ class Node(Links, RemoteEnd, Names):
     def _run_as(self, proc: Process, body: Callable[[], Any]) -> Any:
         """Run `body()` on this worker as `proc`. Returns the exit reason it implies:
         "normal" when it returns, the crash reason when it raises, None if `proc` was killed."""
-        with _context.bind_process(proc):
+        with _thread.bind_process(proc):
             try:
                 with proc.lock:
                     if not proc.alive:
@@ -301,7 +307,7 @@ class Node(Links, RemoteEnd, Names):
 
     def exit_process(self, proc: Process, reason: Any) -> None:
         """End `proc` with `reason` now, and send its link signals and DOWNs."""
-        work: deque[tuple[Pid, Pid, Any]] = deque(self._terminate(proc, reason))
+        work: Signals = deque(self._terminate(proc, reason))
         self.run_exit_signals(work)
 
     def _terminate(self, proc: Process, reason: Any) -> list[tuple[Pid, Pid, Any]]:
@@ -322,20 +328,16 @@ class Node(Links, RemoteEnd, Names):
         self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
         with self._lock:
             self._procs.pop(proc.pid.id, None)
-            if proc.name is not None and self._names.get(proc.name) is proc:
-                del self._names[proc.name]
-            for gname in proc.global_names:
-                if self._globals.get(gname) == proc.pid:
-                    del self._globals[gname]
+            self.names.forget(proc)
             links, proc.links = proc.links, set()
             remote_links = [p for p in links if p.node != self.name]
             for other_pid in links:
                 other = self.lookup(other_pid)
                 if other is not None:
                     other.links.discard(proc.pid)
-            remote_monitors = []
+            remote_monitors: list[tuple[Ref, Pid | tuple[str, str]]] = []
             for ref, target in proc.monitors.items():
-                if node_of(target) != self.name:
+                if type(target) is not Pid or target.node != self.name:
                     remote_monitors.append((ref, target))
                     continue
                 found = self.lookup(target)
@@ -361,9 +363,9 @@ class Node(Links, RemoteEnd, Names):
             return []
         for ref, target in remote_monitors:
             self.remote.send(node_of(target), ("demonitor", target, ref), autoconnect=False)
-        for ref, (watcher, obj) in watchers.items():
-            if watcher.node != self.name:
-                self.remote.send(watcher.node, ("down", ref, watcher, obj, reason),
+        for ref, (watcher_pid, obj) in watchers.items():
+            if watcher_pid.node != self.name:
+                self.remote.send(watcher_pid.node, ("down", ref, watcher_pid, obj, reason),
                                  autoconnect=False)
         for other_pid in remote_links:
             self.remote.send(other_pid.node, ("exit", proc.pid, other_pid, reason),
@@ -371,7 +373,7 @@ class Node(Links, RemoteEnd, Names):
         return [(other_pid, proc.pid, reason) for other_pid in links
                 if other_pid.node == self.name]
 
-    def run_exit_signals(self, work: deque[tuple[Pid, Pid, Any]]) -> None:
+    def run_exit_signals(self, work: Signals) -> None:
         while work:
             target_pid, from_pid, reason = work.popleft()
             target = self.lookup(target_pid)
@@ -427,26 +429,24 @@ class Node(Links, RemoteEnd, Names):
             return [p.pid for p in self._procs.values()]
 
 
-_default: Node | None = None
-_default_lock = threading.Lock()
-
-
 def default_node() -> Node:
     """The node plain threads talk to when they bound none: "nonode@nohost", as in Erlang."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = Node()
-    return _default
+    default = _thread.DEFAULT
+    node = default.node
+    if node is None:
+        with default.lock:
+            node = default.node
+            if node is None:
+                node = default.node = Node()
+    return node
 
 
 def existing_default_node() -> Node | None:
-    return _default
+    return _thread.DEFAULT.node
 
 
 def set_default_node(node: Node | None) -> None:
     """Make `node` the one plain threads talk to (net_kernel.start distributes it)."""
-    global _default
-    with _default_lock:
-        _default = node
+    default = _thread.DEFAULT
+    with default.lock:
+        default.node = node

@@ -5,34 +5,62 @@ Rules of this module:
   pid, this end is recorded first and the other end is asked by a control tuple (see
   `_remote`); a node that cannot be reached answers with noconnection (`Remote.nodedown`).
 - A monitor ends with its DOWN: `demonitor` of a fired monitor returns False.
+- `monitor_located` acts on a destination already resolved (`Names.locate`): a call
+  resolves its server once, and monitors and sends to what it found.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._remote import node_of, wire_id
 from .._terms import Error, Pid, Ref
+from ._names import Located, Names
+from ._table import ProcessTable
 
 if TYPE_CHECKING:
     from .._process import Process
-    from . import Node
+
+
+class SendControl(Protocol):
+    """`Remote.send`: one control tuple to another node."""
+
+    def __call__(self, name: str, control: Any, *, autoconnect: bool = ...,
+                 lazy: bool = ...) -> None: ...
+
+
+def down_object(name: str, target: Any) -> Any:
+    """What a DOWN names for a monitor of `target` on node `name`: the pid, or (name, node)
+    for a monitor by name."""
+    if type(target) is Pid:
+        return target
+    return (target[0] if type(target) is tuple else target, name)
 
 
 class Links:
-    """Mixed into `Node`."""
+    """Links and monitors of one node's processes."""
 
-    def link(self: Node, proc: Process, pid: Pid) -> None:
+    def __init__(self, table: ProcessTable, names: Names, make_ref: Callable[[], Ref],
+                 send_control: SendControl) -> None:
+        self.name = table.name
+        self._lock = table.lock
+        self._lookup = table.lookup
+        self._names = names
+        self._make_ref = make_ref
+        self._send = send_control
+
+    def link(self, proc: Process, pid: Pid) -> None:
         """Link; to a dead pid: ("EXIT", pid, "noproc") if trapping, else error noproc."""
         if pid == proc.pid:
             return
         if pid.node != self.name:
             with self._lock:
                 proc.links.add(pid)
-            self.remote.send(pid.node, ("link", proc.pid, pid))
+            self._send(pid.node, ("link", proc.pid, pid))
             return
         with self._lock:
-            other = self.lookup(pid)
+            other = self._lookup(pid)
             if other is not None:
                 other.links.add(proc.pid)
                 proc.links.add(pid)
@@ -41,62 +69,70 @@ class Links:
             raise Error("noproc")
         proc.deliver(("EXIT", pid, "noproc"))
 
-    def unlink(self: Node, proc: Process, pid: Pid) -> None:
+    def unlink(self, proc: Process, pid: Pid) -> None:
         with self._lock:
             proc.links.discard(pid)
-            other = self.lookup(pid)
+            other = self._lookup(pid)
             if other is not None:
                 other.links.discard(proc.pid)
         if pid.node != self.name:
-            self.remote.send(pid.node, ("unlink", proc.pid, pid), autoconnect=False)
+            self._send(pid.node, ("unlink", proc.pid, pid), autoconnect=False)
 
-    def monitor(self: Node, proc: Process, target: Any, ref: Ref | None = None,
+    def monitor(self, proc: Process, target: Any, ref: Ref | None = None,
                 then_send: Any = None) -> Ref:
         """Monitor a pid or a registered name; DOWN "noproc" at once if it is not alive.
 
         With `then_send`, also send it to the target right after the monitor is set (a
         call's request: on another node, both go in one frame)."""
-        ref = ref or self.make_ref()
-        where = self.locate(target) if type(target) is not str else None
-        if type(where) is Pid or type(where) is tuple:
+        where = (self._names.locate(target) if type(target) is not str
+                 else self._names.local.get(target))
+        return self.monitor_located(proc, where, down_object(self.name, target),
+                                    ref or self._make_ref(), then_send)
+
+    def monitor_located(self, proc: Process, where: Located | None, obj: Any, ref: Ref,
+                        then_send: Any = None) -> Ref:
+        """`monitor` of a destination already located; `obj` is what a local DOWN names
+        (see `down_object`)."""
+        if isinstance(where, Pid):
+            control: Any = ("monitor", proc.pid, where, ref)
+            if then_send is not None:
+                control = ("batch", [control, ("send", wire_id(where), then_send)])
             with self._lock:
-                proc.monitors[ref] = where  # type: ignore[assignment]
-            wire = where if type(where) is Pid else where[0]  # type: ignore[index]
-            control: Any = ("monitor", proc.pid, wire, ref)
-            if then_send is not None:
-                send = (("send", wire_id(where), then_send) if type(where) is Pid  # type: ignore[arg-type]
-                        else ("reg_send", wire, then_send))
-                control = ("batch", [control, send])
-            self.remote.send(node_of(where), control)
+                proc.monitors[ref] = where
+            self._send(where.node, control)
             return ref
-        by_name = type(target) is not Pid
-        obj = target
-        if by_name:
-            name = target[0] if type(target) is tuple else target
-            obj = (name, self.name)
-        with self._lock:
-            found = self.resolve(target)
-            if found is not None and found.alive:
-                proc.monitors[ref] = found.pid
-                found.monitored_by[ref] = (proc.pid, obj)
-        if found is not None and found.alive:
+        if isinstance(where, tuple):
+            control = ("monitor", proc.pid, where[0], ref)
             if then_send is not None:
-                found.deliver(then_send)
+                control = ("batch", [control, ("reg_send", where[0], then_send)])
+            with self._lock:
+                proc.monitors[ref] = where
+            self._send(where[1], control)
             return ref
+        if where is not None:
+            with self._lock:
+                alive = where.alive
+                if alive:
+                    proc.monitors[ref] = where.pid
+                    where.monitored_by[ref] = (proc.pid, obj)
+            if alive:
+                if then_send is not None:
+                    where.deliver(then_send)
+                return ref
         proc.deliver(("DOWN", ref, "process", obj, "noproc"))
         return ref
 
-    def demonitor(self: Node, proc: Process, ref: Ref) -> bool:
+    def demonitor(self, proc: Process, ref: Ref) -> bool:
         with self._lock:
             target_pid = proc.monitors.pop(ref, None)
             if target_pid is None:
                 return False
-            if node_of(target_pid) == self.name:
-                target = self.lookup(target_pid)
+            if type(target_pid) is Pid and target_pid.node == self.name:
+                target = self._lookup(target_pid)
                 if target is not None:
                     target.monitored_by.pop(ref, None)
                 return True
         # lazy: it rides with the next frame to that node (or its next tick)
-        self.remote.send(node_of(target_pid), ("demonitor", target_pid, ref),
-                         autoconnect=False, lazy=True)
+        self._send(node_of(target_pid), ("demonitor", target_pid, ref),
+                   autoconnect=False, lazy=True)
         return True

@@ -1,74 +1,142 @@
-"""The node's name registries: local names, and its replica of the global names.
+"""The node's name registries (local names, its replica of the global names), and where a
+destination is: `locate` resolves it once, and the send path acts on the answer.
 
 Rules of this module:
 - Local names are `str`; a process has at most one. Global names are any term; on a
   distributed node the global name server (`_global_server`) keeps the replica with
   `set_global`, and frees the names of dead processes itself.
+- Writes take the table's lock; reads are single dict reads and take none.
+- `Located` is what the send path resolves a destination to, once: a local `Process`, a
+  `Pid` on another node, or a `RemoteName` (name, node) for a name on another node. Send,
+  call, monitor and stop act on it without resolving again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .._terms import Error, Pid
+from ._table import ProcessTable
 
 if TYPE_CHECKING:
     from .._process import Process
-    from . import Node
+
+#: (registered name, node) of a name on another node.
+RemoteName = tuple[str, str]
+#: Where a destination is: a local process, a pid on another node, or a remote name.
+Located = Union["Process", Pid, RemoteName]
 
 
 class Names:
-    """Mixed into `Node`."""
+    """Local and global names of one node, over its process table."""
 
-    def whereis(self: Node, name: str) -> Process | None:
-        return self._names.get(name)
+    def __init__(self, table: ProcessTable) -> None:
+        self.name = table.name
+        self._lock = table.lock
+        self._lookup = table.lookup
+        self.local: dict[str, Process] = {}
+        self.globals: dict[Any, Pid] = {}
 
-    def register(self: Node, name: str, pid: Pid) -> None:
+    # -- resolving ----------------------------------------------------------------------------
+
+    def resolve(self, dest: Any) -> Process | None:
+        """A pid, a registered name, (name, node) or ("global", name) to a live process."""
+        if type(dest) is Pid:
+            return self._lookup(dest)
+        if type(dest) is str:
+            return self.local.get(dest)
+        if type(dest) is tuple and len(dest) == 2:
+            first, second = dest
+            if first == "global":
+                pid = self.globals.get(second)
+                return self._lookup(pid) if pid is not None else None
+            if first == "local" and type(second) is str:
+                return self.local.get(second)
+            if type(first) is str and second == self.name:
+                return self.local.get(first)
+        if type(dest) is tuple and len(dest) == 3 and dest[0] == "via":
+            pid = dest[1].whereis_name(dest[2])
+            return self._lookup(pid) if type(pid) is Pid else None
+        return None
+
+    def locate(self, dest: Any) -> Located | None:
+        """Like `resolve`, but a destination on another node comes back as itself: a remote
+        pid, or (name, node). None if it is local and not there."""
+        if type(dest) is Pid:
+            return self._lookup(dest) if dest.node == self.name else dest
+        if type(dest) is tuple and len(dest) == 2:
+            first, second = dest
+            if first == "global":
+                pid = self.globals.get(second)
+                if pid is None:
+                    return None
+                return self._lookup(pid) if pid.node == self.name else pid
+            if (type(first) is str and type(second) is str and first != "local"
+                    and second != self.name):
+                return (first, second)
+        return self.resolve(dest)
+
+    # -- local names --------------------------------------------------------------------------
+
+    def whereis(self, name: str) -> Process | None:
+        return self.local.get(name)
+
+    def register(self, name: str, pid: Pid) -> None:
         if type(name) is not str or name == "undefined":
             raise Error("badarg")
         with self._lock:
-            proc = self.lookup(pid)
-            if proc is None or name in self._names or proc.name is not None:
+            proc = self._lookup(pid)
+            if proc is None or name in self.local or proc.name is not None:
                 raise Error("badarg")
-            self._names[name] = proc
+            self.local[name] = proc
             proc.name = name
 
-    def unregister(self: Node, name: str) -> None:
+    def unregister(self, name: str) -> None:
         with self._lock:
-            proc = self._names.pop(name, None)
+            proc = self.local.pop(name, None)
             if proc is None:
                 raise Error("badarg")
             proc.name = None
 
-    def registered(self: Node) -> list[str]:
+    def registered(self) -> list[str]:
         with self._lock:
-            return list(self._names)
+            return list(self.local)
 
-    def register_global(self: Node, name: Any, pid: Pid) -> bool:
+    # -- global names -------------------------------------------------------------------------
+
+    def register_global(self, name: Any, pid: Pid) -> bool:
         with self._lock:
-            proc = self.lookup(pid)
-            if proc is None or name in self._globals:
+            proc = self._lookup(pid)
+            if proc is None or name in self.globals:
                 return False
-            self._globals[name] = proc.pid
+            self.globals[name] = proc.pid
             proc.global_names.add(name)
             return True
 
-    def unregister_global(self: Node, name: Any) -> None:
+    def unregister_global(self, name: Any) -> None:
         with self._lock:
-            pid = self._globals.pop(name, None)
-            proc = self.lookup(pid) if pid is not None else None
+            pid = self.globals.pop(name, None)
+            proc = self._lookup(pid) if pid is not None else None
             if proc is not None:
                 proc.global_names.discard(name)
 
-    def set_global(self: Node, name: Any, pid: Pid | None) -> None:
+    def set_global(self, name: Any, pid: Pid | None) -> None:
         """The distributed registry's replica on this node: `name` now means `pid` (or
         nothing). The registry itself frees names of dead processes."""
         with self._lock:
             if pid is None:
-                self._globals.pop(name, None)
+                self.globals.pop(name, None)
             else:
-                self._globals[name] = pid
+                self.globals[name] = pid
 
-    def global_names(self: Node) -> list[Any]:
+    def global_names(self) -> list[Any]:
         with self._lock:
-            return list(self._globals)
+            return list(self.globals)
+
+    def forget(self, proc: Process) -> None:
+        """With the lock held: `proc` died; free its local and global names."""
+        if proc.name is not None and self.local.get(proc.name) is proc:
+            del self.local[proc.name]
+        for gname in proc.global_names:
+            if self.globals.get(gname) == proc.pid:
+                del self.globals[gname]

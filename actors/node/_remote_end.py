@@ -14,90 +14,99 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._remote import node_of
-from .._terms import Error, Pid, Ref
+from .._terms import Pid, Ref
+from ._names import Names
+from ._table import ProcessTable
 
 if TYPE_CHECKING:
     from .._process import Process
-    from . import Node
+
+#: Exit signals to run: (target, from, reason).
+Signals = deque[tuple[Pid, Pid, Any]]
 
 
 class RemoteEnd:
-    """Mixed into `Node`."""
+    """This node's side of links and monitors held with processes on other nodes."""
 
-    def spawn_for_remote(self: Node, fun: Callable[..., Any], args: tuple[Any, ...], parent: Pid,
-                         link: bool, mref: Ref | None, announce: Callable[[Pid], None]) -> None:
-        """A spawn asked by a process on another node: the link or monitor to `parent` is in
-        place, and `announce(pid)` has gone out, before the new process runs."""
-        if not callable(fun):
-            raise Error("badarg")
-        proc, _ = self._new_process("thread", fun, None, False, False)
-        with self._lock:
-            if link:
-                proc.links.add(parent)
-            if mref is not None:
-                proc.monitored_by[mref] = (parent, proc.pid)
-        announce(proc.pid)
-        proc.scheduled = True
-        self.pool.submit(lambda: self._run_function(proc, fun, args))
+    def __init__(self, table: ProcessTable, names: Names,
+                 run_exit_signals: Callable[[Signals], None]) -> None:
+        self.name = table.name
+        self._table = table
+        self._lock = table.lock
+        self._lookup = table.lookup
+        self._names = names
+        self._run_exit_signals = run_exit_signals
 
-    def add_remote_link(self: Node, local: Pid, remote: Pid) -> bool:
+    def add_remote_link(self, local: Pid, remote: Pid) -> bool:
         """A remote process links to `local`. False if `local` is not alive."""
         with self._lock:
-            proc = self.lookup(local)
+            proc = self._lookup(local)
             if proc is None:
                 return False
             proc.links.add(remote)
             return True
 
-    def remove_remote_link(self: Node, local: Pid, remote: Pid) -> None:
+    def remove_remote_link(self, local: Pid, remote: Pid) -> None:
         with self._lock:
-            proc = self.lookup(local)
+            proc = self._lookup(local)
             if proc is not None:
                 proc.links.discard(remote)
 
-    def link_exit(self: Node, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
+    def link_exit(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
         """A remote process died with `reason`: a signal to `target_pid` if they are linked."""
         with self._lock:
-            target = self.lookup(target_pid)
+            target = self._lookup(target_pid)
             if target is None or from_pid not in target.links:
                 return
             target.links.discard(from_pid)
-        self.run_exit_signals(deque([(target_pid, from_pid, reason)]))
+        self._run_exit_signals(deque([(target_pid, from_pid, reason)]))
 
-    def add_remote_monitor(self: Node, watcher: Pid, target: Any, ref: Ref) -> Any:
+    def add_remote_monitor(self, watcher: Pid, target: Any, ref: Ref) -> Any:
         """A remote process monitors a local pid or name. Returns None if set, else the
         DOWN object to answer "noproc" with."""
         obj = target if type(target) is Pid else (target, self.name)
         with self._lock:
-            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
+            found = self._lookup(target) if type(target) is Pid else self._names.resolve(target)
             if found is None or not found.alive:
                 return obj
             found.monitored_by[ref] = (watcher, obj)
             return None
 
-    def remove_remote_monitor(self: Node, target: Any, ref: Ref) -> None:
+    def remove_remote_monitor(self, target: Any, ref: Ref) -> None:
         with self._lock:
-            found = self.lookup(target) if type(target) is Pid else self.resolve(target)
+            found = self._lookup(target) if type(target) is Pid else self._names.resolve(target)
             if found is not None:
                 found.monitored_by.pop(ref, None)
 
-    def monitor_down(self: Node, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
+    def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
         """A remote DOWN: delivered once, only while the monitor is still held."""
         with self._lock:  # removed and queued in one step (see the node's rules)
-            watcher = self.lookup(watcher_pid)
+            watcher = self._lookup(watcher_pid)
             if watcher is None or watcher.monitors.pop(ref, None) is None:
                 return
             watcher.deliver(("DOWN", ref, "process", obj, reason))
 
-    def sever(self: Node, name: str) -> tuple[list[tuple[Pid, Pid, Any]],
-                                        list[tuple[Process, Ref, Any]]]:
+    def spawned(self, parent: Pid, child: Pid | None, link: bool,
+                mref: Ref | None) -> Process | None:
+        """A spawn this node asked for is done: the parent's link or monitor to `child` is
+        in place (before anything else from that node: its EXIT or DOWN may be next).
+        Returns the parent if it is alive."""
+        with self._lock:
+            proc = self._lookup(parent)
+            if proc is not None and child is not None:
+                if link:
+                    proc.links.add(child)
+                if mref is not None:
+                    proc.monitors[mref] = child
+        return proc
+
+    def sever(self, name: str) -> Signals:
         """Node `name` is gone: drop every link and monitor with it. The DOWNs
         ("noconnection") are queued here, under the lock; returns the exit signals due
-        (target, from, "noconnection"), and an empty list where the DOWNs used to be."""
-        signals: list[tuple[Pid, Pid, Any]] = []
-        downs: list[tuple[Process, Ref, Any]] = []
+        (target, from, "noconnection")."""
+        signals: Signals = deque()
         with self._lock:
-            for proc in self._procs.values():
+            for proc in self._table.procs.values():
                 for other in [p for p in proc.links if p.node == name]:
                     proc.links.discard(other)
                     signals.append((proc.pid, other, "noconnection"))
@@ -108,4 +117,4 @@ class RemoteEnd:
                 for ref, (watcher, _) in list(proc.monitored_by.items()):
                     if watcher.node == name:
                         del proc.monitored_by[ref]
-        return signals, downs
+        return signals
