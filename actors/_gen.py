@@ -28,6 +28,7 @@ from . import _context
 from ._process import Process
 from ._remote import node_of
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
+from .node import Located
 
 From = tuple[Pid, Ref]
 
@@ -52,7 +53,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
             and target.slow_until < time.monotonic()):
         state.lend = target  # if the request makes the server runnable, we run it
     try:
-        ref = _request(me, target, tag, request)
+        ref = _request(me, target, server_ref, tag, request)
     finally:
         lent, state.lend, state.lent = state.lent, None, None
     kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent,
@@ -82,7 +83,7 @@ def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
     """Send a call without waiting. A dead server answers with a DOWN, as OTP's."""
     me = _context.self_process()
     target = me.node.locate(server_ref)
-    ref = _request(me, target if target is not None else server_ref, tag, request)
+    ref = _request(me, target, server_ref, tag, request)
     return RequestId(ref, server_ref, target is not None and type(target) is not Process)
 
 
@@ -97,14 +98,19 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
     return "timeout" if kind == "timeout" else ("reply", value)
 
 
-def _request(me: Process, target: Any, tag: str, request: Any) -> Ref:
+def _request(me: Process, target: Located | None, server_ref: Any, tag: str,
+             request: Any) -> Ref:
     """Monitor the server, open an alias (the monitor's ref) and send the request.
-    `target` is a local Process, a remote pid or (name, node), or an unknown name."""
+    `target` is where `locate` found `server_ref` (None: not there, DOWN noproc)."""
     node = me.node
     ref = node.make_ref()
     me.aliases.add(ref)
-    monitored = target.pid if type(target) is Process else target
-    node.monitor(me, monitored, ref, then_send=(tag, (me.pid, ref), request))
+    msg = (tag, (me.pid, ref), request)
+    if target is None:
+        node.monitor(me, server_ref, ref, then_send=msg)
+    else:
+        obj = target.pid if type(target) is Process else target
+        node.monitor_located(me, target, obj, ref, then_send=msg)
     return ref
 
 
@@ -242,9 +248,9 @@ def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
     target = node.locate(server_ref)
     if target is None or (type(target) is Process and not target.alive):
         raise Exit("noproc")
-    dest = target.pid if type(target) is Process else target  # type: ignore[union-attr]
-    mref = node.monitor(me, dest)
-    node.route(dest, ("$system", None, ("terminate", reason)))
+    obj = target.pid if type(target) is Process else target
+    mref = node.monitor_located(me, target, obj, node.make_ref())
+    node.send_located(target, ("$system", None, ("terminate", reason)))
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
     if down is TIMEOUT:
         node.demonitor(me, mref)

@@ -37,9 +37,8 @@ class GlobalNameServer(gen_server.GenServer):
     "locks": {name: (lock_id, taken_ms)}, "losers": {name: pids that lost a clash for it}}."""
 
     def init(self, args: Any) -> Any:
-        from . import net_kernel
-
-        net_kernel.monitor_nodes(True)
+        me = _context.self_process()  # net_kernel:monitor_nodes(true); net_kernel starts us
+        me.node.remote.monitor_nodes(me.pid, True)
         return ("ok", {"names": {}, "locks": {}, "losers": {}, "by_ref": {}})
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
