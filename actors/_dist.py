@@ -29,7 +29,6 @@ import functools
 import logging
 import os
 import pickle
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from . import _inline, _thread
 from ._dist_handshake import Handshake
 from ._dist_pickle import dumps
 from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
-from ._dist_records import DistConfig, Peer
+from ._dist_records import DistConfig, Peer, PeerTable
 from ._inline import InlineRunner
 from ._terms import Error
 
@@ -56,21 +55,21 @@ BURST_NS = 40_000  # a send this soon after the previous one to a peer joins a b
 MAX_MESSAGE = 64 * 1024 * 1024  # the biggest pickled message a node sends or accepts
 
 
-class Distribution(Handshake):
-    """The distribution of one node. `start()` binds, registers with epmd and starts I/O."""
+class Distribution:
+    """The distribution of one node. `start()` binds, registers with epmd and starts I/O.
+    Frames from the link go to its `Handshake` part, whose methods are bound onto it."""
 
     def __init__(self, node: Node, config: DistConfig) -> None:
         self.node = node
         self.config = config
         self.name = node.name
         self.creation = node.creation
-        self._lock = threading.Lock()
-        self._peers: dict[str, Peer] = {}
-        self._inbound: dict[bytes, Peer] = {}  # their halves, by connection identity
-        self._by_channel: dict[int, Peer] = {}  # our halves, by channel
-        self._blocked: set[str] = set()
-        self._refusal_logged_at = -1e9
-        self._refused_unlogged = 0
+        self._table = table = PeerTable()
+        self._lock = table.lock
+        self._peers = table.by_name
+        self._inbound = table.inbound  # their halves, by connection identity
+        self._by_channel = table.by_channel  # our halves, by channel
+        self._blocked = table.blocked
         self.rejected: Counter[str] = Counter()
         self._link = ZmqLink(self, bind=config.listen, max_frame=config.max_frame,
                              timer_ms=max(5, config.net_ticktime // 8),
@@ -83,6 +82,13 @@ class Distribution(Handshake):
                             ticktime_s=config.net_ticktime / 1000.0)
         self._registration: epmd.Registration | None = None
         self._runner: InlineRunner | None = None  # the leading thread's (see `_inline`)
+        handshake = Handshake(self.name, self._link, table, self._local, self.rejected,
+                              act=self._act, locked=self._locked, down=self._down,
+                              new_peer=self._new_peer)
+        self._open = handshake.open
+        self.on_outbound = handshake.on_outbound
+        self.on_inbound = handshake.on_inbound
+        self.on_channel_lost = handshake.on_channel_lost
 
     def _advertised(self, bound: str) -> str:
         host = self.name.split("@", 1)[1]

@@ -3,7 +3,8 @@
 Rules of this module:
 - Everything here runs on the link's I/O thread.
 - The protocol (handshake, session, order, ticks) is `transport.connection`'s; this module
-  only finds the `Connection` a frame belongs to, feeds it, and acts on its events.
+  only finds the `Connection` a frame belongs to, feeds it, and hands its events to the
+  distribution (the callables it was given).
 - A frame from a connection we do not know goes to `connection.accept`, which keeps no
   state: only a verified ACK creates anything (the peer's half, and our dial-back).
 - A verified ACK from a peer whose half is already up replaces the whole connection: the
@@ -14,35 +15,60 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections import Counter
+from collections.abc import Callable
 
 from transport import codec
-from transport.connection import Accepted, Dropped, Reply, accept
+from transport.connection import Accepted, Dropped, Event, Local, Reply, accept
+from transport.zmq_link import ZmqLink
 
-from ._dist_records import Peer
-
-if TYPE_CHECKING:
-    from ._dist import Distribution
+from ._dist_records import Peer, PeerTable
 
 log = logging.getLogger("actors.dist")
 
 
+#: Carry out a connection's events, in order (`Distribution._act`).
+Act = Callable[[Peer, list[Event]], None]
+#: Run a sealing step under the peer's lock; the events other than Send (`_locked`).
+Locked = Callable[[Peer, Callable[[], list[Event]]], list[Event]]
+#: Take the peer down, once (`_down`).
+Down = Callable[[Peer, str], None]
+#: With the table's lock held: a new peer record, listed under its name (`_new_peer`).
+NewPeer = Callable[[str, str | None], Peer]
+
+
 class Handshake:
-    """Mixed into `Distribution`."""
+    """Feeds each frame from the link to its peer's connection; opens our halves."""
+
+    def __init__(self, name: str, link: ZmqLink, table: PeerTable, local: Local,
+                 rejected: Counter[str], *, act: Act, locked: Locked, down: Down,
+                 new_peer: NewPeer) -> None:
+        self.name = name
+        self._link = link
+        self._table = table
+        self._local = local
+        self._rejected = rejected
+        self._act = act
+        self._locked = locked
+        self._down = down
+        self._new_peer = new_peer
+        self._refusal_logged_at = -1e9
+        self._refused_unlogged = 0
 
     # -- our half (I/O thread) ----------------------------------------------------------------
 
-    def _open(self: Distribution, peer: Peer) -> None:
+    def open(self, peer: Peer) -> None:
+        """Open our half towards `peer` (its address is known) and send the first step."""
         if peer.down:
             return
         assert peer.address is not None
         peer.channel = self._link.open_channel(peer.address)
-        self._by_channel[peer.channel] = peer
+        self._table.by_channel[peer.channel] = peer
         self._link.send(peer.channel, peer.conn.start(codec.new_nonce()))
 
-    def on_outbound(self: Distribution, channel: int, data: bytes) -> None:
-        peer = self._by_channel.get(channel)
-        if peer is None or peer.out_up or peer.name in self._blocked:
+    def on_outbound(self, channel: int, data: bytes) -> None:
+        peer = self._table.by_channel.get(channel)
+        if peer is None or peer.out_up or peer.name in self._table.blocked:
             return
         events = self._locked(peer, lambda: peer.conn.receive_reply(data, time.monotonic()))
         if peer.out_up:
@@ -53,62 +79,62 @@ class Handshake:
                           "cookie", self.name, peer.name, event.reason)
         self._act(peer, events)
 
-    def on_channel_lost(self: Distribution, channel: int) -> None:
-        peer = self._by_channel.get(channel)
+    def on_channel_lost(self, channel: int) -> None:
+        peer = self._table.by_channel.get(channel)
         if peer is not None:
             self._down(peer, "connection_closed" if peer.out_up else "unreachable")
 
     # -- their half, and data (I/O thread) ------------------------------------------------------
 
-    def on_inbound(self: Distribution, identity: bytes, data: bytes) -> None:
-        peer = self._inbound.get(identity)
+    def on_inbound(self, identity: bytes, data: bytes) -> None:
+        peer = self._table.inbound.get(identity)
         if peer is None:
             self._on_new(identity, data)
-        elif peer.name not in self._blocked:
+        elif peer.name not in self._table.blocked:
             events = peer.conn.receive(data, time.monotonic())
             if events:
                 self._act(peer, events)
 
-    def _on_new(self: Distribution, identity: bytes, data: bytes) -> None:
+    def _on_new(self, identity: bytes, data: bytes) -> None:
         """A frame from a connection with no peer yet: a handshake step, or junk."""
         for event in accept(self._local, identity, data, time.monotonic()):
             if type(event) is Reply:
-                if event.to not in self._blocked:
+                if event.to not in self._table.blocked:
                     self._link.reply(identity, event.frame)
             elif type(event) is Accepted:
                 self._on_accepted(identity, event)
             elif type(event) is Dropped:
-                self.rejected[event.reason] += 1
+                self._rejected[event.reason] += 1
                 log.debug("node %s: dropped a handshake frame: %s %s", self.name,
                           event.reason, event.detail)
                 if event.reason == "bad_tag":
                     self._log_refusal()
 
-    def _on_accepted(self: Distribution, identity: bytes, event: Accepted) -> None:
+    def _on_accepted(self, identity: bytes, event: Accepted) -> None:
         name = event.hello.sender
-        if name in self._blocked:
+        if name in self._table.blocked:
             return  # a cut cable
-        peer = self._peers.get(name)
+        peer = self._table.by_name.get(name)
         if peer is not None and not peer.down and peer.conn.in_up:
             self._down(peer, "reconnected")  # proven new: the peer restarted or gave us up
             peer = None
         if peer is None or peer.down:
             peer = self._dial_back(name, event.hello.address)
         peer.identity = identity
-        self._inbound[identity] = peer
+        self._table.inbound[identity] = peer
         self._act(peer, peer.conn.attach(event, time.monotonic()))
 
-    def _dial_back(self: Distribution, name: str, address: str) -> Peer:
+    def _dial_back(self, name: str, address: str) -> Peer:
         """Our half towards a node that connects to us, unless we have one."""
-        with self._lock:
-            peer = self._peers.get(name)
+        with self._table.lock:
+            peer = self._table.by_name.get(name)
             if peer is not None and not peer.down:
                 return peer
             peer = self._new_peer(name, address)
-        self._open(peer)
+        self.open(peer)
         return peer
 
-    def _log_refusal(self: Distribution) -> None:
+    def _log_refusal(self) -> None:
         """Log refused connections, at most one line a second (a flood must not flood logs)."""
         now = time.monotonic()
         self._refused_unlogged += 1

@@ -1,6 +1,6 @@
-"""What the distribution keeps per node and per peer: its configuration, and the record of
-each peer (its `transport.connection.Connection` and the I/O around it). Plain data,
-guarded as `_dist` says."""
+"""What the distribution keeps per node and per peer: its configuration, the record of
+each peer (its `transport.connection.Connection` and the I/O around it), and the table of
+peers. Plain data, guarded as `_dist` says."""
 
 from __future__ import annotations
 
@@ -55,3 +55,15 @@ class Peer:
     @property
     def out_up(self) -> bool:
         return self.conn.out_up
+
+
+@dataclass
+class PeerTable:
+    """The peers of one node, found by name, by their half's identity or by our channel.
+    `lock` guards `by_name` and `blocked`; `inbound` and `by_channel` are the I/O thread's."""
+
+    by_name: dict[str, Peer] = field(default_factory=dict)
+    inbound: dict[bytes, Peer] = field(default_factory=dict)  # their halves, by identity
+    by_channel: dict[int, Peer] = field(default_factory=dict)  # our halves, by channel
+    blocked: set[str] = field(default_factory=set)  # partitioned away (see `block`)
+    lock: threading.Lock = field(default_factory=threading.Lock)
