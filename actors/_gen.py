@@ -218,7 +218,7 @@ def _unlink(me: Process, proc: Process) -> bool:
     """Unlink from a process whose start failed. True if it had already died linked to us,
     so that its EXIT is in (or on its way to) our mailbox."""
     node = me.node
-    with node._lock:  # the lock a dying process takes to drop its links
+    with node.lock:  # the lock a dying process takes to drop its links
         died_linked = proc.pid not in me.links
         node.unlink(me, proc.pid)
     return died_linked

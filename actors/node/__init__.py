@@ -3,11 +3,11 @@
 Rules of this module:
 - Nothing is module-global except the lazily made default node. Several nodes can live in
   one Python process; each has its own tables and threads.
-- A node is composed of parts, each given only what it needs: its process table
-  (`_table`), names (`_names`), links and monitors (`_links`), the end of remote links and
-  monitors (`_remote_end`), and the signals to other nodes (`_remote.Remote`). Their
-  methods are bound onto the node at construction, so `node.monitor(...)` costs no extra
-  call.
+- A node is its process table (`_table`, a base class with no other idea) and owns its
+  other parts, each given only what it needs: names (`_names`), links and monitors
+  (`_links`), the end of remote links and monitors (`_remote_end`), and the signals to
+  other nodes (`_remote.Remote`). The parts' methods are bound onto the node at
+  construction, so `node.monitor(...)` costs no extra call.
 - The table's lock guards the process table, the registries, links and monitors. A mailbox
   lock may be taken while holding it, never the other way round.
 - A process dies in `exit_process`, wherever the death comes from (its own return, a crash,
@@ -15,7 +15,7 @@ Rules of this module:
   mailbox closed, monitors fire once and link signals go out, even if the process's thread
   is still stuck in Python code. That thread unwinds at its next runtime call; if it makes
   none within `interrupt_grace_ms`, it is interrupted (see `_interrupt`).
-- A monitor is removed and its DOWN queued under `self._lock`, in one step: so when
+- A monitor is removed and its DOWN queued under `self.lock`, in one step: so when
   `demonitor` finds a monitor gone, its DOWN is already in the watcher's mailbox, and
   demonitor(ref, ["flush"]) always removes it (OTP's promise).
 - A dying process's timers are cancelled (`TimerService.cancel_owner`), as ERTS does.
@@ -66,18 +66,19 @@ def stacktrace(exc: BaseException) -> list[tuple[str, str, int | None]]:
     return [(f.filename, f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
 
 
-class Node:
-    """One runtime. Use `with node.bound():` to make plain threads talk to it."""
+class Node(ProcessTable):
+    """One runtime. Use `with node.bound():` to make plain threads talk to it.
+
+    A node is its process table (`lookup` is the hottest call there is); its other parts are
+    objects it owns, each given the table and what else it needs."""
 
     def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0,
                  interrupt_grace_ms: int = 100) -> None:
         self.name = name
         self.interrupt_grace_ms = interrupt_grace_ms
         self._stopping = False
-        self.creation = secrets.randbits(32) | 1  # this incarnation: in every local pid
-        self._table = table = ProcessTable(name, self.creation)
-        self._lock = table.lock
-        self._procs = table.procs
+        # creation: this incarnation, in every local pid
+        ProcessTable.__init__(self, name, secrets.randbits(32) | 1)
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
@@ -85,39 +86,72 @@ class Node:
         self._exit_hooks: dict[int, list[Callable[[Any], None]]] = {}
         self.dist: Distribution | None = None
         self.remote = Remote(self)
-        self._bind_parts(table)
+        self._bind_parts()
 
-    def _bind_parts(self, table: ProcessTable) -> None:
-        """Make the parts, and bind their methods onto the node (no extra call per use)."""
-        self.lookup = table.lookup
-        self.lookup_id = table.lookup_id
+    def _bind_parts(self) -> None:
+        """Make the parts, and bind onto the node the methods the send and call paths use
+        (no extra call per use). Keep the node's attributes at most 30: past that, CPython
+        3.11 stops sharing instance-dict keys and every method lookup on a node slows."""
+        table: ProcessTable = self
         self.names = names = Names(table)
-        self._names, self._globals = names.local, names.globals
-        self.resolve = names.resolve
         self.locate = names.locate
+        self.resolve = names.resolve
         self.whereis = names.whereis
-        self.register = names.register
-        self.unregister = names.unregister
-        self.registered = names.registered
-        self.register_global = names.register_global
-        self.unregister_global = names.unregister_global
-        self.set_global = names.set_global
-        self.global_names = names.global_names
         self.links = links = Links(table, names, self.make_ref, self.remote.send)
-        self.link = links.link
-        self.unlink = links.unlink
         self.monitor = links.monitor
         self.monitor_located = links.monitor_located
         self.demonitor = links.demonitor
         self.remote_end = end = RemoteEnd(table, names, self.run_exit_signals)
-        self.add_remote_link = end.add_remote_link
-        self.remove_remote_link = end.remove_remote_link
-        self.link_exit = end.link_exit
         self.add_remote_monitor = end.add_remote_monitor
         self.remove_remote_monitor = end.remove_remote_monitor
-        self.monitor_down = end.monitor_down
-        self.spawned = end.spawned
-        self.sever = end.sever
+
+    # -- the parts' other methods, by delegation (none is on a per-message path) ------------
+
+    def link(self, proc: Process, pid: Pid) -> None:
+        self.links.link(proc, pid)
+
+    def unlink(self, proc: Process, pid: Pid) -> None:
+        self.links.unlink(proc, pid)
+
+    def register(self, name: str, pid: Pid) -> None:
+        self.names.register(name, pid)
+
+    def unregister(self, name: str) -> None:
+        self.names.unregister(name)
+
+    def registered(self) -> list[str]:
+        return self.names.registered()
+
+    def register_global(self, name: Any, pid: Pid) -> bool:
+        return self.names.register_global(name, pid)
+
+    def unregister_global(self, name: Any) -> None:
+        self.names.unregister_global(name)
+
+    def set_global(self, name: Any, pid: Pid | None) -> None:
+        self.names.set_global(name, pid)
+
+    def global_names(self) -> list[Any]:
+        return self.names.global_names()
+
+    def add_remote_link(self, local: Pid, remote: Pid) -> bool:
+        return self.remote_end.add_remote_link(local, remote)
+
+    def remove_remote_link(self, local: Pid, remote: Pid) -> None:
+        self.remote_end.remove_remote_link(local, remote)
+
+    def link_exit(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
+        self.remote_end.link_exit(target_pid, from_pid, reason)
+
+    def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
+        self.remote_end.monitor_down(watcher_pid, ref, obj, reason)
+
+    def spawned(self, parent: Pid, child: Pid | None, link: bool,
+                mref: Ref | None) -> Process | None:
+        return self.remote_end.spawned(parent, child, link, mref)
+
+    def sever(self, name: str) -> Signals:
+        return self.remote_end.sever(name)
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
@@ -137,7 +171,7 @@ class Node:
         """Kill every process and stop the node's threads. No process gets to react: link
         signals and DOWNs between dying processes are not delivered."""
         self._stopping = True
-        for proc in list(self._procs.values()):
+        for proc in list(self.procs.values()):
             self.exit_process(proc, "killed")
         if self.dist is not None:
             self.dist.stop()
@@ -171,29 +205,34 @@ class Node:
     def route(self, dest: Any, msg: Any) -> bool:
         """Send `msg` to a local or remote destination. False only for a name that is not
         registered here (a bare name, or (name, this node)): the caller's badarg."""
-        found = self.locate(dest)
+        found = self.names.locate(dest)
         if found is None:
             return type(dest) is not str
-        self.send_located(found, msg)
+        if isinstance(found, Process):  # (inline, not `send_located`: the hot path)
+            found.deliver(msg)
+        elif isinstance(found, Pid):
+            self.remote.send(found.node, ("send", wire_id(found), msg))
+        else:
+            self.remote.send(found[1], ("reg_send", found[0], msg))
         return True
 
     def send_located(self, where: Located, msg: Any) -> None:
         """Send `msg` to a destination already located (see `Names.locate`)."""
-        if isinstance(where, Pid):
-            self.remote.send(where.node, ("send", wire_id(where), msg))
-        elif isinstance(where, tuple):
-            self.remote.send(where[1], ("reg_send", where[0], msg))
-        else:
+        if isinstance(where, Process):
             where.deliver(msg)
+        elif isinstance(where, Pid):
+            self.remote.send(where.node, ("send", wire_id(where), msg))
+        else:
+            self.remote.send(where[1], ("reg_send", where[0], msg))
 
     # -- spawning -----------------------------------------------------------------------------
 
     def _new_process(self, kind: str, initial_call: Any, parent: Process | None,
                      link: bool, monitor: bool) -> tuple[Process, Ref | None]:
-        proc = Process(self, self._table.new_pid(), kind, initial_call)
+        proc = Process(self, self.new_pid(), kind, initial_call)
         ref = None
-        with self._lock:
-            self._procs[proc.pid.id] = proc
+        with self.lock:
+            self.procs[proc.pid.id] = proc
             if parent is not None and link:
                 proc.links.add(parent.pid)
                 parent.links.add(proc.pid)
@@ -241,7 +280,7 @@ class Node:
         if not callable(fun):
             raise Error("badarg")
         proc, _ = self._new_process("thread", fun, None, False, False)
-        with self._lock:
+        with self.lock:
             if link:
                 proc.links.add(parent)
             if mref is not None:
@@ -326,8 +365,8 @@ class Node:
                 _interrupt.interrupt_later(proc, thread, self.interrupt_grace_ms)
             proc.status = "exiting"
         self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
-        with self._lock:
-            self._procs.pop(proc.pid.id, None)
+        with self.lock:
+            self.procs.pop(proc.pid.id, None)
             self.names.forget(proc)
             links, proc.links = proc.links, set()
             remote_links = [p for p in links if p.node != self.name]
@@ -406,7 +445,7 @@ class Node:
     def at_exit(self, pid: Pid, hook: Callable[[Any], None]) -> None:
         """Run `hook(reason)` when local process `pid` dies, however it dies (even killed).
         For resources a process owns outside the runtime, such as an OS child process."""
-        with self._lock:
+        with self.lock:
             if self.lookup(pid) is None:
                 raise Error("noproc")
             self._exit_hooks.setdefault(pid.id, []).append(hook)
@@ -422,11 +461,11 @@ class Node:
         self.send(dest, msg)
 
     def process_count(self) -> int:
-        return len(self._procs)
+        return len(self.procs)
 
     def processes(self) -> list[Pid]:
-        with self._lock:
-            return [p.pid for p in self._procs.values()]
+        with self.lock:
+            return [p.pid for p in self.procs.values()]
 
 
 def default_node() -> Node:

@@ -44,8 +44,8 @@ class Links:
     def __init__(self, table: ProcessTable, names: Names, make_ref: Callable[[], Ref],
                  send_control: SendControl) -> None:
         self.name = table.name
+        self._table = table
         self._lock = table.lock
-        self._lookup = table.lookup
         self._names = names
         self._make_ref = make_ref
         self._send = send_control
@@ -60,7 +60,7 @@ class Links:
             self._send(pid.node, ("link", proc.pid, pid))
             return
         with self._lock:
-            other = self._lookup(pid)
+            other = self._table.lookup(pid)
             if other is not None:
                 other.links.add(proc.pid)
                 proc.links.add(pid)
@@ -72,7 +72,7 @@ class Links:
     def unlink(self, proc: Process, pid: Pid) -> None:
         with self._lock:
             proc.links.discard(pid)
-            other = self._lookup(pid)
+            other = self._table.lookup(pid)
             if other is not None:
                 other.links.discard(proc.pid)
         if pid.node != self.name:
@@ -128,7 +128,7 @@ class Links:
             if target_pid is None:
                 return False
             if type(target_pid) is Pid and target_pid.node == self.name:
-                target = self._lookup(target_pid)
+                target = self._table.lookup(target_pid)
                 if target is not None:
                     target.monitored_by.pop(ref, None)
                 return True

@@ -32,8 +32,8 @@ class Names:
 
     def __init__(self, table: ProcessTable) -> None:
         self.name = table.name
+        self._table = table
         self._lock = table.lock
-        self._lookup = table.lookup
         self.local: dict[str, Process] = {}
         self.globals: dict[Any, Pid] = {}
 
@@ -42,35 +42,35 @@ class Names:
     def resolve(self, dest: Any) -> Process | None:
         """A pid, a registered name, (name, node) or ("global", name) to a live process."""
         if type(dest) is Pid:
-            return self._lookup(dest)
+            return self._table.lookup(dest)
         if type(dest) is str:
             return self.local.get(dest)
         if type(dest) is tuple and len(dest) == 2:
             first, second = dest
             if first == "global":
                 pid = self.globals.get(second)
-                return self._lookup(pid) if pid is not None else None
+                return self._table.lookup(pid) if pid is not None else None
             if first == "local" and type(second) is str:
                 return self.local.get(second)
             if type(first) is str and second == self.name:
                 return self.local.get(first)
         if type(dest) is tuple and len(dest) == 3 and dest[0] == "via":
             pid = dest[1].whereis_name(dest[2])
-            return self._lookup(pid) if type(pid) is Pid else None
+            return self._table.lookup(pid) if type(pid) is Pid else None
         return None
 
     def locate(self, dest: Any) -> Located | None:
         """Like `resolve`, but a destination on another node comes back as itself: a remote
         pid, or (name, node). None if it is local and not there."""
         if type(dest) is Pid:
-            return self._lookup(dest) if dest.node == self.name else dest
+            return self._table.lookup(dest) if dest.node == self.name else dest
         if type(dest) is tuple and len(dest) == 2:
             first, second = dest
             if first == "global":
                 pid = self.globals.get(second)
                 if pid is None:
                     return None
-                return self._lookup(pid) if pid.node == self.name else pid
+                return self._table.lookup(pid) if pid.node == self.name else pid
             if (type(first) is str and type(second) is str and first != "local"
                     and second != self.name):
                 return (first, second)
@@ -85,7 +85,7 @@ class Names:
         if type(name) is not str or name == "undefined":
             raise Error("badarg")
         with self._lock:
-            proc = self._lookup(pid)
+            proc = self._table.lookup(pid)
             if proc is None or name in self.local or proc.name is not None:
                 raise Error("badarg")
             self.local[name] = proc
@@ -106,7 +106,7 @@ class Names:
 
     def register_global(self, name: Any, pid: Pid) -> bool:
         with self._lock:
-            proc = self._lookup(pid)
+            proc = self._table.lookup(pid)
             if proc is None or name in self.globals:
                 return False
             self.globals[name] = proc.pid
@@ -116,7 +116,7 @@ class Names:
     def unregister_global(self, name: Any) -> None:
         with self._lock:
             pid = self.globals.pop(name, None)
-            proc = self._lookup(pid) if pid is not None else None
+            proc = self._table.lookup(pid) if pid is not None else None
             if proc is not None:
                 proc.global_names.discard(name)
 

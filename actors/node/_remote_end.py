@@ -33,14 +33,13 @@ class RemoteEnd:
         self.name = table.name
         self._table = table
         self._lock = table.lock
-        self._lookup = table.lookup
         self._names = names
         self._run_exit_signals = run_exit_signals
 
     def add_remote_link(self, local: Pid, remote: Pid) -> bool:
         """A remote process links to `local`. False if `local` is not alive."""
         with self._lock:
-            proc = self._lookup(local)
+            proc = self._table.lookup(local)
             if proc is None:
                 return False
             proc.links.add(remote)
@@ -48,14 +47,14 @@ class RemoteEnd:
 
     def remove_remote_link(self, local: Pid, remote: Pid) -> None:
         with self._lock:
-            proc = self._lookup(local)
+            proc = self._table.lookup(local)
             if proc is not None:
                 proc.links.discard(remote)
 
     def link_exit(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
         """A remote process died with `reason`: a signal to `target_pid` if they are linked."""
         with self._lock:
-            target = self._lookup(target_pid)
+            target = self._table.lookup(target_pid)
             if target is None or from_pid not in target.links:
                 return
             target.links.discard(from_pid)
@@ -66,7 +65,8 @@ class RemoteEnd:
         DOWN object to answer "noproc" with."""
         obj = target if type(target) is Pid else (target, self.name)
         with self._lock:
-            found = self._lookup(target) if type(target) is Pid else self._names.resolve(target)
+            found = (self._table.lookup(target) if type(target) is Pid
+                     else self._names.resolve(target))
             if found is None or not found.alive:
                 return obj
             found.monitored_by[ref] = (watcher, obj)
@@ -74,14 +74,15 @@ class RemoteEnd:
 
     def remove_remote_monitor(self, target: Any, ref: Ref) -> None:
         with self._lock:
-            found = self._lookup(target) if type(target) is Pid else self._names.resolve(target)
+            found = (self._table.lookup(target) if type(target) is Pid
+                     else self._names.resolve(target))
             if found is not None:
                 found.monitored_by.pop(ref, None)
 
     def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
         """A remote DOWN: delivered once, only while the monitor is still held."""
         with self._lock:  # removed and queued in one step (see the node's rules)
-            watcher = self._lookup(watcher_pid)
+            watcher = self._table.lookup(watcher_pid)
             if watcher is None or watcher.monitors.pop(ref, None) is None:
                 return
             watcher.deliver(("DOWN", ref, "process", obj, reason))
@@ -92,7 +93,7 @@ class RemoteEnd:
         in place (before anything else from that node: its EXIT or DOWN may be next).
         Returns the parent if it is alive."""
         with self._lock:
-            proc = self._lookup(parent)
+            proc = self._table.lookup(parent)
             if proc is not None and child is not None:
                 if link:
                     proc.links.add(child)
