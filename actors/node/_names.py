@@ -33,6 +33,8 @@ class Names:
     def __init__(self, table: ProcessTable) -> None:
         self.name = table.name
         self._table = table
+        self._procs = table.procs
+        self._creation = table.creation
         self._lock = table.lock
         self.local: dict[str, Process] = {}
         self.globals: dict[Any, Pid] = {}
@@ -62,8 +64,10 @@ class Names:
     def locate(self, dest: Any) -> Located | None:
         """Like `resolve`, but a destination on another node comes back as itself: a remote
         pid, or (name, node). None if it is local and not there."""
-        if type(dest) is Pid:
-            return self._table.lookup(dest) if dest.node == self.name else dest
+        if type(dest) is Pid:  # the table's `lookup`, inline: every send comes here
+            if dest.node != self.name:
+                return dest
+            return self._procs.get(dest.id) if dest.creation == self._creation else None
         if type(dest) is tuple and len(dest) == 2:
             first, second = dest
             if first == "global":
