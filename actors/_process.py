@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from . import _inline, _thread
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
@@ -43,6 +43,7 @@ def deadline_of(timeout: int | str) -> float | None:
     return time.monotonic() + timeout / 1000.0
 
 
+@final
 class Process:
     """The runtime's record of one process. User code sees only its `Pid`."""
 

@@ -11,7 +11,7 @@ Rules of this module:
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, final
 
 from ._thread import local_node_name
 
@@ -54,6 +54,7 @@ _set_id = _NodeTerm.__dict__["id"].__set__
 _set_hash = _NodeTerm.__dict__["_hash"].__set__
 
 
+@final
 class Pid(_NodeTerm):
     """A process identifier: the node's name, a serial number on that node, and the node's
     `creation` (a number of that node's incarnation, as Erlang's): a pid of a node's earlier
@@ -84,6 +85,7 @@ class Pid(_NodeTerm):
 _set_creation = Pid.__dict__["creation"].__set__
 
 
+@final
 class Ref(_NodeTerm):
     """A unique reference, as made by `make_ref()`, `monitor` and timers."""
 

@@ -74,11 +74,10 @@ class Node(ProcessTable):
 
     def __init__(self, name: str = "nonode@nohost", *, idle_seconds: float = 5.0,
                  interrupt_grace_ms: int = 100) -> None:
-        self.name = name
+        # name, and creation: this incarnation, in every local pid
+        ProcessTable.__init__(self, name, secrets.randbits(32) | 1)
         self.interrupt_grace_ms = interrupt_grace_ms
         self._stopping = False
-        # creation: this incarnation, in every local pid
-        ProcessTable.__init__(self, name, secrets.randbits(32) | 1)
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
@@ -208,22 +207,22 @@ class Node(ProcessTable):
         found = self.names.locate(dest)
         if found is None:
             return type(dest) is not str
-        if isinstance(found, Process):  # (inline, not `send_located`: the hot path)
-            found.deliver(msg)
-        elif isinstance(found, Pid):
+        if type(found) is Pid:  # (inline, not `send_located`: the hot path)
             self.remote.send(found.node, ("send", wire_id(found), msg))
-        else:
+        elif type(found) is not Process:
             self.remote.send(found[1], ("reg_send", found[0], msg))
+        else:
+            found.deliver(msg)
         return True
 
     def send_located(self, where: Located, msg: Any) -> None:
         """Send `msg` to a destination already located (see `Names.locate`)."""
-        if isinstance(where, Process):
-            where.deliver(msg)
-        elif isinstance(where, Pid):
+        if type(where) is Pid:
             self.remote.send(where.node, ("send", wire_id(where), msg))
-        else:
+        elif type(where) is not Process:
             self.remote.send(where[1], ("reg_send", where[0], msg))
+        else:
+            where.deliver(msg)
 
     # -- spawning -----------------------------------------------------------------------------
 

@@ -12,15 +12,13 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from .._process import Process
 from .._remote import node_of, wire_id
 from .._terms import Error, Pid, Ref
 from ._names import Located, Names
 from ._table import ProcessTable
-
-if TYPE_CHECKING:
-    from .._process import Process
 
 
 class SendControl(Protocol):
@@ -93,7 +91,7 @@ class Links:
                         then_send: Any = None) -> Ref:
         """`monitor` of a destination already located; `obj` is what a local DOWN names
         (see `down_object`)."""
-        if isinstance(where, Pid):
+        if type(where) is Pid:
             control: Any = ("monitor", proc.pid, where, ref)
             if then_send is not None:
                 control = ("batch", [control, ("send", wire_id(where), then_send)])
@@ -101,7 +99,7 @@ class Links:
                 proc.monitors[ref] = where
             self._send(where.node, control)
             return ref
-        if isinstance(where, tuple):
+        if where is not None and type(where) is not Process:
             control = ("monitor", proc.pid, where[0], ref)
             if then_send is not None:
                 control = ("batch", [control, ("reg_send", where[0], then_send)])
