@@ -41,7 +41,6 @@ from transport.zmq_link import CLOSED, FULL, SENT, ZmqLink
 from . import _inline, _thread
 from ._dist_handshake import Handshake
 from ._dist_pickle import dumps
-from ._dist_pickle import dumps_fun as dumps_fun  # re-exported for _remote
 from ._dist_records import DistConfig, Peer, PeerTable
 from ._inline import InlineRunner
 from ._terms import Error
