@@ -5,22 +5,14 @@ Rules of this module:
   one Python process; each has its own tables and threads.
 - A node is its process table (`_table`, a base class with no other idea) and owns its
   other parts, each given only what it needs: names (`_names`), links and monitors
-  (`_links`), the end of remote links and monitors (`_remote_end`), and the signals to
-  other nodes (`_remote.Remote`). The parts' methods are bound onto the node at
-  construction, so `node.monitor(...)` costs no extra call.
+  (`_links`), deaths and exit signals (`_exits`), the end of remote links and monitors
+  (`_remote_end`), and the signals to other nodes (`_remote.Remote`). The parts'
+  per-message methods are bound onto the node at construction, so `node.monitor(...)`
+  costs no extra call.
 - The table's lock guards the process table, the registries, links and monitors. A mailbox
   lock may be taken while holding it, never the other way round.
-- A process dies in `exit_process`, wherever the death comes from (its own return, a crash,
-  an exit signal, a kill). Death is immediate for every observer: the name is freed, the
-  mailbox closed, monitors fire once and link signals go out, even if the process's thread
-  is still stuck in Python code. That thread unwinds at its next runtime call; if it makes
-  none within `interrupt_grace_ms`, it is interrupted (see `_interrupt`).
-- A monitor is removed and its DOWN queued under `self.lock`, in one step: so when
-  `demonitor` finds a monitor gone, its DOWN is already in the watcher's mailbox, and
-  demonitor(ref, ["flush"]) always removes it (OTP's promise).
-- A dying process's timers are cancelled (`TimerService.cancel_owner`), as ERTS does.
-- Exit signals follow Erlang: "kill" via `exit/2` cannot be trapped and kills with "killed";
-  a trapping process gets ("EXIT", from, reason); "normal" is ignored unless trapping.
+- A process dies in `exit_process`, wherever the death comes from, at once for every
+  observer (the rules are `_exits`'s).
 """
 
 from __future__ import annotations
@@ -30,7 +22,6 @@ import logging
 import secrets
 import threading
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,10 +29,11 @@ from typing import Any
 from .. import _interrupt, _thread
 from .._dist import DistConfig, Distribution
 from .._process import Process
-from .._remote import Remote, node_of, wire_id
+from .._remote import Remote, wire_id
 from .._scheduler import WorkerPool
 from .._terms import Error, Exit, Pid, ProcessKilled, Ref
 from .._timers import TimerService
+from ._exits import Exits
 from ._links import Links, down_object
 from ._names import Located, Names, RemoteName
 from ._remote_end import RemoteEnd, Signals
@@ -76,18 +68,15 @@ class Node(ProcessTable):
                  interrupt_grace_ms: int = 100) -> None:
         # name, and creation: this incarnation, in every local pid
         ProcessTable.__init__(self, name, secrets.randbits(32) | 1)
-        self.interrupt_grace_ms = interrupt_grace_ms
-        self._stopping = False
         self._ref_ids = itertools.count(1)
         self._unique = itertools.count(1)
         self.pool = WorkerPool(name, idle_seconds)
         self.timers = TimerService(name, self._fire_timer)
-        self._exit_hooks: dict[int, list[Callable[[Any], None]]] = {}
         self.dist: Distribution | None = None
         self.remote = Remote(self)
-        self._bind_parts()
+        self._bind_parts(interrupt_grace_ms)
 
-    def _bind_parts(self) -> None:
+    def _bind_parts(self, interrupt_grace_ms: int) -> None:
         """Make the parts, and bind onto the node the methods the send and call paths use
         (no extra call per use). Keep the node's attributes at most 30: past that, CPython
         3.11 stops sharing instance-dict keys and every method lookup on a node slows."""
@@ -100,7 +89,11 @@ class Node(ProcessTable):
         self.monitor = links.monitor
         self.monitor_located = links.monitor_located
         self.demonitor = links.demonitor
-        self.remote_end = end = RemoteEnd(table, names, self.run_exit_signals)
+        self.exits = exits = Exits(table, names, self.timers.cancel_owner, self.remote.send,
+                                   interrupt_grace_ms)
+        self.exit_process = exits.exit_process
+        self.run_exit_signals = exits.run_exit_signals
+        self.remote_end = end = RemoteEnd(table, names, exits.run_exit_signals)
         self.add_remote_monitor = end.add_remote_monitor
         self.remove_remote_monitor = end.remove_remote_monitor
 
@@ -152,6 +145,15 @@ class Node(ProcessTable):
     def sever(self, name: str) -> Signals:
         return self.remote_end.sever(name)
 
+    def exit_signal(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
+        """`exit(Pid, Reason)`: an exit signal that does not come from a link."""
+        self.exits.exit_signal(target_pid, from_pid, reason)
+
+    def at_exit(self, pid: Pid, hook: Callable[[Any], None]) -> None:
+        """Run `hook(reason)` when local process `pid` dies, however it dies (even killed).
+        For resources a process owns outside the runtime, such as an OS child process."""
+        self.exits.at_exit(pid, hook)
+
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
 
@@ -169,7 +171,7 @@ class Node(ProcessTable):
     def stop(self) -> None:
         """Kill every process and stop the node's threads. No process gets to react: link
         signals and DOWNs between dying processes are not delivered."""
-        self._stopping = True
+        self.exits.stopping = True
         for proc in list(self.procs.values()):
             self.exit_process(proc, "killed")
         if self.dist is not None:
@@ -340,114 +342,6 @@ class Node(ProcessTable):
         if isinstance(exc, Exit):
             return exc.reason
         return (exc, stacktrace(exc))
-
-    # -- death ----------------------------------------------------------------------------
-
-    def exit_process(self, proc: Process, reason: Any) -> None:
-        """End `proc` with `reason` now, and send its link signals and DOWNs."""
-        work: Signals = deque(self._terminate(proc, reason))
-        self.run_exit_signals(work)
-
-    def _terminate(self, proc: Process, reason: Any) -> list[tuple[Pid, Pid, Any]]:
-        with proc.lock:
-            if not proc.alive:
-                return []
-            proc.alive = False
-            proc.exit_reason = reason
-            proc.mailbox.clear()
-            proc.aliases.clear()
-            thread = proc.thread
-            if proc.status == "waiting":
-                proc.notify()
-            elif (thread is not None and thread != threading.get_ident()
-                  and proc.kind != "shell"):
-                _interrupt.interrupt_later(proc, thread, self.interrupt_grace_ms)
-            proc.status = "exiting"
-        self.timers.cancel_owner(proc.pid)  # ERTS cancels a dead process's timers
-        with self.lock:
-            self.procs.pop(proc.pid.id, None)
-            self.names.forget(proc)
-            links, proc.links = proc.links, set()
-            remote_links = [p for p in links if p.node != self.name]
-            for other_pid in links:
-                other = self.lookup(other_pid)
-                if other is not None:
-                    other.links.discard(proc.pid)
-            remote_monitors: list[tuple[Ref, Pid | tuple[str, str]]] = []
-            for ref, target in proc.monitors.items():
-                if type(target) is not Pid or target.node != self.name:
-                    remote_monitors.append((ref, target))
-                    continue
-                found = self.lookup(target)
-                if found is not None:
-                    found.monitored_by.pop(ref, None)
-            proc.monitors = {}
-            watchers, proc.monitored_by = proc.monitored_by, {}
-            for ref, (watcher_pid, obj) in watchers.items():
-                watcher = self.lookup(watcher_pid)
-                if watcher is not None:
-                    # a monitor ends with its DOWN, queued under the same lock: whoever
-                    # finds the monitor gone (demonitor -> False) finds the DOWN queued
-                    watcher.monitors.pop(ref, None)
-                    if not self._stopping:
-                        watcher.deliver(("DOWN", ref, "process", obj, reason))
-            hooks = self._exit_hooks.pop(proc.pid.id, [])
-        for hook in hooks:
-            try:
-                hook(reason)
-            except Exception:
-                log.exception("an exit hook of %r failed", proc.pid)
-        if self._stopping:
-            return []
-        for ref, target in remote_monitors:
-            self.remote.send(node_of(target), ("demonitor", target, ref), autoconnect=False)
-        for ref, (watcher_pid, obj) in watchers.items():
-            if watcher_pid.node != self.name:
-                self.remote.send(watcher_pid.node, ("down", ref, watcher_pid, obj, reason),
-                                 autoconnect=False)
-        for other_pid in remote_links:
-            self.remote.send(other_pid.node, ("exit", proc.pid, other_pid, reason),
-                             autoconnect=False)
-        return [(other_pid, proc.pid, reason) for other_pid in links
-                if other_pid.node == self.name]
-
-    def run_exit_signals(self, work: Signals) -> None:
-        while work:
-            target_pid, from_pid, reason = work.popleft()
-            target = self.lookup(target_pid)
-            if target is None:
-                continue
-            if target.trap_exit:
-                target.deliver(("EXIT", from_pid, reason))
-            elif reason != "normal":
-                work.extend(self._terminate(target, reason))
-
-    def exit_signal(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
-        """`exit(Pid, Reason)`: an exit signal that does not come from a link."""
-        if target_pid.node != self.name:
-            self.remote.send(target_pid.node, ("exit2", from_pid, target_pid, reason))
-            return
-        target = self.lookup(target_pid)
-        if target is None:
-            return
-        if reason == "kill":
-            work = deque(self._terminate(target, "killed"))
-        elif target.trap_exit:
-            target.deliver(("EXIT", from_pid, reason))
-            return
-        elif reason == "normal" and target_pid != from_pid:
-            return
-        else:
-            work = deque(self._terminate(target, reason))
-        self.run_exit_signals(work)
-
-    def at_exit(self, pid: Pid, hook: Callable[[Any], None]) -> None:
-        """Run `hook(reason)` when local process `pid` dies, however it dies (even killed).
-        For resources a process owns outside the runtime, such as an OS child process."""
-        with self.lock:
-            if self.lookup(pid) is None:
-                raise Error("noproc")
-            self._exit_hooks.setdefault(pid.id, []).append(hook)
 
     # -- messages and timers ----------------------------------------------------------------
 
