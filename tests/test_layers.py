@@ -151,7 +151,7 @@ def test_the_runtime_does_not_reach_up() -> None:
 def test_the_node_is_composed_not_mixed() -> None:
     """The node's parts are plain classes: no part inherits from another or is typed
     `self: Node`."""
-    for part in ("_table", "_names", "_links", "_remote_end"):
+    for part in ("_table", "_names", "_links", "_exits", "_remote_end"):
         path = ROOT / "actors" / "node" / f"{part}.py"
         source = path.read_text()
         assert "self: Node" not in source, path
