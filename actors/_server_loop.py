@@ -196,11 +196,11 @@ class ServerLoop:
     def _run_call(self, msg: tuple[Any, From, Any]) -> None:
         _, from_, request = msg
         try:
-            result = self.handle_call(request, from_, self.state)  # type: ignore[misc]
+            result = self.handle_call(request, from_, self.state)
         except ProcessKilled:
             raise
         except BaseException as exc:
-            self._terminate(self.proc.node.reason_of(exc), msg)  # type: ignore[union-attr]
+            self._terminate(self.proc.node.reason_of(exc), msg)
         if (type(result) is tuple and len(result) in (3, 4) and result[0] == "reply"
                 and (len(result) == 3 or _valid_after(result[3]))):
             _gen.reply(from_, result[1])

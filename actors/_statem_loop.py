@@ -119,7 +119,7 @@ class StatemLoop:
         found = getattr(self.mod, "callback_mode", None)
         answer = found() if callable(found) else found
         mode, enter = None, False
-        for item in (list(answer) if type(answer) in (list, tuple) else [answer]):
+        for item in (list(answer) if type(answer) is list or type(answer) is tuple else [answer]):
             if item in _MODES:
                 mode = item
             elif item == "state_enter":

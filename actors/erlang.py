@@ -126,7 +126,9 @@ def _spawn(args: tuple[Any, ...], *, link: bool, monitor: bool) -> tuple[Pid, Re
     proc = _context.self_process()
     node_ = proc.node
     if args and type(args[0]) is str:
-        where, fun, fun_args = args[0], args[1] if len(args) > 1 else None, args[2:]
+        if len(args) < 2:
+            raise Error("badarg")  # spawn(node) with no function
+        where, fun, fun_args = args[0], args[1], args[2:]
         if where != node_.name:
             return _spawn_remote(proc, where, fun, fun_args, link, monitor)
     elif args:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import _context, _gen, _reqids
 from ._gen import From
+from ._process import deadline_of
 from ._server_loop import ServerLoop
 from ._terms import Error, Exit, Pid, ProcessKilled
 
@@ -134,7 +135,7 @@ def multi_call(*args: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     else:
         (name, request), nodes, timeout = args, _all_nodes(), "infinity"
     _gen.check_timeout(timeout)
-    deadline = None if timeout == "infinity" else time.monotonic() + timeout / 1000.0
+    deadline = deadline_of(timeout)
     requests = [(node, send_request((name, node), request)) for node in nodes]
     replies: list[tuple[str, Any]] = []
     bad: list[str] = []
