@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors import erlang, gen_server
-from actors._terms import Pid
+from actors.erlang import Pid
 
 from . import _children as kids
 from ._state import State

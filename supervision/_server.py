@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any
 
 from actors import erlang, gen_server
-from actors._terms import Pid
+from actors.erlang import Pid
 
 from . import _children as kids
 from . import _restart
@@ -134,7 +134,8 @@ class SupervisorServer(gen_server.GenServer):
                 return ("error", "simple_one_for_one")
             found = state.dynamic_key(key)
             if found is None:  # OTP: a pid that is no longer alive is taken as stopped
-                local = key.node == erlang.node()  # (OTP's supervisor crashes on a remote one)
+                # (OTP's supervisor crashes on a remote one)
+                local = erlang.node(key) == erlang.node()
                 return "ok" if local and not erlang.is_process_alive(key) \
                     else ("error", "not_found")
             state.dynamic.pop(found)
