@@ -48,7 +48,7 @@ from ._statem_actions import (
     parse_result,
 )
 from ._terms import Exit, Pid, ProcessKilled, Ref
-from .node import is_quiet
+from .node import Node, is_quiet
 
 log = logging.getLogger("actors.gen_statem")
 
@@ -173,7 +173,7 @@ class StatemLoop:
         except ProcessKilled:
             raise
         except BaseException as exc:
-            self._terminate(self.proc.node.reason_of(exc), event)  # type: ignore[union-attr]
+            self._terminate(Node.reason_of(exc), event)
         try:
             result = parse_result(raw, enter=False)
         except BadReturn as bad:
@@ -227,7 +227,7 @@ class StatemLoop:
             except ProcessKilled:
                 raise
             except BaseException as exc:
-                self._terminate(self.proc.node.reason_of(exc), event)  # type: ignore[union-attr]
+                self._terminate(Node.reason_of(exc), event)
             try:
                 result = parse_result(raw, enter=True)
                 if result.state is not KEEP and result.state != self.state:
@@ -336,7 +336,7 @@ class StatemLoop:
         except ProcessKilled:
             raise
         except Exception as exc:
-            return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
+            return ("error", ("EXIT", Node.reason_of(exc)))
         if type(r) is tuple and len(r) == 3 and r[0] == "ok":
             self.state, self.data = r[1], r[2]
             try:
