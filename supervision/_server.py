@@ -18,6 +18,7 @@ from typing import Any
 
 from actors import erlang, gen_server
 from actors.erlang import Pid
+from actors.otp_types import CallResult, CastResult, InfoResult, InitResult
 
 from . import _children as kids
 from . import _restart
@@ -29,7 +30,7 @@ from .childspec import Child, SpecError, parse_child, parse_children, parse_flag
 class SupervisorServer(gen_server.GenServer):
     """The gen_server callbacks of a supervisor process."""
 
-    def init(self, args: Any) -> Any:
+    def init(self, args: Any) -> InitResult[State]:
         name, module, init_args = args
         erlang.process_flag("trap_exit", True)
         callbacks = module() if isinstance(module, type) else module
@@ -47,7 +48,7 @@ class SupervisorServer(gen_server.GenServer):
         return self._start_all(state, children)
 
     @staticmethod
-    def _start_all(state: State, children: list[Child]) -> Any:
+    def _start_all(state: State, children: list[Child]) -> InitResult[State]:
         started = state.children
         for child in children:
             result = kids.start_child(child)
@@ -66,7 +67,7 @@ class SupervisorServer(gen_server.GenServer):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def handle_call(self, request: Any, from_: Any, state: State) -> Any:
+    def handle_call(self, request: Any, from_: Any, state: State) -> CallResult[State]:
         match request:
             case ("start_child", arg):
                 reply = self._start_dynamic(state, arg) if state.template is not None \
@@ -174,13 +175,13 @@ class SupervisorServer(gen_server.GenServer):
 
     # -- exits, retries, end ------------------------------------------------------------------
 
-    def handle_cast(self, msg: Any, state: State) -> Any:
+    def handle_cast(self, msg: Any, state: State) -> CastResult[State]:
         match msg:
             case ("try_again_restart", key):
                 return _restart.try_again(state, key)
         return ("noreply", state)
 
-    def handle_info(self, msg: Any, state: State) -> Any:
+    def handle_info(self, msg: Any, state: State) -> InfoResult[State]:
         match msg:
             case ("EXIT", pid, reason) if type(pid) is Pid:
                 return _restart.child_exited(state, pid, reason)
