@@ -60,7 +60,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
-        raise Exit((("nodedown", node_of(target)), where))  # type: ignore[arg-type]
+        raise Exit((("nodedown", node_of(target)), where))
     raise Exit(("timeout", where) if kind == "timeout" else (value, where))
 
 
@@ -242,7 +242,7 @@ def stop(server_ref: Any, reason: Any, timeout: Any) -> str:
     target = node.locate(server_ref)
     if target is None or (type(target) is Process and not target.alive):
         raise Exit("noproc")
-    dest = target.pid if type(target) is Process else target  # type: ignore[union-attr]
+    dest = target.pid if type(target) is Process else target
     mref = node.monitor(me, dest)
     node.route(dest, ("$system", None, ("terminate", reason)))
     down = me.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] == mref, timeout)
