@@ -24,11 +24,11 @@ import time
 import traceback
 from typing import Any
 
-from ._demo_cluster import Lab
-from ._demo_numbers import measure, print_tables
-from ._demo_partition import partition
-from ._demo_report import Story, conclusion
-from ._demo_scenarios import failover, tools
+from .cluster import DemoLab
+from .numbers import measure, print_tables
+from .partition import partition
+from .report import Story, conclusion
+from .scenarios import failover, tools
 
 SCENARIOS = ("failover", "partition", "tools", "numbers")
 MODES = ("poc", "raft")
@@ -53,7 +53,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(lab: Lab, story: Story, modes: list[str], scenarios: list[str]) -> None:
+def run(lab: DemoLab, story: Story, modes: list[str], scenarios: list[str]) -> None:
     if "failover" in scenarios:
         for mode in modes:
             failover(lab, story, mode)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             reconfigure(errors="replace")
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL)
     story = Story(sys.stderr if args.json else sys.stdout)
-    lab = Lab("WARNING" if args.verbose else "CRITICAL")
+    lab = DemoLab("WARNING" if args.verbose else "CRITICAL")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     t0 = time.monotonic()
