@@ -19,7 +19,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,9 +30,10 @@ from typing import Any
 import zmq
 
 from actors import erlang, gen_server, global_, net_kernel, peer, rpc
+from demos.lab import free_port
 from transport import epmd
 
-from .bench import Figure
+from ._common import Figure
 
 PAYLOAD = b"x" * 64
 
@@ -184,7 +184,7 @@ def _row(name: str, ours: float, peer_value: float, peer_name: str, unit: str, *
 def run_dist(sizes: DistSizes) -> list[Figure]:
     # a private port mapper and a random cookie: no other local user can join the run
     saved_port = os.environ.get(epmd.PORT_ENV)
-    os.environ[epmd.PORT_ENV] = str(_free_port())
+    os.environ[epmd.PORT_ENV] = str(free_port())
     try:
         return _run_dist(sizes)
     finally:
@@ -196,12 +196,6 @@ def run_dist(sizes: DistSizes) -> list[Figure]:
             os.environ.pop(epmd.PORT_ENV, None)
         else:
             os.environ[epmd.PORT_ENV] = saved_port
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_dist(sizes: DistSizes) -> list[Figure]:

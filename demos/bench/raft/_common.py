@@ -1,7 +1,7 @@
-"""What both sides of `demos.bench_raft` (and `demos.bench_raft_trace`) share.
+"""What both sides of `demos.bench.raft.run` (and `demos.bench.raft.trace`) share.
 
 - `ROOT`, `WINDOW`, `COOKIE`: the repo root, the pipelined window, the run's cookie;
-- `free_port`: a free loopback TCP port;
+- `free_port`: a free loopback TCP port (the lab's, `demos.lab.free_port`);
 - `private_world`: a private port mapper, a distributed node for the client and a temporary
   root for every data dir, all gone at the end;
 - `p50_us`, `alternating_p50s`: per-round latency medians;
@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,16 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from actors import net_kernel
+from demos.lab import ROOT as _ROOT
+from demos.lab import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(_ROOT)
 WINDOW = 1000  # pipelined commands in flight
 COOKIE = secrets.token_hex(16)  # random per run: a fixed one would let any local user in
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
