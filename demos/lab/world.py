@@ -12,6 +12,7 @@ The demo (`demos.story`), the Jepsen harness (`demos.jepsen`), the benchmarks
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_node(name: str, cookie: str) -> Iterator[int]:
+    """This process as the distributed node `name`, with a private port mapper on a free
+    port (through ERLPY_EPMD_PORT, which peers started inside inherit), so that no other
+    node meets it: yields the port. On exit the node and the port mapper stop and
+    ERLPY_EPMD_PORT and ERLPY_COOKIE are restored. (The benchmarks' world; `Lab` is the
+    long-lived one, with peers and a data directory.)"""
+    saved = {k: os.environ.get(k) for k in (epmd.PORT_ENV, "ERLPY_COOKIE")}
+    port = free_port()
+    os.environ[epmd.PORT_ENV] = str(port)
+    try:
+        net_kernel.start(name, cookie=cookie)
+        yield port
+    finally:
+        with contextlib.suppress(Exception):
+            net_kernel.stop()
+        with contextlib.suppress(Exception):
+            epmd.stop(port, force=True)
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 class Lab:

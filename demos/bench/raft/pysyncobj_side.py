@@ -28,7 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import ROOT, WINDOW, cpu_seconds, free_port
+from demos.lab import free_port
+
+from ._common import ROOT, WINDOW, cpu_seconds
 
 
 class _Line:
