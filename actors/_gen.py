@@ -61,7 +61,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
     if kind == "reply":
         return value
     if kind == "down" and value == "noconnection":
-        raise Exit((("nodedown", node_of(target)), where))  # type: ignore[arg-type]
+        raise Exit((("nodedown", node_of(target)), where))
     raise Exit(("timeout", where) if kind == "timeout" else (value, where))
 
 

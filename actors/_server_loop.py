@@ -18,7 +18,7 @@ from . import _gen
 from ._gen import From
 from ._process import Process
 from ._terms import Error, Exit, Pid, ProcessKilled
-from .node import is_quiet
+from .node import Node, is_quiet
 
 log = logging.getLogger("actors.gen_server")
 
@@ -196,11 +196,11 @@ class ServerLoop:
     def _run_call(self, msg: tuple[Any, From, Any]) -> None:
         _, from_, request = msg
         try:
-            result = self.handle_call(request, from_, self.state)  # type: ignore[misc]
+            result = self.handle_call(request, from_, self.state)
         except ProcessKilled:
             raise
         except BaseException as exc:
-            self._terminate(self.proc.node.reason_of(exc), msg)  # type: ignore[union-attr]
+            self._terminate(Node.reason_of(exc), msg)
         if (type(result) is tuple and len(result) in (3, 4) and result[0] == "reply"
                 and (len(result) == 3 or _valid_after(result[3]))):
             _gen.reply(from_, result[1])
@@ -219,7 +219,7 @@ class ServerLoop:
         except ProcessKilled:
             raise
         except BaseException as exc:
-            self._terminate(self.proc.node.reason_of(exc), msg)  # type: ignore[union-attr]
+            self._terminate(Node.reason_of(exc), msg)
         self._result(result, msg)
 
     def _result(self, result: Any, msg: Any) -> None:
@@ -285,7 +285,7 @@ class ServerLoop:
         except ProcessKilled:
             raise
         except Exception as exc:
-            return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
+            return ("error", ("EXIT", Node.reason_of(exc)))
         if type(result) is tuple and len(result) == 2 and result[0] == "ok":
             self.state = result[1]
             return "ok"

@@ -48,7 +48,7 @@ from ._statem_actions import (
     parse_result,
 )
 from ._terms import Exit, Pid, ProcessKilled, Ref
-from .node import is_quiet
+from .node import Node, is_quiet
 
 log = logging.getLogger("actors.gen_statem")
 
@@ -119,7 +119,7 @@ class StatemLoop:
         found = getattr(self.mod, "callback_mode", None)
         answer = found() if callable(found) else found
         mode, enter = None, False
-        for item in (list(answer) if type(answer) in (list, tuple) else [answer]):
+        for item in (list(answer) if type(answer) is list or type(answer) is tuple else [answer]):
             if item in _MODES:
                 mode = item
             elif item == "state_enter":
@@ -173,7 +173,7 @@ class StatemLoop:
         except ProcessKilled:
             raise
         except BaseException as exc:
-            self._terminate(self.proc.node.reason_of(exc), event)  # type: ignore[union-attr]
+            self._terminate(Node.reason_of(exc), event)
         try:
             result = parse_result(raw, enter=False)
         except BadReturn as bad:
@@ -227,7 +227,7 @@ class StatemLoop:
             except ProcessKilled:
                 raise
             except BaseException as exc:
-                self._terminate(self.proc.node.reason_of(exc), event)  # type: ignore[union-attr]
+                self._terminate(Node.reason_of(exc), event)
             try:
                 result = parse_result(raw, enter=True)
                 if result.state is not KEEP and result.state != self.state:
@@ -336,7 +336,7 @@ class StatemLoop:
         except ProcessKilled:
             raise
         except Exception as exc:
-            return ("error", ("EXIT", self.proc.node.reason_of(exc)))  # type: ignore[union-attr]
+            return ("error", ("EXIT", Node.reason_of(exc)))
         if type(r) is tuple and len(r) == 3 and r[0] == "ok":
             self.state, self.data = r[1], r[2]
             try:

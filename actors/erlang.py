@@ -2,6 +2,8 @@
 
 Every function works from a process and from a plain thread (which gets a shell process).
 Timeouts are milliseconds or "infinity". Errors raise `Error` ("badarg"); exits raise `Exit`.
+`ProcessKilled` unwinds the thread of a process that was killed: code that catches
+`BaseException` must let it through (`except ProcessKilled: raise`).
 """
 
 from __future__ import annotations
@@ -14,22 +16,25 @@ from . import _context
 from ._process import Predicate
 from ._terms import TIMEOUT, Error, Exit, Pid, ProcessKilled, Ref
 from ._timers import check_delay
-from .node import Node
+from .node import Node, is_quiet
 
 __all__ = [
     "TIMEOUT",
     "Error",
     "Exit",
     "Pid",
+    "ProcessKilled",
     "Ref",
     "cancel_timer",
     "demonitor",
     "disconnect_node",
     "error",
     "exit",
+    "exit_reason",
     "get",
     "is_pid",
     "is_process_alive",
+    "is_quiet",
     "is_reference",
     "link",
     "make_ref",
@@ -126,7 +131,9 @@ def _spawn(args: tuple[Any, ...], *, link: bool, monitor: bool) -> tuple[Pid, Re
     proc = _context.self_process()
     node_ = proc.node
     if args and type(args[0]) is str:
-        where, fun, fun_args = args[0], args[1] if len(args) > 1 else None, args[2:]
+        if len(args) < 2:
+            raise Error("badarg")  # spawn(node) with no function
+        where, fun, fun_args = args[0], args[1], args[2:]
         if where != node_.name:
             return _spawn_remote(proc, where, fun, fun_args, link, monitor)
     elif args:
@@ -238,6 +245,15 @@ def exit(*args: Any) -> Any:
 def error(reason: Any) -> Any:
     """Raise an Erlang error; uncaught, the process exits with (reason, stacktrace)."""
     raise Error(reason)
+
+
+# Two rules of the runtime that behaviours built on this module need (supervision/ does):
+# - `exit_reason(exc)`: the reason a process exits with when `exc` goes uncaught (what
+#   Erlang's `catch` wraps in {'EXIT', Reason}): `exc.reason` for an `Exit`,
+#   `(exc.reason, stacktrace)` for an `Error`, `(exc, stacktrace)` for anything else;
+# - `is_quiet(reason)` (imported above): True for the exit reasons that are not errors,
+#   "normal", "shutdown" and ("shutdown", term), which supervisors do not report.
+exit_reason = Node.reason_of
 
 
 def is_pid(term: Any) -> bool:

@@ -23,8 +23,17 @@ from typing import Any
 
 from . import _context, _gen, _reqids
 from ._gen import From
+from ._process import deadline_of
 from ._server_loop import ServerLoop
 from ._terms import Error, Exit, Pid, ProcessKilled
+from .otp_types import (
+    CallResult,
+    CastResult,
+    CodeChangeResult,
+    ContinueResult,
+    InfoResult,
+    InitResult,
+)
 
 __all__ = [
     "GenServer", "abcast", "call", "cast", "check_response", "multi_call", "receive_response",
@@ -34,28 +43,32 @@ __all__ = [
 
 
 class GenServer:
-    """Base class with OTP's default callbacks. Override what you need."""
+    """Base class with OTP's default callbacks. Override what you need.
 
-    def init(self, args: Any) -> Any:
+    The return types are `actors.otp_types`' aliases of OTP's shapes; an override may
+    narrow the state, e.g. `def handle_cast(self, msg, s: Chs) -> CastResult[Chs]`."""
+
+    def init(self, args: Any) -> InitResult[Any]:
         return ("ok", args)
 
-    def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+    def handle_call(self, request: Any, from_: From, state: Any) -> CallResult[Any]:
         raise Exit(("bad_call", request))
 
-    def handle_cast(self, msg: Any, state: Any) -> Any:
+    def handle_cast(self, msg: Any, state: Any) -> CastResult[Any]:
         raise Exit(("bad_cast", msg))
 
-    def handle_info(self, msg: Any, state: Any) -> Any:
+    def handle_info(self, msg: Any, state: Any) -> InfoResult[Any]:
         ServerLoop.log_unexpected(self, msg)
         return ("noreply", state)
 
-    def handle_continue(self, continue_: Any, state: Any) -> Any:
+    def handle_continue(self, continue_: Any, state: Any) -> ContinueResult[Any]:
         raise Exit(("bad_continue", continue_))
 
     def terminate(self, reason: Any, state: Any) -> Any:
+        """Its return value is ignored, as OTP's."""
         return "ok"
 
-    def code_change(self, old_vsn: Any, state: Any, extra: Any) -> Any:
+    def code_change(self, old_vsn: Any, state: Any, extra: Any) -> CodeChangeResult[Any]:
         return ("ok", state)
 
 
@@ -134,7 +147,7 @@ def multi_call(*args: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     else:
         (name, request), nodes, timeout = args, _all_nodes(), "infinity"
     _gen.check_timeout(timeout)
-    deadline = None if timeout == "infinity" else time.monotonic() + timeout / 1000.0
+    deadline = deadline_of(timeout)
     requests = [(node, send_request((name, node), request)) for node in nodes]
     replies: list[tuple[str, Any]] = []
     bad: list[str] = []

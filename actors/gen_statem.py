@@ -29,7 +29,7 @@ gen_statem on another node is called the same way. The default call timeout is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from . import _context, _gen
 from ._statem_loop import StatemLoop
@@ -46,6 +46,7 @@ from .gen_server import (  # the same call protocol: the same request functions
     stop_server,
     wait_response,
 )
+from .otp_types import CallbackMode
 
 __all__ = [
     "GenStatem", "call", "cast", "check_response", "receive_response", "reply",
@@ -55,15 +56,21 @@ __all__ = [
 
 
 class GenStatem:
-    """Base class: state_functions mode and terminate/code_change defaults. Override."""
+    """Base class: state_functions mode and terminate/code_change defaults. Override.
 
-    def callback_mode(self) -> Any:
+    `init` and the state callbacks are yours; `actors.otp_types` names their shapes:
+    `def init(self, args) -> StatemInitResult[str, Data]`,
+    `def locked(self, event_type, content, data: Data) -> EventResult[str, Data]`."""
+
+    def callback_mode(self) -> CallbackMode:
         return "state_functions"
 
     def terminate(self, reason: Any, state: Any, data: Any) -> Any:
+        """Its return value is ignored, as OTP's."""
         return "ok"
 
-    def code_change(self, old_vsn: Any, state: Any, data: Any, extra: Any) -> Any:
+    def code_change(self, old_vsn: Any, state: Any, data: Any,
+                    extra: Any) -> tuple[Literal["ok"], Any, Any] | tuple[Literal["error"], Any]:
         return ("ok", state, data)
 
 

@@ -10,7 +10,7 @@ process (tests). Times are milliseconds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from . import _context, _cookie, gen_server
 from ._dist import DistConfig
@@ -54,7 +54,8 @@ def start_node(name: str, cookie: str | None = None, **options: Any) -> Node:
     return node
 
 
-def start(name: str, cookie: str | None = None, **options: Any) -> tuple[str, Pid]:
+def start(name: str, cookie: str | None = None, **options: Any,
+          ) -> tuple[Literal["ok"], Pid] | tuple[Literal["error"], tuple[str, str]]:
     """net_kernel:start: this OS process's local node becomes `name`. Returns
     ("ok", net_kernel_pid), or ("error", reason) if it is distributed already.
 
@@ -67,7 +68,9 @@ def start(name: str, cookie: str | None = None, **options: Any) -> tuple[str, Pi
     set_default_node(node)
     if current is not None:
         current.stop()
-    return ("ok", node.whereis(NET_KERNEL).pid)  # type: ignore[union-attr]
+    kernel = node.whereis(NET_KERNEL)
+    assert kernel is not None, "start_node registers net_kernel"
+    return ("ok", kernel.pid)
 
 
 def stop() -> str:

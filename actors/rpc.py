@@ -76,6 +76,11 @@ def cast(node: str, *rest: Any) -> bool:
     return True
 
 
+def _down_of(ref: erlang.Ref) -> Callable[[Any], bool]:
+    """Matches the DOWN message of monitor `ref`."""
+    return lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref
+
+
 def multicall(nodes: list[str], *rest: Any) -> tuple[list[Any], list[str]]:
     """Call on every node in parallel: (results of the nodes that answered, bad nodes)."""
     fun, args, timeout = _parse(rest)
@@ -84,8 +89,7 @@ def multicall(nodes: list[str], *rest: Any) -> tuple[list[Any], list[str]]:
     results: list[Any] = []
     bad: list[str] = []
     for node, pid, ref in calls:
-        down = me.receive(lambda m, r=ref: type(m) is tuple and len(m) == 5
-                          and m[0] == "DOWN" and m[1] == r, timeout)
+        down = me.receive(_down_of(ref), timeout)
         if down is TIMEOUT:
             erlang.demonitor(ref, ["flush"])
             erlang.exit(pid, "kill")

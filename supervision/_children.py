@@ -18,8 +18,7 @@ import time
 from typing import Any
 
 from actors import erlang
-from actors._terms import Pid, ProcessKilled, Ref
-from actors.node import Node, is_quiet
+from actors.erlang import Pid, ProcessKilled, Ref, exit_reason, is_quiet
 
 from .childspec import Child
 
@@ -34,7 +33,7 @@ def start_child(child: Child, extra_args: list[Any] | None = None) -> Any:
     except ProcessKilled:
         raise
     except BaseException as exc:
-        return ("error", Node.reason_of(exc))
+        return ("error", exit_reason(exc))
     if type(result) is tuple and len(result) in (2, 3) and result[0] == "ok" \
             and type(result[1]) is Pid:
         return result

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from actors import erlang, gen_server
-from actors._terms import Pid
+from actors.erlang import Pid
+from actors.otp_types import CastResult
 
 from . import _children as kids
 from ._state import State
@@ -26,7 +27,7 @@ from ._store import Restarting
 from .childspec import Child
 
 
-def child_exited(state: State, pid: Pid, reason: Any) -> Any:
+def child_exited(state: State, pid: Pid, reason: Any) -> CastResult[State]:
     """An ("EXIT", pid, reason) from a child (or from a stranger, which is ignored)."""
     if state.template is not None:
         return _dynamic_exited(state, pid, reason)
@@ -43,7 +44,7 @@ def child_exited(state: State, pid: Pid, reason: Any) -> Any:
     return _auto_shutdown(state, child)
 
 
-def try_again(state: State, key: Any) -> Any:
+def try_again(state: State, key: Any) -> CastResult[State]:
     """A ("try_again_restart", key) cast: retry if the child is still restarting."""
     if state.template is not None:
         if type(key) is Restarting and key in state.dynamic:
@@ -56,7 +57,7 @@ def try_again(state: State, key: Any) -> Any:
     return ("noreply", state)
 
 
-def _auto_shutdown(state: State, child: Child) -> Any:
+def _auto_shutdown(state: State, child: Child) -> CastResult[State]:
     """A significant child ended for good: maybe the supervisor ends too (OTP 24+)."""
     mode = state.flags.auto_shutdown
     if mode == "never" or not child.significant:
@@ -67,7 +68,7 @@ def _auto_shutdown(state: State, child: Child) -> Any:
     return ("stop", "shutdown", state)
 
 
-def _give_up(state: State, child: Child) -> Any:
+def _give_up(state: State, child: Child) -> CastResult[State]:
     kids.report(state.name, "shutdown", "reached_max_restart_intensity", child)
     if state.template is None:
         if child.restart == "temporary":
@@ -77,7 +78,7 @@ def _give_up(state: State, child: Child) -> Any:
     return ("stop", "shutdown", state)
 
 
-def restart(state: State, child: Child) -> Any:
+def restart(state: State, child: Child) -> CastResult[State]:
     """Restart a static child whose pid is "undefined" or "restarting", with its group."""
     if not state.add_restart():
         return _give_up(state, child)
@@ -109,7 +110,7 @@ def restart(state: State, child: Child) -> Any:
     return ("noreply", state)
 
 
-def _dynamic_exited(state: State, pid: Pid, reason: Any) -> Any:
+def _dynamic_exited(state: State, pid: Pid, reason: Any) -> CastResult[State]:
     found, args = state.dynamic.pop(pid)
     if not found:
         return ("noreply", state)
@@ -122,7 +123,7 @@ def _dynamic_exited(state: State, pid: Pid, reason: Any) -> Any:
     return _restart_dynamic(state, pid, args)
 
 
-def _restart_dynamic(state: State, old_pid: Pid, args: list[Any] | None) -> Any:
+def _restart_dynamic(state: State, old_pid: Pid, args: list[Any] | None) -> CastResult[State]:
     """Start a simple_one_for_one child again with its saved args; on failure keep it as
     Restarting(old_pid) and cast a retry."""
     template = state.template

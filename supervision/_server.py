@@ -17,7 +17,8 @@ import dataclasses
 from typing import Any
 
 from actors import erlang, gen_server
-from actors._terms import Pid
+from actors.erlang import Pid
+from actors.otp_types import CallResult, CastResult, InfoResult, InitResult
 
 from . import _children as kids
 from . import _restart
@@ -29,7 +30,7 @@ from .childspec import Child, SpecError, parse_child, parse_children, parse_flag
 class SupervisorServer(gen_server.GenServer):
     """The gen_server callbacks of a supervisor process."""
 
-    def init(self, args: Any) -> Any:
+    def init(self, args: Any) -> InitResult[State]:
         name, module, init_args = args
         erlang.process_flag("trap_exit", True)
         callbacks = module() if isinstance(module, type) else module
@@ -47,7 +48,7 @@ class SupervisorServer(gen_server.GenServer):
         return self._start_all(state, children)
 
     @staticmethod
-    def _start_all(state: State, children: list[Child]) -> Any:
+    def _start_all(state: State, children: list[Child]) -> InitResult[State]:
         started = state.children
         for child in children:
             result = kids.start_child(child)
@@ -66,7 +67,7 @@ class SupervisorServer(gen_server.GenServer):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def handle_call(self, request: Any, from_: Any, state: State) -> Any:
+    def handle_call(self, request: Any, from_: Any, state: State) -> CallResult[State]:
         match request:
             case ("start_child", arg):
                 reply = self._start_dynamic(state, arg) if state.template is not None \
@@ -134,7 +135,8 @@ class SupervisorServer(gen_server.GenServer):
                 return ("error", "simple_one_for_one")
             found = state.dynamic_key(key)
             if found is None:  # OTP: a pid that is no longer alive is taken as stopped
-                local = key.node == erlang.node()  # (OTP's supervisor crashes on a remote one)
+                # (OTP's supervisor crashes on a remote one)
+                local = erlang.node(key) == erlang.node()
                 return "ok" if local and not erlang.is_process_alive(key) \
                     else ("error", "not_found")
             state.dynamic.pop(found)
@@ -173,13 +175,13 @@ class SupervisorServer(gen_server.GenServer):
 
     # -- exits, retries, end ------------------------------------------------------------------
 
-    def handle_cast(self, msg: Any, state: State) -> Any:
+    def handle_cast(self, msg: Any, state: State) -> CastResult[State]:
         match msg:
             case ("try_again_restart", key):
                 return _restart.try_again(state, key)
         return ("noreply", state)
 
-    def handle_info(self, msg: Any, state: State) -> Any:
+    def handle_info(self, msg: Any, state: State) -> InfoResult[State]:
         match msg:
             case ("EXIT", pid, reason) if type(pid) is Pid:
                 return _restart.child_exited(state, pid, reason)

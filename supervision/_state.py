@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors._terms import Pid
+from actors.erlang import Pid
 
 from ._store import DynamicChildren, Restarting, StaticChildren
 from .childspec import Child, Flags

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from actors._terms import Pid
+from actors.erlang import Pid
 
 from .childspec import Child
 

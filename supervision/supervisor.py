@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors import gen_server
+from actors.otp_types import SupInitResult
 
 from ._server import SupervisorServer as _SupervisorServer
 from .childspec import AUTO_SHUTDOWN, SpecError, parse_children
@@ -33,7 +34,7 @@ __all__ = [
 class Supervisor:
     """Base class for supervisor callback modules: override `init`."""
 
-    def init(self, args: Any) -> Any:
+    def init(self, args: Any) -> SupInitResult:
         raise NotImplementedError("a supervisor must define init(args)")
 
 

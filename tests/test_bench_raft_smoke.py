@@ -19,7 +19,7 @@ KEYS = {"name", "ours", "peer", "peer_name", "unit", "ratio", "target", "pass"}
 _RUN = (
     "import sys, tempfile\n"
     "tempfile.tempdir = sys.argv[1]\n"
-    "from demos.bench import main\n"
+    "from demos.bench.__main__ import main\n"
     "sys.exit(main(['raft', '--quick', '--json', sys.argv[2]]))\n"
 )
 
@@ -46,6 +46,6 @@ def test_raft_quick_writes_every_figure_and_cleans_up(tmp_path: Path) -> None:
     assert sum(figure["peer_name"].startswith("raw") for figure in doc["figures"]) == 1
     # every data dir is gone, and so is every pysyncobj member (their journals were there)
     assert list(scratch.iterdir()) == []
-    members = subprocess.run(["pgrep", "-f", f"_pysyncobj_node.*{scratch}"],
+    members = subprocess.run(["pgrep", "-f", f"demos.bench.raft.pysyncobj_node.*{scratch}"],
                              capture_output=True, text=True)
     assert members.stdout == ""

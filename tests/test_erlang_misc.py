@@ -64,6 +64,17 @@ def test_registered_lists_all_names(node: Node) -> None:
         erlang.send(pid, "go")
 
 
+def test_spawn_with_a_node_and_no_function_is_badarg(node: Node) -> None:
+    """spawn(node) names where to run but not what: badarg, as Erlang's spawn/2 with a
+    non-fun, here or on another node, before anything starts."""
+    erlang.self()  # the test thread's shell process, before counting
+    before = len(erlang.processes())
+    for spawn in (erlang.spawn, erlang.spawn_link, erlang.spawn_monitor):
+        assert_badarg(spawn, node.name)
+        assert_badarg(spawn, "elsewhere@nohost")
+    assert len(erlang.processes()) == before
+
+
 def test_register_taken_name_is_badarg(node: Node) -> None:
     a = erlang.spawn(wait_for, "go")
     b = erlang.spawn(wait_for, "go")

@@ -1,10 +1,10 @@
-"""demos/bench_supervisor: the figures it reports, on small sizes (the real run is 1k/100k)."""
+"""demos/bench/supervisor.py: the figures it reports, on small sizes (the real run is 1k/100k)."""
 
 from __future__ import annotations
 
 import pytest
 
-from demos import bench_supervisor
+from demos.bench import supervisor as bench_supervisor
 
 
 def test_run_reports_per_child_costs_for_each_size() -> None:

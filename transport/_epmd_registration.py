@@ -140,11 +140,3 @@ def _shut(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()

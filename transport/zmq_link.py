@@ -53,7 +53,8 @@ import threading
 import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import partial
+from typing import Protocol, cast
 
 import zmq
 from zmq.utils import z85
@@ -399,7 +400,7 @@ class ZmqLink:
             self._poller, self._watched = self._make_poller()
         wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
         try:
-            ready = self._poller.poll(wait_ms)
+            ready = self._poller.poll(int(wait_ms))  # what pyzmq does with a float
         except zmq.ZMQError:
             if not self._running:
                 return
@@ -529,9 +530,10 @@ class ZmqLink:
         batch = []
         router, trusted = self._router, self._trusted
         on_inbound = self._handler.on_inbound
+        events = cast(Callable[[int], int], router.getsockopt)  # EVENTS is an int option
         size = 0
         for _ in range(1000):
-            if size > DRAIN_BYTES or not router.getsockopt(_EVENTS) & _POLLIN:
+            if size > DRAIN_BYTES or not events(_EVENTS) & _POLLIN:
                 break  # (EVENTS is cheaper than catching zmq.Again)
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
@@ -543,7 +545,7 @@ class ZmqLink:
                 size += len(parts[1])
                 batch.append(parts)
             else:  # not authenticated: handled (and dropped) before the next one is read
-                self._guard(lambda i=parts[0], f=parts[1]: on_inbound(i, f))
+                self._guard(partial(on_inbound, parts[0], parts[1]))
                 del parts
         for identity, frame in batch:
             try:
@@ -581,7 +583,7 @@ class ZmqLink:
             if len(parts) != 1:
                 self.dropped_shapes += 1
                 continue
-            self._guard(lambda f=parts[0]: self._handler.on_outbound(channel, f))
+            self._guard(partial(self._handler.on_outbound, channel, parts[0]))
 
     def _drain_monitor(self, channel: int, monitor: zmq.Socket) -> None:
         ch = self._channels[channel]

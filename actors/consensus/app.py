@@ -34,7 +34,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import Exit, erlang, gen_server
+from actors import Exit, Pid, erlang, gen_server
+from actors.otp_types import (
+    CallResult,
+    ChildSpec,
+    InfoResult,
+    InitResult,
+    SupFlags,
+    SupInitResult,
+)
 from supervision import supervisor
 
 from . import audit_log, poc, raft_mode, tool_runner
@@ -124,11 +132,12 @@ class ErlmcpSup(supervisor.Supervisor):
     """The top supervisor: rest_for_one over (raft: the ra system,) the runners, the log
     and the server."""
 
-    def init(self, config: AppConfig) -> Any:
-        flags = {"strategy": "rest_for_one", "intensity": TOP_INTENSITY, "period": TOP_PERIOD}
+    def init(self, config: AppConfig) -> SupInitResult:
+        flags: SupFlags = {"strategy": "rest_for_one", "intensity": TOP_INTENSITY,
+                           "period": TOP_PERIOD}
         runners = [config.tools, config.pool_size, config.runner_intensity,
                    config.runner_period]
-        children = [
+        children: list[ChildSpec] = [
             {"id": "tool_runner_sup", "start": (tool_runner.start_link, runners),
              "type": "supervisor", "modules": [tool_runner.RunnerSup]},
             _audit_child(config),
@@ -142,9 +151,10 @@ class ErlmcpSup(supervisor.Supervisor):
 
 
 class _AppMaster(gen_server.GenServer):
-    """Holds erlmcp_sup, linked; stops with it, and stops it on `stop()`. State: its pid."""
+    """Holds erlmcp_sup, linked; stops with it, and stops it on `stop()`. State: its pid
+    (None once it exited)."""
 
-    def init(self, config: AppConfig) -> Any:
+    def init(self, config: AppConfig) -> InitResult[Pid]:
         erlang.process_flag("trap_exit", True)
         result = supervisor.start_link(("local", TOP_SUP), ErlmcpSup, config)
         if result[0] != "ok":
@@ -152,12 +162,12 @@ class _AppMaster(gen_server.GenServer):
         log.info("erlmcp %s started on %s", config.mode, erlang.node())
         return ("ok", result[1])
 
-    def handle_call(self, request: Any, from_: Any, sup: Any) -> Any:
+    def handle_call(self, request: Any, from_: Any, sup: Pid) -> CallResult[Pid]:
         if request == "top_sup":
             return ("reply", sup, sup)
         return ("reply", ("error", "unknown_request"), sup)
 
-    def handle_info(self, msg: Any, sup: Any) -> Any:
+    def handle_info(self, msg: Any, sup: Pid) -> InfoResult[Pid | None]:
         match msg:
             case ("EXIT", pid, reason) if pid == sup:
                 log.error("erlmcp on %s: %s exited with %r; the application stops",
@@ -165,7 +175,7 @@ class _AppMaster(gen_server.GenServer):
                 return ("stop", reason, None)
         return ("noreply", sup)
 
-    def terminate(self, reason: Any, sup: Any) -> Any:
+    def terminate(self, reason: Any, sup: Pid | None) -> Any:
         if sup is not None:
             ref = erlang.monitor("process", sup)
             erlang.unlink(sup)

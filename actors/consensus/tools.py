@@ -22,9 +22,9 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict, overload
+from typing import Any, TypedDict, TypeGuard, overload
 
 from actors import erlang
 
@@ -34,7 +34,9 @@ __all__ = ["DEFAULT_TIMEOUT", "RUN_CONTEXT", "BadArgs", "Tool", "ToolFun", "Tool
 
 DEFAULT_TIMEOUT = 5000
 RUN_CONTEXT = "$erlmcp_run"  # the process dictionary key of a ToolRunner's run context
-ToolFun = Callable[[dict[str, Any], Any], Any]
+# fun(args, request_id) -> result. `args` is whatever the tool's annotation declares (a
+# dict, a TypedDict, a pydantic model or a dataclass), so the registry cannot say more.
+ToolFun = Callable[[Any, Any], Any]
 
 
 class BadArgs(Exception):
@@ -69,7 +71,7 @@ def service_answer(outcome: tuple[str, Any]) -> tuple[str, Any]:
     """What the service answers for a runner's outcome: the protocol's ("error", {...}) for
     an unknown tool or bad arguments (the POC wrapped it: {ok, {error, ...}}), else as is."""
     if outcome[0] == "ok" and is_unknown_tool(outcome[1]):
-        return outcome[1]  # type: ignore[no-any-return]
+        return outcome[1]
     return outcome
 
 
@@ -170,17 +172,17 @@ class Tools:
 
 # -- the POC's built-in tools (erlmcp_consensus_poc:execute_tool_local/2) ----------------------
 
-def _number(x: Any) -> bool:
+def _number(x: object) -> TypeGuard[int | float]:
     """Erlang's number(): int or float. bool is not one (Erlang's true is an atom)."""
     return type(x) in (int, float)
 
 
-def _numbers(args: dict[str, Any], k1: str, k2: str) -> tuple[Any, Any]:
+def _numbers(args: Mapping[str, object], k1: str, k2: str) -> tuple[float, float]:
     """The two numeric arguments `k1`, `k2`, or BadArgs (a map pattern that fails)."""
     x, y = args.get(k1), args.get(k2)  # a missing key is None, which is no number
-    if not (_number(x) and _number(y)):
-        raise BadArgs()
-    return x, y
+    if _number(x) and _number(y):
+        return x, y
+    raise BadArgs()
 
 
 class AB(TypedDict):

@@ -16,6 +16,7 @@ timeout.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tenacity import (
@@ -42,6 +43,14 @@ __all__ = [
 ServerId = tuple[str, str]
 ServerRef = ServerId | list[ServerId]  # one member, or several to try in turn
 DEFAULT_TIMEOUT = 5000
+
+
+def _sid(server_id: Sequence[str]) -> ServerId:
+    """`server_id` as the (name, node) tuple members are keyed by: callers may pass a
+    two-item list (from JSON, or a term that crossed a port)."""
+    if len(server_id) != 2:
+        raise ValueError(f"a server id is (name, node), not {server_id!r}")
+    return (server_id[0], server_id[1])
 
 
 # ------------------------------------------------------------------ systems and clusters
@@ -75,8 +84,9 @@ def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list
     Returns ("ok", started, not_started), or ("error", "cluster_not_formed") when
     fewer than a majority started (those that did are deleted again).
     """
-    ids = [tuple(s) for s in server_ids]
-    started, not_started = [], []
+    ids = [_sid(s) for s in server_ids]
+    started: list[ServerId] = []
+    not_started: list[ServerId] = []
     for sid in ids:
         result = start_server(system, cluster_name, sid, machine, ids, **opts)
         (started if result == "ok" else not_started).append(sid)
@@ -100,7 +110,7 @@ def start_server(system: str, cluster_name: str, server_id: ServerId, machine: A
     """Start a new member `server_id` (on its node) of `cluster_name`: "ok" | ("error", r)."""
     name, node = server_id
     return _on(node, "_start_server_here",
-               [system, cluster_name, name, machine, [tuple(s) for s in server_ids], opts])
+               [system, cluster_name, name, machine, [_sid(s) for s in server_ids], opts])
 
 
 def restart_server(system: str, server_id: ServerId) -> Any:
@@ -201,7 +211,7 @@ def pipeline_command(server_id: ServerId, command: Any, correlation: Any = None,
     through a relay process on the caller's node, which sends whatever has queued
     up as one message (`actors.ra._pipeline`); the order is kept.
     """
-    _pipeline.send(tuple(server_id), command, correlation)  # type: ignore[arg-type]
+    _pipeline.send(_sid(server_id), command, correlation)
     return "ok"
 
 
@@ -280,7 +290,7 @@ class _Again(Exception):
 
 
 def _direct_call(server_id: ServerId, request: Any, timeout: int) -> Any:
-    target = tuple(server_id)
+    target = _sid(server_id)
     try:
         return gen_server.call(target, request, timeout)
     except Exit as exit_:
@@ -323,14 +333,14 @@ def _leader_call(server_id: ServerRef, request: Any, timeout: int) -> Any:
         for sid in server_id:
             left = max(0, int((deadline - time.monotonic()) * 1000))
             was_connected = sid[1] == erlang.node() or sid[1] in erlang.nodes()
-            result = _leader_call(tuple(sid), request, left if timeout != "infinity" else timeout)
+            result = _leader_call(_sid(sid), request, left if timeout != "infinity" else timeout)
             if result[0] != "error" or result[1] not in ("noproc", "nodedown"):
                 return result
             if result[1] == "nodedown" and was_connected and \
                     not _safe_to_resend(request, result):
                 return result  # its node went down during the call: it may have the command
         return result
-    origin = tuple(server_id)
+    origin = _sid(server_id)
     seconds = timeout / 1000 if timeout != "infinity" else 1e9
     deadline = time.monotonic() + seconds
     route = _Route(origin)

@@ -33,7 +33,8 @@ import logging
 import pickle
 import time
 from collections import defaultdict
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, cast
 
 from .. import _context, erlang, gen_server, ra_machine
 from ..raft import (
@@ -58,7 +59,8 @@ ServerId = tuple[str, str]
 VIEW_KEY = "$ra_view"
 
 
-class View(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class View:
     """What a member has applied, as published for lock-free local reads. `state` is the
     machine state itself (not a copy): readers must not mutate it."""
 
@@ -82,7 +84,7 @@ def local_view(server_id: Any) -> View | None:
     proc = here.whereis(name)
     if proc is None or not proc.alive:
         return None
-    return proc.dictionary.get(VIEW_KEY)  # type: ignore[no-any-return]
+    return proc.dictionary.get(VIEW_KEY)
 
 
 class Member:
@@ -221,7 +223,8 @@ class Member:
             self.applied_term = entry.term
             if entry.kind != "command":
                 continue
-            system_time, command = entry.command  # type: ignore[misc]
+            # a command entry holds what the shell proposed: (system_time_ms, command)
+            system_time, command = cast("tuple[int, Any]", entry.command)
             meta = {"index": entry.index, "term": entry.term, "system_time": system_time}
             reply, effects = self._apply_one(meta, command)
             self.results[entry.index] = reply

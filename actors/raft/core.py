@@ -18,7 +18,7 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast, get_args
 
 from . import election, membership, read_index, replication, snapshot, transfer
 from .effects import Effect, PersistState, Rejected, Reply, Send
@@ -32,6 +32,7 @@ from .messages import (
     Heartbeat,
     HeartbeatResult,
     InstallSnapshot,
+    Message,
     PeerDown,
     Propose,
     ProposeMany,
@@ -69,7 +70,8 @@ class RaftCore(RaftState):
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"not a raft event: {event!r}")
-        if hasattr(event, "frm") and not election.observe_term(self, event, out):
+        if type(event) in _PEER_MESSAGES and \
+                not election.observe_term(self, cast(Message, event), out):
             return out
         handler(self, event, out)
         return _coalesce_hard_state(out)
@@ -202,6 +204,11 @@ def _coalesce_hard_state(out: list[Effect]) -> list[Effect]:
         kept.append(e)
     return kept
 
+
+# The peer messages: the term rules apply to them before their handler runs. (A set of
+# exact types: as fast as the old `hasattr(event, "frm")`, five times faster than an
+# isinstance against the union; every message class is final.)
+_PEER_MESSAGES: frozenset[type] = frozenset(get_args(Message))
 
 _HANDLERS: dict[type, Callable[[RaftState, Any, list[Effect]], None]] = {
     RequestVote: election.handle_request_vote,

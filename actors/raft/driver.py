@@ -1,7 +1,7 @@
 """`Driver`: the one interpreter of a `RaftCore`'s effects, shared by every shell.
 
 The production member (`actors.ra._member`), the seeded simulator
-(`tests/raft/sim_run.py`) and the golden-file harness (`tests/raft/harness.py`)
+(`demos/sim/run.py`) and the golden-file harness (`tests/raft/harness.py`)
 all run their core through this loop; they differ only in their `RaftIO`.
 So every simulator seed also exercises the interpreter that production runs.
 

@@ -14,6 +14,7 @@ Inputs to `RaftCore.step` are of three kinds:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Literal
@@ -30,7 +31,7 @@ class _Wire:
         cls = type(self)
         fields = cls.__dict__.get("_wire_fields")
         if fields is None:
-            names = cls.__slots__  # type: ignore[attr-defined]
+            names: tuple[str, ...] = cls.__slots__
             fields = attrgetter(*names) if len(names) > 1 else \
                 (lambda x, g=attrgetter(names[0]): (g(x),))
             cls._wire_fields = fields  # type: ignore[attr-defined]
@@ -114,8 +115,12 @@ def _append_entries(term: int, frm: NodeId, prev_index: int, prev_term: int,
 
 
 _new = object.__new__
-_set_term, _set_index = Entry.term.__set__, Entry.index.__set__  # type: ignore[attr-defined]
-_set_command, _set_kind = Entry.command.__set__, Entry.kind.__set__  # type: ignore[attr-defined]
+# The slots' own setters (their member descriptors, found in the class's __dict__).
+_Setter = Callable[[Entry, Any], None]
+_set_term: _Setter = Entry.__dict__["term"].__set__
+_set_index: _Setter = Entry.__dict__["index"].__set__
+_set_command: _Setter = Entry.__dict__["command"].__set__
+_set_kind: _Setter = Entry.__dict__["kind"].__set__
 
 
 def new_entry(term: int, index: int, command: object = None,
@@ -128,7 +133,7 @@ def new_entry(term: int, index: int, command: object = None,
     _set_index(e, index)
     _set_command(e, command)
     _set_kind(e, kind)
-    return e  # type: ignore[no-any-return]
+    return e
 
 
 @dataclass(frozen=True, slots=True)

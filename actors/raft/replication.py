@@ -26,7 +26,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from . import quorum
 from .effects import Effect, PersistEntries, Send
@@ -44,7 +44,8 @@ from .roles import (
 from .state import Progress, RaftState
 
 
-class Committed(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Committed:
     """Fact: the leader's commit index advanced to `index` (already applied and announced).
     `first_in_term` is True when it is the first commit of the leader's term."""
 
@@ -52,7 +53,8 @@ class Committed(NamedTuple):
     first_in_term: bool
 
 
-class Acked(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Acked:
     """Fact: `peer` acknowledged entries; `committed` if that advanced the commit index."""
 
     peer: NodeId

@@ -19,8 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from actors import Node, gen_statem
+from actors.otp_types import CallbackMode, EventResult, StatemInitResult
 
 NAME = "code_lock"
+Data = dict[str, Any]  # #{code := [button], length := int, buttons := [button]}
 
 
 # -- the "Example" section: state_functions --------------------------------------------------
@@ -37,15 +39,15 @@ class CodeLock(gen_statem.GenStatem):
     def button(button: Any) -> str:
         return gen_statem.cast(NAME, ("button", button))
 
-    def init(self, code: list[Any]) -> Any:
+    def init(self, code: list[Any]) -> StatemInitResult[str, Data]:
         do_lock()
         data = {"code": code, "length": len(code), "buttons": []}
         return ("ok", "locked", data)
 
-    def callback_mode(self) -> Any:
+    def callback_mode(self) -> CallbackMode:
         return "state_functions"
 
-    def locked(self, event_type: Any, event_content: Any, data: Any) -> Any:
+    def locked(self, event_type: Any, event_content: Any, data: Data) -> EventResult[str, Data]:
         match (event_type, event_content):
             case ("cast", ("button", button)):
                 code, length, buttons = data["code"], data["length"], data["buttons"]
@@ -58,7 +60,7 @@ class CodeLock(gen_statem.GenStatem):
                 return ("next_state", "locked", {**data, "buttons": new_buttons})
         raise gen_statem_function_clause("locked", event_type, event_content)
 
-    def open(self, event_type: Any, event_content: Any, data: Any) -> Any:
+    def open(self, event_type: Any, event_content: Any, data: Data) -> EventResult[str, Data]:
         match (event_type, event_content):
             case ("state_timeout", "lock"):
                 do_lock()
@@ -82,11 +84,11 @@ class CodeLockEvents(CodeLock):
     def code_length() -> Any:
         return gen_statem.call(NAME, "code_length")
 
-    def callback_mode(self) -> Any:
+    def callback_mode(self) -> CallbackMode:
         return "handle_event_function"
 
-    def handle_event(self, event_type: Any, event_content: Any, state: Any,
-                     data: Any) -> Any:
+    def handle_event(self, event_type: Any, event_content: Any, state: str,
+                     data: Data) -> EventResult[str, Data]:
         match (event_type, event_content, state):
             case ("cast", ("button", button), _):
                 code = data["code"]

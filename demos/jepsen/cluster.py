@@ -1,6 +1,6 @@
 """The system under test: five node OS processes, and the database each workload runs on them.
 
-`Nodes` owns the node processes (a `demos._demo_cluster.Lab`: private port mapper, random
+`Nodes` owns the node processes (a `demos.lab.Lab`: private port mapper, random
 cookie, data under one temporary directory): start, SIGKILL, SIGSTOP/SIGCONT, and restart
 under the same name on the same data. A `Db` is what a workload runs on those nodes, as
 Jepsen's "db": set it up, restart a node's part of it after a crash, name its leader, and
@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from actors import erlang, net_kernel, peer, ra, rpc
 from actors.consensus import raft_mode
+from demos.lab import BOOT_MS, ROOT, Lab, call_on
 
-from .._demo_cluster import BOOT_MS, ROOT, Lab, call_on
 from . import kv
 from .netns import NetnsNetwork
 
@@ -203,7 +203,7 @@ class RegisterDb:
 
 
 class AuditDb:
-    """The consensus service in Raft mode on every node (`demos._demo_node.start_service`)."""
+    """The consensus service in Raft mode on every node (`demos.lab.node.start_service`)."""
 
     def __init__(self) -> None:
         self.nodes: Nodes | None = None

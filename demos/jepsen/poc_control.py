@@ -22,9 +22,9 @@ from typing import Any
 from actors import erlang, gen_server, rpc
 from actors.consensus import app, client
 from actors.consensus.tools import Tools
+from demos.lab import Agent, cut, heal
+from demos.lab import node as on_peer
 
-from .. import _demo_node as on_peer
-from .._demo_cluster import Agent, cut, heal
 from .cluster import Nodes
 from .history import History
 from .nemesis import Fault

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from actors import erlang, ra
+from demos.lab import Lab
 
-from .._demo_cluster import Lab
 from . import checks, kv, linearizability, models, poc_control, report, workloads
 from .cluster import AuditDb, NetnsLab, NetnsNodes, Nodes, RegisterDb
 from .history import History, Op, counts

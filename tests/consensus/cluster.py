@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors import Pid, erlang, net_kernel, rpc
+from actors import Pid, erlang, rpc
 from actors.consensus import app, client
 from actors.consensus.client import SERVER_NAME
-from demos._demo_cluster import Agent  # an agent's lines are HMAC'd
 from tests.helpers import recv, wait_until
 
 Peers = Callable[..., tuple[Pid, str]]
@@ -107,27 +106,9 @@ def stop_app() -> Any:
     return app.stop()
 
 
-def on(node: str, fun: Callable[..., Any], *args: Any) -> Any:
-    """(on a peer) fun(*args) on `node`: here, or by rpc from here."""
-    if node == erlang.node():
-        return fun(*args)
-    return rpc.call(node, fun, list(args), 5000)
-
-
 # -- a partition with the controller on one side ------------------------------------------------
-# The test acts on side B through an agent (`demos._demo_cluster.Agent`), since it is cut from
-# it; `cut` is the demo's: side A's node `last` (the POC leader's) is cut only once side B has
-# seen the rest of A go down, so global's locks on side B never wait on a node B thinks up.
-
-def heal(side_a: list[str], side_b: list[str], agent: Agent) -> None:
-    """Undo `cut` and reconnect every pair across it."""
-    for node in side_b:
-        assert agent(on, node, net_kernel.unblock_nodes, side_a) == "ok"
-    for node in side_a:
-        assert on(node, net_kernel.unblock_nodes, side_b) == "ok"
-    for node in side_a:
-        for other in side_b:
-            assert on(node, net_kernel.connect_node, other) is True
+# The test acts on side B through an agent (`demos.lab.Agent`), since it is cut from it; `cut`
+# and `heal` are the lab's (`demos.lab.partition`).
 
 
 # -- Raft mode ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Five nodes: this test's node T (no service; the controller) and peers p1..p4 running the
 service, with p1 the leader. The test cuts [T, p1, p2] from [p3, p4] (net_kernel.block_nodes
-on every node; `demos._demo_cluster.cut`). T must be on a side: a node still connected to
+on every node; `demos.lab.cut`). T must be on a side: a node still connected to
 both sides takes part in `global`'s locks on both, so side B's register_name gets "no" (T's
 table still names p1's leader) while B's own tables say "undefined", and side B has no
 leader at all (its servers answer no_leader) - checked by hand, not kept as a test. T
@@ -31,11 +31,11 @@ from typing import Any
 
 from actors import erlang, net_kernel, rpc
 from actors.consensus import client
-from demos._demo_cluster import cut
+from demos.lab import Agent, cut, heal  # an agent's lines are HMAC'd
 from tests.helpers import recv, wait_until
 
 from . import cluster
-from .cluster import Agent, server, status, wait_converged
+from .cluster import server, status, wait_converged
 
 
 def _ids(entries: list[dict[str, Any]]) -> set[Any]:
@@ -67,7 +67,7 @@ def test_split_brain_two_leaders_then_global_keeps_one(dist_node: Any, peers: An
         assert status(leader_node)["role"] == "leader"
         assert agent(client.get_status, server(leader_b.node))["role"] == "leader"
 
-        cluster.heal(side_a, side_b, agent)
+        assert heal(side_a, side_b, agent) == []  # every pair reconnected
         _, winner = wait_converged(nodes, timeout=15.0)
         assert winner in (leader_a, leader_b)
         if winner == leader_a:

@@ -1,4 +1,4 @@
-"""demos/bench_mcp.py runs end to end with tiny sizes (3 nodes, `erlmcp serve --join` over
+"""demos/bench/mcp_front.py runs end to end with tiny sizes (3 nodes, `erlmcp serve --join` over
 stdio and HTTP, the SDK floor servers) and writes its figures."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from .helpers import ROOT
 def test_bench_mcp_smoke(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "demos.bench_mcp", "--quick", "--calls", "10", "--clients", "2",
-         "--json", str(out)],
+        [sys.executable, "-m", "demos.bench.mcp_front", "--quick", "--calls", "10",
+         "--clients", "2", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=110, env={
             **os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 0, done.stderr[-3000:]

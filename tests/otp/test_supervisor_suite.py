@@ -30,7 +30,7 @@ Cases that cannot apply here, and why:
   `check_exit(Pids, 1000)` quiet checks wait 200 ms, shutdown times of 1000 ms are 300 ms)
   and the restart intensities that depend on them with them. multiple_restarts spaces two
   restarts instead of three; the two scaling cases run 500 and 5000 children (the
-  benchmark demos/bench_supervisor runs 1000 and 100000).
+  benchmark demos/bench/supervisor.py runs 1000 and 100000).
 - Where an Erlang case calls the supervisor right after it saw a child's DOWN, the port
   first waits (bounded) until the supervisor has handled the child's EXIT
   (supervisor_children.wait_handled): here the two signals are not delivered atomically.

@@ -341,7 +341,7 @@ def test_simple_one_for_one_scale_many_temporary_children() -> None:
 
 def test_scale_start_stop_many_children() -> None:
     """scale_start_stop_many_children, with 500 and 5000 children instead of 1000 and
-    100000 (demos/bench_supervisor runs 100000); the same bound: at most 10x per 1x.
+    100000 (demos/bench/supervisor.py runs 100000); the same bound: at most 10x per 1x.
     Timed in process CPU time, as above."""
     start_link(("ok", (("one_for_one", 2, 3600), [])))
     (n1, start1, stop1), (n2, start2, stop2) = [_start_stop(n) for n in (500, 5000)]

@@ -21,7 +21,7 @@ from tests.helpers import wait_until
 
 from . import ra_helpers as h
 
-COOKIE = "test-cookie"
+COOKIE = "test-cookie-0123456789"  # 16+ characters: no short-cookie warning
 Ids = list[tuple[str, str]]
 
 

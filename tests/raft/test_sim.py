@@ -7,7 +7,7 @@ import time
 import pytest
 
 from actors.raft import RaftLog
-from tests.raft.sim_run import Sim, SimFailure, run_seed
+from demos.sim import Sim, SimFailure, run_seed
 
 CI_SEEDS = range(300)
 
@@ -40,7 +40,7 @@ def test_failure_message_names_the_seed_and_replay_command() -> None:
         sim.fail("synthetic")
     except SimFailure as e:
         assert "seed 7: synthetic" in str(e)
-        assert "python -m tests.sim --seed 7" in str(e)
+        assert "python -m demos.sim --seed 7" in str(e)
     else:  # pragma: no cover
         raise AssertionError("fail() must raise")
 
@@ -52,6 +52,6 @@ def test_checkers_catch_a_broken_election_restriction(monkeypatch: pytest.Monkey
         try:
             run_seed(seed)
         except SimFailure as e:
-            assert f"python -m tests.sim --seed {seed}" in str(e)
+            assert f"python -m demos.sim --seed {seed}" in str(e)
             return
     raise AssertionError("the simulator missed a broken election restriction in 50 seeds")

@@ -26,7 +26,8 @@ pytest.importorskip("cryptography")
 
 from pysyncobj.encryptor import getEncryptor
 
-from demos import _bench_raft_common, _bench_raft_pysyncobj
+from demos.bench.raft import _common as raft_common
+from demos.bench.raft import pysyncobj_side as pso_side
 from tests.helpers import wait_until
 
 
@@ -57,7 +58,7 @@ def _send(addr: str, frames: list[bytes]) -> None:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Any]:
-    c = _bench_raft_pysyncobj.PsoCluster(tmp_path)
+    c = pso_side.PsoCluster(tmp_path)
     try:
         c.start()
         yield c
@@ -67,9 +68,9 @@ def cluster(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_the_bench_cookie_is_random_per_run() -> None:
-    code = "from demos._bench_raft_common import COOKIE; print(COOKIE)"
+    code = "from demos.bench.raft._common import COOKIE; print(COOKIE)"
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=60, cwd=_bench_raft_common.ROOT).stdout for _ in range(2)}
+                           timeout=60, cwd=raft_common.ROOT).stdout for _ in range(2)}
     assert len(runs) == 2 and all(len(r.strip()) == 32 for r in runs)
 
 

@@ -13,7 +13,7 @@ import cloudpickle
 
 from actors import erlang
 from actors.node import Node
-from demos import _demo_node as on_peer
+from demos.lab import agent
 from tests.helpers import recv
 from tests.security._nobody import as_nobody
 
@@ -33,7 +33,7 @@ def _forged(obj: Any) -> bytes:
 
 
 def test_the_agent_serves_its_controller_whoever_connects_first(dist_node: Node) -> None:
-    erlang.spawn(on_peer.agent_serve, erlang.self())
+    erlang.spawn(agent.agent_serve, erlang.self())
     _, port = recv(lambda m: type(m) is tuple and m[0] == "agent")
 
     def squat(keep: list[Any]) -> list[str]:
@@ -50,10 +50,10 @@ def test_the_agent_serves_its_controller_whoever_connects_first(dist_node: Node)
     with as_nobody(squat) as seen:  # the attacker's connections are still open
         assert seen == ["closed", "closed"]
         with socket.create_connection(("127.0.0.1", port), timeout=10) as controller:
-            controller.sendall(on_peer.seal((erlang.node, ())))
-            assert on_peer.unseal(_line(controller)) == ("ok", erlang.node())
+            controller.sendall(agent.seal((erlang.node, ())))
+            assert agent.unseal(_line(controller)) == ("ok", erlang.node())
             controller.sendall(b"not a sealed line\n")
-            outcome, why = on_peer.unseal(_line(controller))
+            outcome, why = agent.unseal(_line(controller))
             assert outcome == "raised" and "bad HMAC" in why
-            controller.sendall(on_peer.seal((sum, ([1, 2, 3],))))
-            assert on_peer.unseal(_line(controller)) == ("ok", 6)
+            controller.sendall(agent.seal((sum, ([1, 2, 3],))))
+            assert agent.unseal(_line(controller)) == ("ok", 6)

@@ -82,7 +82,7 @@ def ok_result(result: Any, key: Any) -> types.CallToolResult:
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(data))],
         structured_content={"result": data},
-        meta={KEY_META: key} if key is not None else None)
+        _meta={KEY_META: key} if key is not None else None)  # the field `meta`, by its alias
 
 
 def _validator(description: dict[str, Any]) -> Any:

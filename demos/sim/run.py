@@ -4,8 +4,8 @@
 deliveries and disk syncs on a discrete-time queue, interprets the cores'
 effects, and runs the checkers after every step. What acts on the cluster from
 outside -- the fault injector, the operator, the clients -- is in
-`sim_drivers`; the invariants are in `sim_checks`; the command line is
-`python -m tests.sim`.
+`drivers`; the invariants are in `checks`; the command line is
+`python -m demos.sim`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from actors.raft import (
 )
 from actors.raft.driver import Driver
 
-from . import sim_drivers as drivers
-from .sim_checks import Invariants
-from .sim_io import SimIO
-from .sim_world import TICK, Disk, Knobs, Member, Request
+from . import drivers
+from .checks import Invariants
+from .raft_io import SimIO
+from .world import TICK, Disk, Knobs, Member, Request
 
 
 class SimFailure(AssertionError):
@@ -78,7 +78,7 @@ class Sim:
         recent = "\n  ".join(self.recent)
         raise SimFailure(
             f"seed {self.seed}: {why}\n  knobs: {self.knobs}\n  last steps:\n  {recent}\n"
-            f"replay: python -m tests.sim --seed {self.seed}"
+            f"replay: python -m demos.sim --seed {self.seed}"
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -200,7 +200,7 @@ class Sim:
         assert m.driver is not None
         m.driver.step(event)
 
-    # ------------------------------------------------------------ effects (see sim_io)
+    # ------------------------------------------------------------ effects (see raft_io)
 
     def send(self, frm: int, to: int, msg: Message) -> None:
         k = self.knobs

@@ -1,6 +1,6 @@
 """One pysyncobj cluster member for `python -m demos.bench raft`, run as its own OS process.
 
-    python -m demos._pysyncobj_node --self 127.0.0.1:P --partner 127.0.0.1:Q ... \
+    python -m demos.bench.raft.pysyncobj_node --self 127.0.0.1:P --partner 127.0.0.1:Q ... \
         --journal DIR/journal --dump DIR/dump [--no-fsync] [--batch]
 
 It runs a `SyncObj` holding a `ReplCounter` (journal file and full-dump file on disk) and a
@@ -198,7 +198,7 @@ def _loopback(addr: str) -> str:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m demos._pysyncobj_node")
+    p = argparse.ArgumentParser(prog="python -m demos.bench.raft.pysyncobj_node")
     p.add_argument("--self", dest="self_addr", required=True, type=_loopback)
     p.add_argument("--partner", action="append", default=[], type=_loopback)
     p.add_argument("--journal", required=True)

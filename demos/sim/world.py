@@ -1,7 +1,7 @@
 """The simulated world around the cores: fault knobs, disks, members, client requests.
 
 Everything here is plain data plus the disk's crash model;
-`tests.raft.sim_run.Sim` drives it from one seed.
+`demos.sim.run.Sim` drives it from one seed.
 """
 
 from __future__ import annotations

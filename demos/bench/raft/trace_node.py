@@ -1,4 +1,4 @@
-"""The node side of `python -m demos.bench_raft_trace`: stamps, profiles and pings.
+"""The node side of `python -m demos.bench.raft.trace`: stamps, profiles and pings.
 
 Every function here runs on a member node (called there by reference with `rpc.call`), and
 some in the client's process too. `install` wraps, before `ra.start`, the member's

@@ -23,10 +23,10 @@ from actors.raft import (
     TransferLeadership,
 )
 
-from .sim_world import TICK, Member, Request
+from .world import TICK, Member, Request
 
 if TYPE_CHECKING:
-    from .sim_run import Sim
+    from .run import Sim
 
 # ------------------------------------------------------------ faults
 

@@ -4,7 +4,7 @@ Setup, ours: three node OS processes on loopback (`actors.peer`), each with its 
 system in a temporary data dir (`ra.start` defaults: the WAL fdatasyncs every batch), and a
 3-member cluster of `Counter`. The client is this process, a distributed node of its own.
 
-Setup, the peer: three pysyncobj OS processes on loopback (`demos._pysyncobj_node`), each
+Setup, the peer: three pysyncobj OS processes on loopback (`demos.bench.raft.pysyncobj_node`), each
 a `SyncObj` with a `ReplCounter`, a journal file and a full-dump file in a temporary dir,
 fdatasync'ed as group commit (pysyncobj has no fsync option: see that module), with the
 same election timeout as ours (0.5..1.0 s). Each figure gets pysyncobj's best setting for
@@ -33,8 +33,8 @@ Figures (the median over rounds; latencies are per-round p50s):
 
 This module holds the sizes (`RAFT_FULL`, `RAFT_QUICK`), the run (`run_raft`: both clusters
 up, a warm-up, the rounds, the failovers, the medians) and the table (`format_raft_table`).
-Our side is `demos._bench_raft_ra`, the peer's `demos._bench_raft_pysyncobj`, and what
-they share `demos._bench_raft_common`.
+Our side is `demos.bench.raft.ra_side`, the peer's `demos.bench.raft.pysyncobj_side`, and
+what they share `demos.bench.raft._common`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from typing import Any
 
 from actors import erlang, ra
 
-from ._bench_raft_common import (
+from .._common import Figure
+from ._common import (
     WINDOW,
     again,
     alternating_p50s,
@@ -60,7 +61,7 @@ from ._bench_raft_common import (
     private_world,
     reqrep_latencies,
 )
-from ._bench_raft_pysyncobj import (
+from .pysyncobj_side import (
     PsoCluster,
     cpu_per_command_peer,
     failover_peer,
@@ -68,7 +69,7 @@ from ._bench_raft_pysyncobj import (
     pipelined_rate_peer_batched,
     seq_latencies_peer,
 )
-from ._bench_raft_ra import (
+from .ra_side import (
     SYSTEM,
     Counter,
     RaCluster,
@@ -79,7 +80,6 @@ from ._bench_raft_ra import (
     query_latencies_ours,
     seq_latencies_ours,
 )
-from .bench import Figure
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _row(name: str, ours: float, peer_value: float | None, peer_name: str, unit:
     ratio: float | None = None
     if peer_value is not None:
         ratio = peer_value / ours if throughput else ours / peer_value
-    return Figure(name, ours, peer_value, peer_name, unit, ratio, target, passed)  # type: ignore[arg-type]
+    return Figure(name, ours, peer_value, peer_name, unit, ratio, target, passed)
 
 
 def run_raft(sizes: RaftSizes, log: Callable[[str], None] = lambda _s: None) -> list[Figure]:
@@ -254,23 +254,3 @@ def _figures(s: _Samples) -> list[Figure]:
         _row(f"new leader after SIGSTOP, median of {len(s.stops)}", stop_ours, stop_peer, pso,
              "ms", target="<= 1500 ms", passed=stop_ours <= 1500),
     ]
-
-
-# -- output ------------------------------------------------------------------------------------
-
-def format_raft_table(figures: Sequence[Figure]) -> str:
-    """As `bench.format_table`, with "—" where a figure has no peer."""
-    from .bench import _number, _verdict
-
-    header = ("figure", "ours", "peer", "peer is", "ratio", "target", "pass")
-    rows = [header] + [
-        (f.name, f"{_number(f.ours)} {f.unit}",
-         "—" if f.peer is None else f"{_number(f.peer)} {f.unit}", f.peer_name,
-         "—" if f.ratio is None else f"{f.ratio:.2f}", f.target, _verdict(f.passed))
-        for f in figures
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

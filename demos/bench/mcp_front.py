@@ -1,4 +1,5 @@
-"""`python -m demos.bench_mcp [--quick] [--clients N] [--mode raft|poc] [--json PATH]`:
+"""`python -m demos.bench mcp [--quick] [--clients N] [--mode raft|poc] [--json PATH]` (or
+`python -m demos.bench.mcp_front ...`, which also serves the SDK floor with `--floor-*`):
 tools/call through the MCP front end beside the same calls through the Python protocol.
 
 One cluster (3 node OS processes, as `erlmcp serve` starts them) serves both, in the same
@@ -37,10 +38,12 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from demos.lab import ROOT, free_port, peer_pythonpath
+
 __all__ = ["FULL", "QUICK", "McpSizes", "Row", "add_arguments", "main", "run", "run_mcp"]
 
 TARGET_OVERHEAD = 0.25  # the issue's target: MCP adds at most 25% to p50
-ROOT = str(Path(__file__).resolve().parent.parent)
+_FLOOR = ["-m", "demos.bench.mcp_front"]  # the SDK floor's server: this module, in its own process
 
 
 @dataclass(frozen=True)
@@ -191,12 +194,6 @@ def _serve_floor(http: str | None, json_response: bool = False) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve_args(node: str, cookie_file: Path, *extra: str) -> list[str]:
     return ["-m", "actors.consensus.mcp", "serve", "--join", node, "--cookie-file",
             str(cookie_file), "--log-level", "ERROR", *extra]
@@ -208,13 +205,12 @@ def _start_http(servers: dict[str, list[str]], tmp: str,
     `popens`: name -> URL, once every one accepts connections."""
     ports: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     for name, args in servers.items():
-        port = _free_port()
+        port = free_port()
         log = open(Path(tmp) / f"{name}.log", "wb")  # noqa: SIM115 (the process keeps it)
         popen = subprocess.Popen(
             [sys.executable, *args, f"127.0.0.1:{port}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)})
+            env={**os.environ, "PYTHONPATH": peer_pythonpath()})
         popens.append(popen)
         ports[name] = (port, popen)
     deadline = time.monotonic() + 60
@@ -259,14 +255,14 @@ def run_mcp(sizes: McpSizes, mode: str = "raft",
             "front-end": [*_serve_args(nodes[0], cookie_file), "--http"],
             "front-end-json": [*_serve_args(nodes[0], cookie_file), "--json-response",
                                "--http"],
-            "floor": [__file__, "--floor-http"],
-            "floor-json": [__file__, "--floor-http-json"]}, tmp, popens)
+            "floor": [*_FLOOR, "--floor-http"],
+            "floor-json": [*_FLOOR, "--floor-http-json"]}, tmp, popens)
         url, json_url = urls["front-end"], urls["front-end-json"]
         floor_url, floor_json_url = urls["floor"], urls["floor-json"]
         log(f"front end at {url}; leader {leader}; SDK floor at {floor_url}")
         _python_side(server, 1, sizes.warmup)
         stdio = _serve_args(nodes[0], cookie_file)
-        cases = [("stdio", stdio, [__file__, "--floor-stdio"], 1),
+        cases = [("stdio", stdio, [*_FLOOR, "--floor-stdio"], 1),
                  ("http", url, floor_url, 1), ("http json", json_url, floor_json_url, 1)]
         if sizes.clients > 1:
             cases.append(("http", url, floor_url, sizes.clients))
@@ -379,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_floor(argv[1])
     if argv[:1] == ["--floor-http-json"]:
         return _serve_floor(argv[1], json_response=True)
-    parser = argparse.ArgumentParser(prog="python -m demos.bench_mcp", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m demos.bench.mcp_front", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

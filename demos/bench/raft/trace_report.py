@@ -1,4 +1,4 @@
-"""The reports of `python -m demos.bench_raft_trace`: stamps in, text out.
+"""The reports of `python -m demos.bench.raft.trace`: stamps in, text out.
 
 `timeline` turns the stamps of every node into, per label, its offset from the start of
 each command's window; `path_report` gives the median of each step of a path (`CMD_PATH`,

@@ -1,6 +1,6 @@
 """Supervisor scaling: start and stop N children under one supervisor, per-child cost.
 
-`python -m demos.bench_supervisor [--sizes 1000 100000]` prints, for each N, the cost per
+`python -m demos.bench.supervisor [--sizes 1000 100000]` prints, for each N, the cost per
 child of N `start_child` calls followed by N `terminate_child` calls (by id) on one
 one_for_one supervisor, as OTP's supervisor_SUITE:scale_start_stop_many_children does.
 Linear scaling means the per-child cost at 100k stays near the cost at 1k.

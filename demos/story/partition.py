@@ -17,16 +17,17 @@ from typing import Any
 
 from actors import Pid, erlang
 from actors.consensus import client
+from demos.lab import Agent, cut, elapsed_ms, heal, server, wait_for
+from demos.lab import node as on_peer
 
-from . import _demo_node as on_peer
-from ._demo_cluster import Agent, Cluster, Lab, cut, elapsed_ms, heal, server, wait_for
-from ._demo_report import Story, ms
-from ._demo_scenarios import ids, name
+from .cluster import Cluster, DemoLab
+from .report import Story, ms
+from .scenarios import ids, name
 
 MINORITY_CALL_MS = 3000  # the minority write: the caller's own call timeout
 
 
-def partition(lab: Lab, story: Story, mode: str) -> None:
+def partition(lab: DemoLab, story: Story, mode: str) -> None:
     c = lab.cluster(mode)
     how = ("the failover's survivors stay; new nodes join as followers" if mode == "poc" else
            "a new cluster: the failover's had its 3 members fixed at start")

@@ -31,11 +31,11 @@ from actors.raft import (
     Vote,
 )
 
-from . import sim_drivers as drivers
-from .sim_world import Member
+from . import drivers
+from .world import Member
 
 if TYPE_CHECKING:
-    from .sim_run import Sim
+    from .run import Sim
 
 
 class SimIO:

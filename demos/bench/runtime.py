@@ -1,23 +1,16 @@
-"""Benchmarks: `python -m demos.bench runtime|dist|raft|mcp [--json PATH] [--rounds N] [--quick]`.
-
-Every figure is measured beside its pykka peer in the same run, round after round, and the
-median over the rounds is reported. The `ratio` column is always a cost ratio, so lower is
-better: ours/pykka for times and sizes, pykka/ours for throughputs (below 1: we are ahead).
-Figures that need a clean heap (RSS per idle process) run in a fresh interpreter each round.
+"""The runtime figures of `python -m demos.bench runtime`: one node in this process beside
+pykka, round after round (messaging, a call with a long queue, spawning, supervisor
+children, idle processes in a fresh interpreter). `run_runtime(sizes)` returns the rows.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import platform
 import statistics
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from importlib.metadata import version
 from multiprocessing import get_context
 from typing import Any
@@ -26,9 +19,10 @@ import pykka
 
 from actors import Node, erlang, gen_server
 
+from ._common import Figure
+from .supervisor import measure
+
 ERLANG_SCALE = "Erlang/OTP 25 does gen_server:call in about 1.2 us on this machine"
-RATIO_NOTE = ("ratio = ours/pykka for times and sizes, pykka/ours for throughputs: "
-              "lower is better, below 1.00 we are ahead")
 
 
 @dataclass(frozen=True)
@@ -50,25 +44,6 @@ FULL = Sizes(calls=20_000, casts=100_000, spawns=1_000, idle=IDLE_TARGET, pykka_
              rounds=5, queued=500_000, children=(1_000, 100_000))
 QUICK = Sizes(calls=2_000, casts=20_000, spawns=200, idle=1_000, pykka_idle=200, rounds=2,
               queued=50_000, children=(1_000, 10_000))
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One row of the table and of the JSON."""
-
-    name: str
-    ours: float
-    peer: float
-    peer_name: str
-    unit: str
-    ratio: float
-    target: str
-    passed: bool | None
-
-    def as_json(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["pass"] = row.pop("passed")
-        return row
 
 
 # -- the servers and actors under test ------------------------------------------------------
@@ -331,8 +306,6 @@ def children_figures(sizes: Sizes) -> list[Figure]:
     """Start then stop N children under one supervisor (OTP's
     scale_start_stop_many_children), once per size: the per-child cost at the large size
     beside the small one. Linear scaling keeps the ratio near 1."""
-    from .bench_supervisor import measure
-
     small, large = (measure(n) for n in sizes.children)
     ratio = large["us_per_child"] / small["us_per_child"]
     return [Figure(f"start+stop {large['n']:,} children, per child", large["us_per_child"],
@@ -366,125 +339,3 @@ def run_runtime(sizes: Sizes) -> list[Figure]:
     return figures + children_figures(sizes) + idle_figures(sizes)
 
 
-# -- output ------------------------------------------------------------------------------------
-
-def _number(value: float) -> str:
-    if value >= 10_000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if value < 10 else f"{value:.1f}"
-
-
-def _verdict(passed: bool | None) -> str:
-    return "-" if passed is None else ("pass" if passed else "FAIL")
-
-
-def format_table(figures: Sequence[Figure]) -> str:
-    header = ("figure", "ours", "peer", "peer is", "ratio", "target", "pass")
-    rows = [header] + [
-        (f.name, f"{_number(f.ours)} {f.unit}", f"{_number(f.peer)} {f.unit}", f.peer_name,
-         f"{f.ratio:.2f}", f.target, _verdict(f.passed))
-        for f in figures
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def write_json(path: str, figures: Sequence[Figure], rounds: int) -> None:
-    doc = {"figures": [f.as_json() for f in figures], "rounds": rounds,
-           "python": platform.python_version(), "ratio_note": RATIO_NOTE}
-    with open(path, "w") as out:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-
-
-# -- command line ------------------------------------------------------------------------------
-
-def _sizes(args: argparse.Namespace, full: Any, quick: Any) -> Any:
-    """The sizes for this run: quick or full, with --rounds if given."""
-    sizes = quick if args.quick else full
-    return sizes if args.rounds is None else replace(sizes, rounds=args.rounds)
-
-
-def cmd_runtime(args: argparse.Namespace) -> int:
-    sizes = _sizes(args, FULL, QUICK)
-    figures = run_runtime(sizes)
-    print(f"runtime figures: median of {sizes.rounds} rounds, Python {platform.python_version()}")
-    print(format_table(figures))
-    print(RATIO_NOTE)
-    print(ERLANG_SCALE)
-    if args.json:
-        write_json(args.json, figures, sizes.rounds)
-    return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m demos.bench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    runtime = commands.add_parser("runtime", help="the runtime beside pykka")
-    runtime.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    runtime.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
-    runtime.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
-    runtime.set_defaults(run=cmd_runtime)
-    dist = commands.add_parser("dist", help="distribution over ZeroMQ beside raw pyzmq")
-    dist.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    dist.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
-    dist.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
-    dist.set_defaults(run=cmd_dist)
-    raft = commands.add_parser("raft", help="actors.ra on 3 nodes beside pysyncobj")
-    raft.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    raft.add_argument("--rounds", type=_positive, help="rounds per figure (default 5)")
-    raft.add_argument("--quick", action="store_true", help="small sizes, 1 round")
-    raft.set_defaults(run=cmd_raft)
-    from . import bench_mcp
-
-    mcp = commands.add_parser("mcp", help="the MCP front end beside the Python protocol")
-    bench_mcp.add_arguments(mcp)
-    mcp.set_defaults(run=bench_mcp.run)
-    return parser
-
-
-def cmd_dist(args: argparse.Namespace) -> int:
-    from .bench_dist import DIST_FULL, DIST_QUICK, run_dist
-
-    sizes = _sizes(args, DIST_FULL, DIST_QUICK)
-    figures = run_dist(sizes)
-    print(f"distribution figures: median of {sizes.rounds} rounds, real OS-process nodes "
-          f"on loopback, Python {platform.python_version()}")
-    print(format_table(figures))
-    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
-    if args.json:
-        write_json(args.json, figures, sizes.rounds)
-    return 0
-
-
-def cmd_raft(args: argparse.Namespace) -> int:
-    from .bench_raft import RAFT_FULL, RAFT_QUICK, format_raft_table, run_raft
-
-    sizes = _sizes(args, RAFT_FULL, RAFT_QUICK)
-    figures = run_raft(sizes, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"raft figures: median of {sizes.rounds} rounds, 3 OS-process members on loopback "
-          f"with fdatasync, Python {platform.python_version()}")
-    print(format_raft_table(figures))
-    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
-    if args.json:
-        write_json(args.json, figures, sizes.rounds)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,10 +15,11 @@ from typing import Any
 
 from actors import Pid, erlang
 from actors.consensus import client
+from demos.lab import elapsed_ms, server, wait_for
+from demos.lab.tools import HANG_TIMEOUT_MS
 
-from ._demo_cluster import Cluster, Lab, elapsed_ms, server, wait_for
-from ._demo_report import Story, entry_line, ms
-from ._demo_tools import HANG_TIMEOUT_MS
+from .cluster import Cluster, DemoLab
+from .report import Story, entry_line, ms
 
 FIRST_CALLS = [("add", {"a": 1, "b": 2}), ("multiply", {"x": 3, "y": 4}),
                ("concat", {"s1": "hello", "s2": "world"})]
@@ -103,7 +104,7 @@ def kill_leader(c: Cluster, leader: str, via: str, tool: str, args: dict[str, An
     return found, leader_ms, (None if probe is erlang.TIMEOUT or probe[1] is None else probe)
 
 
-def failover(lab: Lab, story: Story, mode: str) -> None:
+def failover(lab: DemoLab, story: Story, mode: str) -> None:
     poc = mode == "poc"
     story.part("1" if poc else "2", "POC: erlmcp's run_demo, step for step" if poc else
                "Raft: the same steps, on an ra cluster of 3 members")
@@ -233,7 +234,7 @@ def _pids(rows: list[tuple[str, Any, str]]) -> dict[str, Any]:
     return {child_id.strip(): pid for child_id, pid, _ in rows}
 
 
-def tools(lab: Lab, story: Story, mode: str) -> None:
+def tools(lab: DemoLab, story: Story, mode: str) -> None:
     c = lab.cluster(mode)
     if not c.nodes:
         c.form(3)

@@ -1,7 +1,7 @@
 """Our side of `python -m demos.bench raft`: actors.ra on three peer nodes.
 
 Three node OS processes on loopback (`actors.peer`), each an ra system on its own data
-dir, one `Counter` member each (the setup in full: `demos.bench_raft`).
+dir, one `Counter` member each (the setup in full: `demos.bench.raft.run`).
 
 It holds the `Counter` machine and its query `value` (both travel by reference to the
 member nodes), `RaCluster`, and our measurements: `seq_latencies_ours`,
@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from actors import erlang, peer, ra, ra_machine, rpc
+from demos.lab import peer_pythonpath
 
-from ._bench_raft_common import ROOT, WINDOW, cpu_seconds
+from ._common import WINDOW, cpu_seconds
 
 SYSTEM = "default"
 CLUSTER = "bench_counter"
@@ -58,8 +59,7 @@ def value(state: Any) -> Any:
 # -- ours: the ra cluster on three peer nodes ---------------------------------------------------
 
 def peer_env() -> dict[str, str]:
-    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {"PYTHONPATH": os.pathsep.join(paths)}
+    return {"PYTHONPATH": peer_pythonpath()}
 
 
 def _is_leader_event(m: Any) -> bool:

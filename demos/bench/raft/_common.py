@@ -1,9 +1,8 @@
-"""What both sides of `demos.bench_raft` (and `demos.bench_raft_trace`) share.
+"""What both sides of `demos.bench.raft.run` (and `demos.bench.raft.trace`) share.
 
 - `ROOT`, `WINDOW`, `COOKIE`: the repo root, the pipelined window, the run's cookie;
-- `free_port`: a free loopback TCP port;
-- `private_world`: a private port mapper, a distributed node for the client and a temporary
-  root for every data dir, all gone at the end;
+- `private_world`: the lab's `private_node` (a private port mapper, a distributed node for
+  the client) and a temporary root for every data dir, all gone at the end;
 - `p50_us`, `alternating_p50s`: per-round latency medians;
 - `again`: one retry of a throughput round a lost leader spoiled;
 - `cpu_seconds`: user + system CPU of OS processes, from /proc/<pid>/stat;
@@ -17,7 +16,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,43 +24,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from actors import net_kernel
+from demos.lab import ROOT as _ROOT
+from demos.lab import private_node
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(_ROOT)
 WINDOW = 1000  # pipelined commands in flight
 COOKIE = secrets.token_hex(16)  # random per run: a fixed one would let any local user in
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
 def private_world() -> Iterator[Path]:
     """A private port mapper (so the run never meets other nodes), a distributed node for
     the client, and a temporary root for every data dir; all gone at the end."""
-    from transport import epmd
-
-    saved = {k: os.environ.get(k) for k in (epmd.PORT_ENV, "ERLPY_COOKIE")}
-    port = free_port()
-    os.environ[epmd.PORT_ENV] = str(port)
     root = Path(tempfile.mkdtemp(prefix="bench_raft_"))
     try:
-        net_kernel.start(f"bench_raft{os.getpid()}@127.0.0.1", cookie=COOKIE)
-        yield root
+        with private_node(f"bench_raft{os.getpid()}@127.0.0.1", COOKIE):
+            yield root
     finally:
-        with contextlib.suppress(Exception):
-            net_kernel.stop()
-        with contextlib.suppress(Exception):
-            epmd.stop(port, force=True)
         shutil.rmtree(root, ignore_errors=True)
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def p50_us(samples: Sequence[int]) -> float:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from actors.raft import Entry, Message, PersistEntries, RaftCore, Vote
 
-from .sim_world import Disk
+from .world import Disk
 
 
 class Invariants:

@@ -1,9 +1,9 @@
 """Where one sequential `ra.process_command` spends its time: a timestamp trace.
 
-    python -m demos.bench_raft_trace [--commands N] [--queries N]
+    python -m demos.bench.raft.trace [--commands N] [--queries N]
 
 Not part of the benchmark (it wraps the ra processes it watches). It starts the same
-3-node cluster as `demos.bench_raft`, but before `ra.start` on each node it wraps, on that
+3-node cluster as `demos.bench.raft.run`, but before `ra.start` on each node it wraps, on that
 node (`rpc.call` of `install`): the member's `handle_call` / `handle_info`, the WAL
 writer's `handle_info`, and the WAL's `os.fdatasync`; the members' effects are stamped by
 the trace callback of their Raft driver (`trace_members`). Each stamp
@@ -17,7 +17,7 @@ the client called. `--yappi` instead profiles the CPU time of the leader, a foll
 the client (all threads) over sequential commands.
 
 The functions that run on the nodes (the stamps, yappi, the pings) are in
-`demos._bench_raft_trace_node`, the reports in `demos._bench_raft_trace_report`; this
+`demos.bench.raft.trace_node`, the reports in `demos.bench.raft.trace_report`; this
 module holds the command line and the run.
 """
 
@@ -33,9 +33,9 @@ from typing import Any
 
 from actors import erlang, gen_server, peer, ra, rpc
 
-from . import _bench_raft_trace_node as traced
-from ._bench_raft_common import private_world
-from ._bench_raft_ra import (
+from . import trace_node as traced
+from ._common import private_world
+from .ra_side import (
     CLUSTER,
     SYSTEM,
     Counter,
@@ -44,7 +44,7 @@ from ._bench_raft_ra import (
     peer_env,
     value,
 )
-from ._bench_raft_trace_report import (
+from .trace_report import (
     CMD_PATH,
     CQ_PATH,
     LEADER_WAL,
@@ -83,7 +83,7 @@ def _windows(run: Callable[[], Any], n: int, pause_s: float) -> list[tuple[int, 
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m demos.bench_raft_trace")
+    p = argparse.ArgumentParser(prog="python -m demos.bench.raft.trace")
     p.add_argument("--commands", type=int, default=300)
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--pause-ms", type=float, default=5.0)

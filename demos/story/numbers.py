@@ -16,10 +16,11 @@ from typing import Any
 
 from actors import erlang
 from actors.consensus import client
+from demos.lab import call_on, elapsed_ms, server
 
-from ._demo_cluster import Cluster, Lab, call_on, elapsed_ms, server
-from ._demo_report import Story, ms, p50, table
-from ._demo_scenarios import kill_leader
+from .cluster import Cluster, DemoLab
+from .report import Story, ms, p50, table
+from .scenarios import kill_leader
 
 SAMPLES = 100  # sequential calls per latency figure
 CLIENTS = 8
@@ -92,7 +93,7 @@ def _replication(c: Cluster, leader: str, k: int) -> tuple[float, float] | None:
     return ack, (max(times) - t0) * 1000.0
 
 
-def measure(lab: Lab, story: Story, mode: str) -> None:
+def measure(lab: DemoLab, story: Story, mode: str) -> None:
     """Take the mode's figures on its current cluster (a new one of 3 if there is none)."""
     c = lab.cluster(mode)
     if not c.nodes:

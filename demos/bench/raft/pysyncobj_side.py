@@ -1,8 +1,8 @@
 """The peer side of `python -m demos.bench raft`: pysyncobj in three OS processes.
 
-Three `demos._pysyncobj_node` processes on loopback, made durable as group commit, driven
+Three `demos.bench.raft.pysyncobj_node` processes on loopback, made durable as group commit, driven
 from the benchmark's process over loopback TCP, one line per command, many in flight (the
-setup in full: `demos.bench_raft`).
+setup in full: `demos.bench.raft.run`).
 
 It holds `PsoCluster` (of `PsoMember`s, each driven through a `_Line`) and the peer's
 measurements: `seq_latencies_peer`, `pipelined_rate_peer` and `pipelined_rate_peer_batched`
@@ -28,7 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._bench_raft_common import ROOT, WINDOW, cpu_seconds, free_port
+from demos.lab import free_port
+
+from ._common import ROOT, WINDOW, cpu_seconds
 
 
 class _Line:
@@ -75,7 +77,7 @@ class PsoMember:
         self.watch: _Line | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "demos._pysyncobj_node", "--self", self.addr,
+        cmd = [sys.executable, "-m", "demos.bench.raft.pysyncobj_node", "--self", self.addr,
                "--journal", str(self.dir / "journal"), "--dump", str(self.dir / "dump")]
         for p in self.partners:
             cmd += ["--partner", p]
@@ -232,7 +234,7 @@ def pipelined_rate_peer_batched(leader: PsoMember, total: int, window: int = WIN
 
 
 def cpu_per_command_peer(cluster: PsoCluster, n: int, pipelined: bool) -> float:
-    """As `_bench_raft_ra.cpu_per_command_ours`, for the three pysyncobj processes (with its
+    """As `ra_side.cpu_per_command_ours`, for the three pysyncobj processes (with its
     throughput setting for the pipelined run, as for the throughput figure)."""
     os_pids = [m.proc.pid for m in cluster.members if m.proc is not None]
     leader = cluster.leader()

@@ -15,11 +15,9 @@ the rounds is reported:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,10 +28,10 @@ from typing import Any
 
 import zmq
 
-from actors import erlang, gen_server, global_, net_kernel, peer, rpc
-from transport import epmd
+from actors import erlang, gen_server, global_, peer, rpc
+from demos.lab import private_node
 
-from .bench import Figure
+from ._common import Figure
 
 PAYLOAD = b"x" * 64
 
@@ -183,29 +181,11 @@ def _row(name: str, ours: float, peer_value: float, peer_name: str, unit: str, *
 
 def run_dist(sizes: DistSizes) -> list[Figure]:
     # a private port mapper and a random cookie: no other local user can join the run
-    saved_port = os.environ.get(epmd.PORT_ENV)
-    os.environ[epmd.PORT_ENV] = str(_free_port())
-    try:
+    with private_node(f"bench{os.getpid()}@127.0.0.1", secrets.token_hex(16)):
         return _run_dist(sizes)
-    finally:
-        with contextlib.suppress(Exception):
-            net_kernel.stop()
-        with contextlib.suppress(Exception):
-            epmd.stop(force=True)
-        if saved_port is None:
-            os.environ.pop(epmd.PORT_ENV, None)
-        else:
-            os.environ[epmd.PORT_ENV] = saved_port
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_dist(sizes: DistSizes) -> list[Figure]:
-    net_kernel.start(f"bench{os.getpid()}@127.0.0.1", cookie=secrets.token_hex(16))
     raw = _RawPeer()
     peers = [peer.start() for _ in (1, 2)]
     node1 = peers[0][2]
