@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import pytest
 
 from . import scenarios
 from .helpers import (
@@ -47,8 +48,10 @@ def test_stdio_raft_end_to_end(tmp_path: Path) -> None:
     assert not any((tmp_path / "data" / "erlmcp").glob("run-*"))  # its data dir removed
 
 
-def test_sigterm_in_stdio_mode_stops_the_nodes(tmp_path: Path) -> None:
-    """SIGTERM while a client still holds stdin open: serve stops its nodes and exits."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_in_stdio_mode_stops_the_nodes(tmp_path: Path, signum: int) -> None:
+    """SIGTERM or Ctrl-C while a client still holds stdin open: serve stops its nodes and
+    exits 0 (asyncio's own Ctrl-C handling used to hang here, waiting for the stdin reader)."""
     popen = subprocess.Popen([sys.executable, *serve_args("raft", "--nodes", "2")],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env={**os.environ, **server_env(tmp_path)},
@@ -59,7 +62,7 @@ def test_sigterm_in_stdio_mode_stops_the_nodes(tmp_path: Path) -> None:
         assert ready.startswith("erlmcp: raft cluster"), ready
         nodes = children(popen.pid)
         assert len(nodes) >= 2
-        popen.send_signal(signal.SIGTERM)
+        popen.send_signal(signum)
         try:
             code = popen.wait(20)
         except subprocess.TimeoutExpired:

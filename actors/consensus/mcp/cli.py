@@ -161,10 +161,13 @@ def _serve(front: Frontend, http: tuple[str, int] | None, json_response: bool = 
         from mcp.server.stdio import stdio_server
 
         async def stdio() -> None:
-            # SIGTERM becomes a loop callback that raises KeyboardInterrupt out of the loop.
-            # The loop's wake-up fd makes sure the loop sees it even when the kernel hands
-            # the signal to another thread while the loop sleeps in epoll.
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _interrupt)
+            # SIGTERM and Ctrl-C become loop callbacks that raise KeyboardInterrupt out of the
+            # loop (the loop's wake-up fd sees them whichever thread the kernel picks).
+            # asyncio's own Ctrl-C handling would cancel the task group instead, which then
+            # waits for the stdin reader thread: for ever, while the client holds stdin.
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, _interrupt)
             print(ready, file=sys.stderr, flush=True)
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
