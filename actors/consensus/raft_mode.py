@@ -101,6 +101,12 @@ def start_link(config: RaftConfig) -> Any:
 
 
 def _leader_node(member: tuple[str, str]) -> str | None:
+    """The node of the leader `member` knows of, or None. A member on this node is read
+    from the view it publishes after every step (no call, so a busy member does not hold
+    up the server); another node's member is asked."""
+    view = ra.local_view(member)
+    if view is not None:
+        return str(view.leader[1]) if view.leader is not None else None
     answer = ra.members(member, 2000)
     if answer[0] == "ok" and answer[2] is not None:
         return str(answer[2][1])
@@ -158,7 +164,7 @@ class Pending:
 
     froms: list[Any]  # the callers to answer (a retry of the same request id joins them)
     request_id: Any
-    timer: Any
+    deadline: int  # erlang.monotonic_time in ms: answered "commit_timeout" from then on
 
 
 @dataclass
@@ -170,6 +176,7 @@ class RaftState:
     execution_count: int = 0  # tools this node's server ran as leader (committed)
     pending: dict[Any, Pending] = field(default_factory=dict)  # correlation -> Pending
     in_flight: dict[Any, Any] = field(default_factory=dict)  # request id -> correlation
+    sweep: Any = None  # the one commit-timeout timer, armed while anything is pending
 
 
 class RaftConsensusServer(gen_server.GenServer):
@@ -247,8 +254,10 @@ class RaftConsensusServer(gen_server.GenServer):
         command = ("record", tool, args, result, request_id, erlang.node(), outcome)
         correlation = erlang.make_ref()
         ra.pipeline_command(s.member, command, correlation)
-        timer = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), ("$commit_timeout", correlation))
-        s.pending[correlation] = Pending([from_], request_id, timer)
+        deadline = erlang.monotonic_time("millisecond") + COMMIT_TIMEOUT
+        s.pending[correlation] = Pending([from_], request_id, deadline)
+        if s.sweep is None:
+            s.sweep = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), "$commit_sweep")
         if request_id is not None:
             s.in_flight[request_id] = correlation
         return ("noreply", s)
@@ -261,8 +270,8 @@ class RaftConsensusServer(gen_server.GenServer):
                         s.execution_count += 1
             case ("ra_event", _from, ("rejected", ("not_leader", _leader, correlation))):
                 self._answer(s, correlation, ("error", "leader_changed"))
-            case ("$commit_timeout", correlation):
-                self._answer(s, correlation, ("error", "commit_timeout"))
+            case "$commit_sweep":
+                self._sweep(s)
             case ("$kick_election", left) if _leader_node(s.member) is None:
                 ra.trigger_election(s.member)  # pre-vote: harmless if the others are not up
                 if left > 1:
@@ -274,11 +283,24 @@ class RaftConsensusServer(gen_server.GenServer):
         pending = s.pending.pop(correlation, None)
         if pending is None:
             return False  # answered already (a late commit after its timeout)
-        erlang.cancel_timer(pending.timer)
         s.in_flight.pop(pending.request_id, None)
         for from_ in pending.froms:
             gen_server.reply(from_, reply)
         return True
+
+    @classmethod
+    def _sweep(cls, s: RaftState) -> None:
+        """Answer "commit_timeout" to every pending entry past its deadline, and re-arm the
+        one timer for the earliest left. Deadlines grow in insertion order (one constant
+        timeout), so the scan stops at the first entry still in time."""
+        s.sweep = None
+        now = erlang.monotonic_time("millisecond")
+        for correlation, pending in list(s.pending.items()):
+            if pending.deadline > now:
+                s.sweep = erlang.send_after(pending.deadline - now, erlang.self(),
+                                            "$commit_sweep")
+                return
+            cls._answer(s, correlation, ("error", "commit_timeout"))
 
     # -- reads ------------------------------------------------------------------------------
 

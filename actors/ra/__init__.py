@@ -35,6 +35,7 @@ from ._names import SystemNames
 
 __all__ = [
     "add_member", "consistent_query", "delete_cluster", "leader_query", "local_query",
+    "local_view",
     "member_overview", "members", "pipeline_command", "process_command", "remove_member",
     "restart_server", "start", "start_cluster", "start_server", "stop", "stop_server",
     "transfer_leadership", "trigger_election",
