@@ -9,7 +9,8 @@ Rules of this module:
   clock when it appended it). Every member holds the same audit log.
 - The tool runs once, on the leader's node, in a supervised ToolRunner (tools run one at
   a time, as in the POC); then the entry, which carries the result, is committed with
-  `ra.pipeline_command`, and the caller is answered when it is applied (or gets
+  `ra.pipeline_commands` (the entries of tools run back to back, while other requests
+  waited, go together), and the caller is answered when it is applied (or gets
   "commit_timeout" after COMMIT_TIMEOUT, "leader_changed" if leadership moved meanwhile:
   the outcome is then unknown, and a retry with the request id settles it). A follower's
   server forwards the request, from a helper process, to the server on the leader's node
@@ -177,6 +178,7 @@ class RaftState:
     pending: dict[Any, Pending] = field(default_factory=dict)  # correlation -> Pending
     in_flight: dict[Any, Any] = field(default_factory=dict)  # request id -> correlation
     sweep: Any = None  # the one commit-timeout timer, armed while anything is pending
+    outbox: list[tuple[Any, Any]] = field(default_factory=list)  # (command, correlation)
 
 
 class RaftConsensusServer(gen_server.GenServer):
@@ -253,7 +255,7 @@ class RaftConsensusServer(gen_server.GenServer):
         result = outcome[1] if outcome[0] == "ok" else outcome
         command = ("record", tool, args, result, request_id, erlang.node(), outcome)
         correlation = erlang.make_ref()
-        ra.pipeline_command(s.member, command, correlation)
+        self._commit(s, command, correlation)
         deadline = erlang.monotonic_time("millisecond") + COMMIT_TIMEOUT
         s.pending[correlation] = Pending([from_], request_id, deadline)
         if s.sweep is None:
@@ -272,6 +274,8 @@ class RaftConsensusServer(gen_server.GenServer):
                 self._answer(s, correlation, ("error", "leader_changed"))
             case "$commit_sweep":
                 self._sweep(s)
+            case "$commit_outbox":
+                self._send_outbox(s)
             case ("$kick_election", left) if _leader_node(s.member) is None:
                 ra.trigger_election(s.member)  # pre-vote: harmless if the others are not up
                 if left > 1:
@@ -287,6 +291,27 @@ class RaftConsensusServer(gen_server.GenServer):
         for from_ in pending.froms:
             gen_server.reply(from_, reply)
         return True
+
+    @classmethod
+    def _commit(cls, s: RaftState, command: Any, correlation: Any) -> None:
+        """Pipeline the entry of a tool that ran. With other requests waiting in the
+        mailbox, it waits for them (a "$commit_outbox" queued behind them), so the tools
+        that run back to back commit together: one message to the member, one proposal,
+        one AppendEntries per follower. With none, it goes at once."""
+        s.outbox.append((command, correlation))
+        if len(s.outbox) > 1:
+            return
+        waiting = erlang.process_info(erlang.self(), "message_queue_len")
+        if type(waiting) is tuple and waiting[1] > 0:
+            erlang.send(erlang.self(), "$commit_outbox")
+        else:
+            cls._send_outbox(s)
+
+    @staticmethod
+    def _send_outbox(s: RaftState) -> None:
+        items, s.outbox = s.outbox, []
+        if items:
+            ra.pipeline_commands(s.member, items)
 
     @classmethod
     def _sweep(cls, s: RaftState) -> None:

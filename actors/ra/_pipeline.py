@@ -44,6 +44,17 @@ def send(server_id: tuple[str, str], command: Any, correlation: Any) -> None:
     erlang.send(relay, (_KEY, command, correlation))
 
 
+def send_many(server_id: tuple[str, str], items: list[tuple[Any, Any]]) -> None:
+    """Several `(command, correlation)` at once: one local cast to a member on this node
+    (proposed together), else each through the relay (which coalesces them)."""
+    if server_id[1] == erlang.node():
+        if items:
+            gen_server.cast(server_id[0], ("$ra_pipeline_many", items, erlang.self()))
+        return
+    for command, correlation in items:
+        send(server_id, command, correlation)
+
+
 def _relay(caller: Any, server_id: tuple[str, str]) -> None:
     ref = erlang.monitor("process", caller)
     receive = erlang.receive
