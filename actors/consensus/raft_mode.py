@@ -243,6 +243,7 @@ class RaftConsensusServer(gen_server.GenServer):
             if request_id in s.in_flight:  # a retry while the first is committing
                 s.pending[s.in_flight[request_id]].froms.append(from_)
                 return ("noreply", s)
+            self._send_outbox(s)  # the query blocks us: let the waiting entries commit meanwhile
             found = ra.consistent_query(s.member, lambda st: st["replies"].get(request_id, None),
                                         COMMIT_TIMEOUT)
             if found[0] != "ok":
