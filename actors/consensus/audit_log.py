@@ -24,6 +24,7 @@ Rules of this module:
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any
 
 from actors import erlang, gen_server
@@ -83,10 +84,10 @@ def select(entries: list[dict[str, Any]], q: dict[str, Any]) -> Any:
             and (limit is None or (type(limit) is int and limit >= 0))
             and order in ("newest", "oldest")):
         return ("error", ("bad_query", q))
-    found = [e for e in (entries if order == "oldest" else reversed(entries))
+    found = (e for e in (entries if order == "oldest" else reversed(entries))
              if (node is None or e["executor"] == node)
-             and (since is None or e["execution_id"] > since)]
-    return ("ok", found if limit is None else found[:limit])
+             and (since is None or e["execution_id"] > since))
+    return ("ok", list(found if limit is None else islice(found, limit)))
 
 
 # -- the API ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Rules of this module:
   clock when it appended it). Every member holds the same audit log.
 - The tool runs once, on the leader's node, in a supervised ToolRunner (tools run one at
   a time, as in the POC); then the entry, which carries the result, is committed with
-  `ra.pipeline_command`, and the caller is answered when it is applied (or gets
+  `ra.pipeline_commands` (the entries of tools run back to back, while other requests
+  waited, go together), and the caller is answered when it is applied (or gets
   "commit_timeout" after COMMIT_TIMEOUT, "leader_changed" if leadership moved meanwhile:
   the outcome is then unknown, and a retry with the request id settles it). A follower's
   server forwards the request, from a helper process, to the server on the leader's node
@@ -101,6 +102,12 @@ def start_link(config: RaftConfig) -> Any:
 
 
 def _leader_node(member: tuple[str, str]) -> str | None:
+    """The node of the leader `member` knows of, or None. A member on this node is read
+    from the view it publishes after every step (no call, so a busy member does not hold
+    up the server); another node's member is asked."""
+    view = ra.local_view(member)
+    if view is not None:
+        return str(view.leader[1]) if view.leader is not None else None
     answer = ra.members(member, 2000)
     if answer[0] == "ok" and answer[2] is not None:
         return str(answer[2][1])
@@ -158,7 +165,7 @@ class Pending:
 
     froms: list[Any]  # the callers to answer (a retry of the same request id joins them)
     request_id: Any
-    timer: Any
+    deadline: int  # erlang.monotonic_time in ms: answered "commit_timeout" from then on
 
 
 @dataclass
@@ -170,6 +177,8 @@ class RaftState:
     execution_count: int = 0  # tools this node's server ran as leader (committed)
     pending: dict[Any, Pending] = field(default_factory=dict)  # correlation -> Pending
     in_flight: dict[Any, Any] = field(default_factory=dict)  # request id -> correlation
+    sweep: Any = None  # the one commit-timeout timer, armed while anything is pending
+    outbox: list[tuple[Any, Any]] = field(default_factory=list)  # (command, correlation)
 
 
 class RaftConsensusServer(gen_server.GenServer):
@@ -234,6 +243,7 @@ class RaftConsensusServer(gen_server.GenServer):
             if request_id in s.in_flight:  # a retry while the first is committing
                 s.pending[s.in_flight[request_id]].froms.append(from_)
                 return ("noreply", s)
+            self._send_outbox(s)  # the query blocks us: let the waiting entries commit meanwhile
             found = ra.consistent_query(s.member, lambda st: st["replies"].get(request_id, None),
                                         COMMIT_TIMEOUT)
             if found[0] != "ok":
@@ -246,9 +256,11 @@ class RaftConsensusServer(gen_server.GenServer):
         result = outcome[1] if outcome[0] == "ok" else outcome
         command = ("record", tool, args, result, request_id, erlang.node(), outcome)
         correlation = erlang.make_ref()
-        ra.pipeline_command(s.member, command, correlation)
-        timer = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), ("$commit_timeout", correlation))
-        s.pending[correlation] = Pending([from_], request_id, timer)
+        self._commit(s, command, correlation)
+        deadline = erlang.monotonic_time("millisecond") + COMMIT_TIMEOUT
+        s.pending[correlation] = Pending([from_], request_id, deadline)
+        if s.sweep is None:
+            s.sweep = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), "$commit_sweep")
         if request_id is not None:
             s.in_flight[request_id] = correlation
         return ("noreply", s)
@@ -261,8 +273,10 @@ class RaftConsensusServer(gen_server.GenServer):
                         s.execution_count += 1
             case ("ra_event", _from, ("rejected", ("not_leader", _leader, correlation))):
                 self._answer(s, correlation, ("error", "leader_changed"))
-            case ("$commit_timeout", correlation):
-                self._answer(s, correlation, ("error", "commit_timeout"))
+            case "$commit_sweep":
+                self._sweep(s)
+            case "$commit_outbox":
+                self._send_outbox(s)
             case ("$kick_election", left) if _leader_node(s.member) is None:
                 ra.trigger_election(s.member)  # pre-vote: harmless if the others are not up
                 if left > 1:
@@ -274,11 +288,45 @@ class RaftConsensusServer(gen_server.GenServer):
         pending = s.pending.pop(correlation, None)
         if pending is None:
             return False  # answered already (a late commit after its timeout)
-        erlang.cancel_timer(pending.timer)
         s.in_flight.pop(pending.request_id, None)
         for from_ in pending.froms:
             gen_server.reply(from_, reply)
         return True
+
+    @classmethod
+    def _commit(cls, s: RaftState, command: Any, correlation: Any) -> None:
+        """Pipeline the entry of a tool that ran. With other requests waiting in the
+        mailbox, it waits for them (a "$commit_outbox" queued behind them), so the tools
+        that run back to back commit together: one message to the member, one proposal,
+        one AppendEntries per follower. With none, it goes at once."""
+        s.outbox.append((command, correlation))
+        if len(s.outbox) > 1:
+            return
+        waiting = erlang.process_info(erlang.self(), "message_queue_len")
+        if type(waiting) is tuple and waiting[1] > 0:
+            erlang.send(erlang.self(), "$commit_outbox")
+        else:
+            cls._send_outbox(s)
+
+    @staticmethod
+    def _send_outbox(s: RaftState) -> None:
+        items, s.outbox = s.outbox, []
+        if items:
+            ra.pipeline_commands(s.member, items)
+
+    @classmethod
+    def _sweep(cls, s: RaftState) -> None:
+        """Answer "commit_timeout" to every pending entry past its deadline, and re-arm the
+        one timer for the earliest left. Deadlines grow in insertion order (one constant
+        timeout), so the scan stops at the first entry still in time."""
+        s.sweep = None
+        now = erlang.monotonic_time("millisecond")
+        for correlation, pending in list(s.pending.items()):
+            if pending.deadline > now:
+                s.sweep = erlang.send_after(pending.deadline - now, erlang.self(),
+                                            "$commit_sweep")
+                return
+            cls._answer(s, correlation, ("error", "commit_timeout"))
 
     # -- reads ------------------------------------------------------------------------------
 

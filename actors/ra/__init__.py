@@ -35,7 +35,9 @@ from ._names import SystemNames
 
 __all__ = [
     "add_member", "consistent_query", "delete_cluster", "leader_query", "local_query",
-    "member_overview", "members", "pipeline_command", "process_command", "remove_member",
+    "local_view",
+    "member_overview", "members", "pipeline_command", "pipeline_commands", "process_command",
+    "remove_member",
     "restart_server", "start", "start_cluster", "start_server", "stop", "stop_server",
     "transfer_leadership", "trigger_election",
 ]
@@ -212,6 +214,17 @@ def pipeline_command(server_id: ServerId, command: Any, correlation: Any = None,
     up as one message (`actors.ra._pipeline`); the order is kept.
     """
     _pipeline.send(_sid(server_id), command, correlation)
+    return "ok"
+
+
+def pipeline_commands(server_id: ServerId, items: list[tuple[Any, Any]]) -> str:
+    """`pipeline_command` of each `(command, correlation)` in `items`, in order, sent as one
+    message where the member is on the caller's node, so that they are proposed together
+    (one WAL write, one AppendEntries per follower). The answers are as for
+    `pipeline_command`. "ok" at once; badarg if `items` is not a list of pairs."""
+    if type(items) is not list or not all(type(i) is tuple and len(i) == 2 for i in items):
+        raise erlang.Error("badarg")
+    _pipeline.send_many(_sid(server_id), items)
     return "ok"
 
 

@@ -14,6 +14,10 @@ Rules of this module:
   caller as the leader answers a command it cannot replicate:
   `("ra_event", server_id, ("applied", [(correlation, ("error", ("bad_command", why)))]))`.
 * The relay monitors its caller and ends when the caller ends.
+* A member on the caller's own node gets each command directly, by a local cast (no
+  pickling, no frame): a relay would only add a process wake-up per command, and the
+  member batches what waits in its mailbox itself (`_server._queue`). The order is
+  the same: one sender, one receiver, one mailbox.
 """
 
 from __future__ import annotations
@@ -27,13 +31,28 @@ _KEY = "$ra_relay"
 
 
 def send(server_id: tuple[str, str], command: Any, correlation: Any) -> None:
-    """Hand one pipelined command to this process's relay for `server_id`."""
+    """Hand one pipelined command to this process's relay for `server_id`, or, for a
+    member on this node, to the member itself (see the module rules)."""
+    if server_id[1] == erlang.node():
+        gen_server.cast(server_id[0], ("$ra_pipeline", command, correlation, erlang.self()))
+        return
     key = (_KEY, server_id)
     relay = erlang.get(key)
     if relay == "undefined" or not erlang.is_process_alive(relay):
         relay = erlang.spawn(_relay, erlang.self(), server_id)
         erlang.put(key, relay)
     erlang.send(relay, (_KEY, command, correlation))
+
+
+def send_many(server_id: tuple[str, str], items: list[tuple[Any, Any]]) -> None:
+    """Several `(command, correlation)` at once: one local cast to a member on this node
+    (proposed together), else each through the relay (which coalesces them)."""
+    if server_id[1] == erlang.node():
+        if items:
+            gen_server.cast(server_id[0], ("$ra_pipeline_many", items, erlang.self()))
+        return
+    for command, correlation in items:
+        send(server_id, command, correlation)
 
 
 def _relay(caller: Any, server_id: tuple[str, str]) -> None:

@@ -4,6 +4,7 @@ committing, and the commit's own errors. (The cluster behaviour is in test_raft_
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,4 +95,52 @@ def test_a_bad_request_id_is_refused_and_loses_nothing(node: Node, tmp_path: Pat
     assert client.execute_tool(SERVER_NAME, "add", {"a": 2, "b": 2}, ("ok", 7))[0] == "ok"
     ok, entries = client.audit(SERVER_NAME)
     assert ok == "ok" and [e["request_id"] for e in entries] == [("ok", 7), "first"]
+    assert app.stop() == "ok"
+
+
+def test_each_uncommitted_tool_times_out_from_its_own_request(
+        node: Node, tmp_path: Path, monkeypatch: Any) -> None:
+    """The server keeps one commit-timeout timer for all pending entries: an entry that does
+    not commit in COMMIT_TIMEOUT gets "commit_timeout", each counted from its own request
+    (a later one is not answered early with the first), and a late commit is not answered
+    twice. Here the member is held inside its apply, so nothing commits meanwhile."""
+    from actors import gen_server, timer
+    from actors.consensus import raft_mode
+    from actors.raft import Apply
+
+    monkeypatch.setattr(raft_mode, "COMMIT_TIMEOUT", 300)
+    _start(tmp_path, default_tools())
+    member = (raft_mode.MEMBER_NAME, node.name)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_apply(_core: Any, effect: Any) -> None:
+        if isinstance(effect, Apply) and not release.is_set():
+            held.set()
+            release.wait(10)
+
+    assert gen_server.call(member, ("$ra_trace", hold_apply)) == "ok"
+    me = erlang.self()
+
+    def ask(tag: str, a: int) -> None:
+        t0 = time.monotonic()
+        answer = client.execute_tool(SERVER_NAME, "add", {"a": a, "b": 0})
+        erlang.send(me, ("done", tag, answer, time.monotonic() - t0))
+
+    try:
+        erlang.spawn(ask, "first", 1)
+        assert held.wait(10), "the member never applied the first entry"
+        timer.sleep(100)  # the second request's deadline is 100 ms after the first's
+        erlang.spawn(ask, "second", 2)
+        answers = {m[1]: m[2:] for m in (recv(lambda m: type(m) is tuple and m[0] == "done",
+                                              5000) for _ in range(2))}
+    finally:
+        release.set()
+    assert answers["first"][0] == ("error", "commit_timeout")
+    assert answers["second"][0] == ("error", "commit_timeout")
+    assert 0.295 <= answers["second"][1] < 3.0, answers  # its own 300 ms, not the first's
+    assert gen_server.call(member, ("$ra_trace", None)) == "ok"
+    # the outcome was unknown: both entries commit once the member goes on, unanswered
+    wait_until(lambda: client.get_status(SERVER_NAME)["audit_log_size"] == 2, 10)
+    assert client.execute_tool(SERVER_NAME, "add", {"a": 3, "b": 0}) == ("ok", 3)
+    assert client.get_status(SERVER_NAME)["execution_count"] == 1  # only the answered one
     assert app.stop() == "ok"

@@ -10,7 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from actors import Node, erlang, ra
+import pytest
+
+from actors import Node, erlang, ra, rpc
 from tests.helpers import no_message, wait_until
 
 from . import ra_helpers as h
@@ -74,3 +76,34 @@ def test_a_command_that_cannot_be_sent_is_answered_and_the_others_apply(
                zip([0, 1, 2, 3, 5, 6, 7, 8, 9], range(1, 10), strict=True))
     no_message(lambda m: type(m) is tuple and m[0] == "ra_event", 300)
     assert h.local_state(leader)[1] == tuple(("ok", i) for i in range(10) if i != 4)
+
+
+def pipeline_here(leader: Any, tag: str, n: int) -> tuple[list[Any], list[Any], Any]:
+    """(on the leader's node) Pipeline n commands to the member next to us: the senders and
+    the correlations of the replies in the order they came, and this process's relay."""
+    half = n // 2
+    for i in range(half):
+        ra.pipeline_command(leader, (tag, i), i)
+    assert ra.pipeline_commands(leader, [((tag, i), i) for i in range(half, n)]) == "ok"
+    got = _events(n)
+    return [s for s, _, _ in got], [c for _, c, _ in got], erlang.get(("$ra_relay", leader))
+
+
+def test_a_caller_on_the_members_node_sends_to_it_directly_in_order(
+        dist_node: Node, peers: Any, tmp_path: Path) -> None:
+    """A member on the caller's node gets each command (and each `pipeline_commands` batch)
+    by a local cast: no relay process, the same order, each answered once."""
+    c = h.Cluster(peers, tmp_path, "pd")
+    leader = c.start(c.add_nodes([f"pd{i}" for i in range(3)]), h.log_machine())
+    n = 200
+    senders, correlations, relay = rpc.call(leader[1], pipeline_here, [leader, "d", n], 30_000)
+    assert relay == "undefined"  # no relay was started
+    assert correlations == list(range(n)) and set(senders) == {leader}
+    h.wait_caught_up(c.ids)
+    assert h.local_state(leader)[1] == tuple(("d", i) for i in range(n))
+
+
+def test_pipeline_commands_refuses_what_is_not_a_list_of_pairs(node: Node) -> None:
+    for bad in ("x", [("a",)], [("a", 1, 2)], ("tuple", "of", "pairs"), [["a", 1]]):
+        with pytest.raises(erlang.Error):
+            ra.pipeline_commands(("member", node.name), bad)
