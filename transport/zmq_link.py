@@ -24,6 +24,18 @@ Rules of this module:
 - With CURVE, the link answers ZeroMQ's ZAP requests itself (on the I/O thread): a client
   whose public key is not one of `CurveKeys.clients` (by default the cluster's own) is
   refused during ZeroMQ's handshake, before any frame of it reaches us.
+- Polling is cheap in the steady state (no channel in its handshake): the poll watches only
+  file descriptors with `select.poll`, namely the wake-up pipe and the ZMQ_FD of the ROUTER,
+  the ZAP socket and each channel's monitor. A ZMQ_FD is edge-triggered: it signals new
+  commands for its socket, not pending messages, and any operation on the socket may consume
+  that signal. So every socket watched by its FD is read until it has nothing (EAGAIN, or
+  EVENTS without POLLIN) before the poll sleeps again: a monitor or ZAP wake is drained to
+  EAGAIN; the ROUTER is read until EVENTS says empty, and whenever that is not known (a
+  `reply` sent on it, a round cut short by `DRAIN_BYTES`) it is `_router_unsure`, and the
+  next round checks its EVENTS before sleeping; after each rebuild of the poll set every
+  such socket is drained once (`_catch_up`). While a channel reads its handshake, senders
+  on other threads could consume its socket's signal, so the round uses `zmq.Poller` with
+  the sockets themselves (level-triggered) until every handshake is done.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
@@ -49,6 +61,7 @@ import collections
 import logging
 import os
 import resource
+import select
 import threading
 import time
 from collections.abc import Callable, Container
@@ -168,6 +181,10 @@ class ZmqLink:
             self._router.curve_secretkey = curve.secret
             self._router.curve_publickey = curve.public
         self._router.bind(bind)
+        self._router_fd = cast(int, self._router.getsockopt(zmq.FD))
+        self._zap_fd = None if self._zap is None else cast(int, self._zap.getsockopt(zmq.FD))
+        self._router_unsure = True  # the ROUTER may hold frames its FD will not announce
+        self._unsure = True  # the same for the ZAP socket and the monitors (after a rebuild)
         self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._channels: dict[int, _Channel] = {}
         self._next_channel = 1
@@ -192,8 +209,8 @@ class ZmqLink:
         self._claimant_polls = False  # a claimant holds the role now
         self._riders = 0  # callers waiting for a reply while a claimant polls
         self._next_timer = time.monotonic() + self._timer_s
-        self._poller = zmq.Poller()
-        self._watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        self._poller: zmq.Poller | select.poll = zmq.Poller()
+        self._watched: dict[zmq.Socket | int, tuple[int, bool]] = {}
         self._thread = threading.Thread(target=self._lead, args=(0,),
                                         name=f"zmq-link-{name}", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name=f"zmq-watch-{name}",
@@ -309,6 +326,7 @@ class ZmqLink:
 
     def reply(self, identity: bytes, frame: bytes) -> None:
         """Send on the ROUTER to the connection `identity` (handshake replies)."""
+        self._router_unsure = True  # a send may consume the ROUTER's read signal
         try:
             self._router.send_multipart([identity, frame], zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -399,6 +417,10 @@ class ZmqLink:
         if self._dirty:
             self._poller, self._watched = self._make_poller()
         wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
+        if type(self._poller) is not zmq.Poller and self._catch_up():
+            wait_ms = 0.0  # it served something: whoever waits on it must look first
+            if self._dirty:
+                return  # a channel closed: its descriptor must leave the poll set first
         try:
             ready = self._poller.poll(int(wait_ms))  # what pyzmq does with a float
         except zmq.ZMQError:
@@ -488,14 +510,46 @@ class ZmqLink:
                 return False
         return True
 
-    def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
+    def _catch_up(self) -> bool:
+        """Before a descriptor poll sleeps: read whatever the sockets watched by their ZMQ_FD
+        may hold unannounced (see the module's rules). True when it read anything or
+        could not tell."""
+        served = False
+        if self._unsure:
+            self._unsure = self._router_unsure = served = True
+            if self._zap is not None:
+                self._serve_zap()
+            for channel, ch in list(self._channels.items()):
+                if self._channels.get(channel) is ch:
+                    self._drain_monitor(channel, ch.monitor)
+            self._unsure = False
+        if self._router_unsure:
+            self._router_unsure = False
+            if cast(int, self._router.getsockopt(_EVENTS)) & _POLLIN:
+                self._drain_router()
+                served = True
+        return served
+
+    def _make_poller(self) -> tuple[zmq.Poller | select.poll,
+                                    dict[zmq.Socket | int, tuple[int, bool]]]:
         self._dirty = False
+        watched: dict[zmq.Socket | int, tuple[int, bool]] = {}
+        if not any(ch.reading for ch in self._channels.values()):
+            fds = select.poll()
+            for fd in (self._wake_r, self._router_fd, self._zap_fd):
+                if fd is not None:
+                    fds.register(fd, select.POLLIN)
+            for channel, ch in self._channels.items():
+                fd = cast(int, ch.monitor.getsockopt(zmq.FD))
+                fds.register(fd, select.POLLIN)
+                watched[fd] = (channel, True)
+            self._unsure = True
+            return fds, watched
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(self._router, zmq.POLLIN)
         if self._zap is not None:
             poller.register(self._zap, zmq.POLLIN)
-        watched: dict[zmq.Socket, tuple[int, bool]] = {}
         for channel, ch in self._channels.items():
             poller.register(ch.monitor, zmq.POLLIN)
             watched[ch.monitor] = (channel, True)
@@ -504,37 +558,40 @@ class ZmqLink:
                 watched[ch.socket] = (channel, False)
         return poller, watched
 
-    def _serve(self, sock: zmq.Socket | int, watched: dict[zmq.Socket, tuple[int, bool]]) -> None:
-        if sock == self._wake_r:
+    def _serve(self, sock: zmq.Socket | int,
+               watched: dict[zmq.Socket | int, tuple[int, bool]]) -> None:
+        if sock is self._router or sock == self._router_fd:
+            self._drain_router()
+        elif sock == self._wake_r:
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
             while self._calls:
                 self._guard(self._calls.popleft())
-        elif sock is self._router:
-            self._drain_router()
-        elif sock is self._zap:
+        elif sock is self._zap or (sock == self._zap_fd and self._zap_fd is not None):
             self._serve_zap()
-        elif isinstance(sock, zmq.Socket) and sock in watched:
+        elif sock in watched:
             channel, is_monitor = watched[sock]
-            if channel in self._channels:
+            ch = self._channels.get(channel)
+            if ch is not None:  # (a descriptor of a closed channel may have been reused)
                 if is_monitor:
-                    self._drain_monitor(channel, sock)
+                    self._drain_monitor(channel, ch.monitor)
                 else:
-                    self._drain_channel(channel, sock)
+                    self._drain_channel(channel, ch.socket)
 
     def _drain_router(self) -> None:
         """Read what is there first, then hand it on: while reading, no process is woken,
-        so the threads that frames wake compete for the GIL once per batch, not per frame."""
+        so the threads that frames wake compete for the GIL once per batch, not per frame.
+        Called when the ROUTER has (or may have) input: it reads first, and checks EVENTS
+        only after each frame (EVENTS is cheaper than catching zmq.Again). It stops when
+        the ROUTER is empty, or at a bound, and then leaves it `_router_unsure`."""
         batch = []
         router, trusted = self._router, self._trusted
         on_inbound = self._handler.on_inbound
         events = cast(Callable[[int], int], router.getsockopt)  # EVENTS is an int option
         size = 0
         for _ in range(1000):
-            if size > DRAIN_BYTES or not events(_EVENTS) & _POLLIN:
-                break  # (EVENTS is cheaper than catching zmq.Again)
             try:
                 parts = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -547,6 +604,13 @@ class ZmqLink:
             else:  # not authenticated: handled (and dropped) before the next one is read
                 self._guard(partial(on_inbound, parts[0], parts[1]))
                 del parts
+            if not events(_EVENTS) & _POLLIN:
+                break
+            if size > DRAIN_BYTES:
+                self._router_unsure = True
+                break
+        else:
+            self._router_unsure = True
         for identity, frame in batch:
             try:
                 on_inbound(identity, frame)
@@ -586,8 +650,10 @@ class ZmqLink:
             self._guard(partial(self._handler.on_outbound, channel, parts[0]))
 
     def _drain_monitor(self, channel: int, monitor: zmq.Socket) -> None:
+        """Read the monitor until EAGAIN (its FD is edge-triggered), or until the channel
+        closes (which closes the monitor)."""
         ch = self._channels[channel]
-        while True:
+        while ch.open:
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.ZMQError:
@@ -599,7 +665,6 @@ class ZmqLink:
                     kind == zmq.EVENT_CONNECT_RETRIED and ch.reading):
                 # a peer that went away, or one that refuses its handshake's connection
                 self._guard(lambda: self._handler.on_channel_lost(channel))
-                return
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
