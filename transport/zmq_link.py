@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import resource
 import select
@@ -422,7 +423,8 @@ class ZmqLink:
             if self._dirty:
                 return  # a channel closed: its descriptor must leave the poll set first
         try:
-            ready = self._poller.poll(int(wait_ms))  # what pyzmq does with a float
+            # rounded up: a wait under 1 ms must sleep, not spin through zero-timeout polls
+            ready = self._poller.poll(math.ceil(wait_ms))
         except zmq.ZMQError:
             if not self._running:
                 return
