@@ -78,6 +78,7 @@ log = logging.getLogger("transport.zmq_link")
 
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
+_RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
 WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
 CLAIM_WAIT_S = 0.002  # a claimant waits this long for the role, then waits as usual
 KEEPER_NAP_S = 0.001  # how often a keeper that lent its role checks whether it is free
@@ -591,13 +592,16 @@ class ZmqLink:
         batch = []
         router, trusted = self._router, self._trusted
         on_inbound = self._handler.on_inbound
-        events = cast(Callable[[int], int], router.getsockopt)  # EVENTS is an int option
+        get = cast("Callable[[int], int]", router.get)  # EVENTS and RCVMORE are int options
+        recv = cast("Callable[[int], bytes]", router.recv)
         size = 0
         for _ in range(1000):
             try:
-                parts = router.recv_multipart(zmq.NOBLOCK)
+                parts = [recv(_NOBLOCK)]
             except zmq.Again:
                 break
+            while get(_RCVMORE):  # a message's parts arrive together
+                parts.append(recv(_NOBLOCK))
             if len(parts) != 2:
                 self.dropped_shapes += 1
             elif parts[0] in trusted:
@@ -606,7 +610,7 @@ class ZmqLink:
             else:  # not authenticated: handled (and dropped) before the next one is read
                 self._guard(partial(on_inbound, parts[0], parts[1]))
                 del parts
-            if not events(_EVENTS) & _POLLIN:
+            if not get(_EVENTS) & _POLLIN:
                 break
             if size > DRAIN_BYTES:
                 self._router_unsure = True
