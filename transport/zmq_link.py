@@ -24,15 +24,29 @@ Rules of this module:
 - With CURVE, the link answers ZeroMQ's ZAP requests itself (on the I/O thread): a client
   whose public key is not one of `CurveKeys.clients` (by default the cluster's own) is
   refused during ZeroMQ's handshake, before any frame of it reaches us.
+- Polling is cheap in the steady state (no channel in its handshake): the poll watches only
+  file descriptors with `select.poll`, namely the wake-up pipe and the ZMQ_FD of the ROUTER,
+  the ZAP socket and each channel's monitor. A ZMQ_FD is edge-triggered: it signals new
+  commands for its socket, not pending messages, and any operation on the socket may consume
+  that signal. So every socket watched by its FD is read until it has nothing (EAGAIN, or
+  EVENTS without POLLIN) before the poll sleeps again: a monitor or ZAP wake is drained to
+  EAGAIN; the ROUTER is read until EVENTS says empty, and whenever that is not known (a
+  `reply` sent on it, a round cut short by `DRAIN_BYTES`) it is `_router_unsure`, and the
+  next round checks its EVENTS before sleeping; after each rebuild of the poll set every
+  such socket is drained once (`_catch_up`). While a channel reads its handshake, senders
+  on other threads could consume its socket's signal, so the round uses `zmq.Poller` with
+  the sockets themselves (level-triggered) until every handshake is done.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
   the keeper (the link's own leader) yields at the end of its round, the claimant polls
   and serves until it is woken. The reply then wakes its caller straight from the poll,
-  with no hand-off between threads. The keeper takes the role back when it next finds it
-  free (it checks every `KEEPER_NAP_S`), so between two claims of one caller nobody polls
-  for at most that long; a claimant that leaves while other callers wait without polling
-  (they "ride" along, see `lead_until`) wakes the keeper at once.
+  with no hand-off between threads. The keeper takes the role back when it finds it free
+  and not freed within the last `KEEPER_NAP_S` (it checks every `KEEPER_NAP_S`: a caller
+  that just gave it back is likely to claim it again soon), so between two claims of one
+  caller nobody polls for at most twice that long; a claimant that leaves while other
+  callers wait without polling (they "ride" along, see `lead_until`) wakes the keeper at
+  once.
 - "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
   what arrives, then runs the handler's `after_poll` work (the processes its frames made
   runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
@@ -47,8 +61,10 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import resource
+import select
 import threading
 import time
 from collections.abc import Callable, Container
@@ -64,6 +80,7 @@ log = logging.getLogger("transport.zmq_link")
 
 SENT, FULL, CLOSED = "sent", "full", "closed"  # what `send` did with a frame
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic is slow
+_RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
 WATCH_LIMIT_S = 0.005  # after_poll work longer than this loses the I/O role to a new thread
 CLAIM_WAIT_S = 0.002  # a claimant waits this long for the role, then waits as usual
 KEEPER_NAP_S = 0.001  # how often a keeper that lent its role checks whether it is free
@@ -168,6 +185,10 @@ class ZmqLink:
             self._router.curve_secretkey = curve.secret
             self._router.curve_publickey = curve.public
         self._router.bind(bind)
+        self._router_fd = cast(int, self._router.getsockopt(zmq.FD))
+        self._zap_fd = None if self._zap is None else cast(int, self._zap.getsockopt(zmq.FD))
+        self._router_unsure = True  # the ROUTER may hold frames its FD will not announce
+        self._unsure = True  # the same for the ZAP socket and the monitors (after a rebuild)
         self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._channels: dict[int, _Channel] = {}
         self._next_channel = 1
@@ -190,10 +211,11 @@ class ZmqLink:
         self._keeper_wake = threading.Lock()  # released to end a keeper's nap early
         self._keeper_wake.acquire()
         self._claimant_polls = False  # a claimant holds the role now
+        self._freed_at = 0.0  # when a claimant last gave the role back (monotonic)
         self._riders = 0  # callers waiting for a reply while a claimant polls
         self._next_timer = time.monotonic() + self._timer_s
-        self._poller = zmq.Poller()
-        self._watched: dict[zmq.Socket, tuple[int, bool]] = {}
+        self._poller: zmq.Poller | select.poll = zmq.Poller()
+        self._watched: dict[zmq.Socket | int, tuple[int, bool]] = {}
         self._thread = threading.Thread(target=self._lead, args=(0,),
                                         name=f"zmq-link-{name}", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name=f"zmq-watch-{name}",
@@ -309,6 +331,7 @@ class ZmqLink:
 
     def reply(self, identity: bytes, frame: bytes) -> None:
         """Send on the ROUTER to the connection `identity` (handshake replies)."""
+        self._router_unsure = True  # a send may consume the ROUTER's read signal
         try:
             self._router.send_multipart([identity, frame], zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -399,8 +422,13 @@ class ZmqLink:
         if self._dirty:
             self._poller, self._watched = self._make_poller()
         wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
+        if type(self._poller) is not zmq.Poller and self._catch_up():
+            wait_ms = 0.0  # it served something: whoever waits on it must look first
+            if self._dirty:
+                return  # a channel closed: its descriptor must leave the poll set first
         try:
-            ready = self._poller.poll(int(wait_ms))  # what pyzmq does with a float
+            # rounded up: a wait under 1 ms must sleep, not spin through zero-timeout polls
+            ready = self._poller.poll(math.ceil(wait_ms))
         except zmq.ZMQError:
             if not self._running:
                 return
@@ -415,13 +443,17 @@ class ZmqLink:
     def _yield_to_claimants(self) -> None:
         """The keeper lends the I/O role to the threads that claimed it. It is not woken
         when they are done (unless others wait without polling, see `lead_until`): it naps,
-        and takes the role back the first time it finds it free, so back-to-back claims (a
-        caller's sequential calls) cost it no wake-up."""
+        and takes the role back the first time it finds it free and not freed within the
+        last nap, so back-to-back claims (a caller's sequential calls) neither cost it a
+        wake-up nor find it holding the role."""
         self._io_free.release()
         while True:
             self._keeper_wake.acquire(True, KEEPER_NAP_S)
             if self._io_free.acquire(False):
-                break
+                if (self._keeper_called or not self._running
+                        or time.monotonic() - self._freed_at >= KEEPER_NAP_S):
+                    break
+                self._io_free.release()  # freed just now: its claimant is likely back soon
             if not self._running:
                 return
         with self._role_lock:
@@ -464,6 +496,7 @@ class ZmqLink:
                 with self._role_lock:
                     self._leader_ident = None
                     self._claimant_polls = False
+                self._freed_at = time.monotonic()
                 self._io_free.release()
             return "polled"
         finally:
@@ -488,14 +521,46 @@ class ZmqLink:
                 return False
         return True
 
-    def _make_poller(self) -> tuple[zmq.Poller, dict[zmq.Socket, tuple[int, bool]]]:
+    def _catch_up(self) -> bool:
+        """Before a descriptor poll sleeps: read whatever the sockets watched by their ZMQ_FD
+        may hold unannounced (see the module's rules). True when it read anything or
+        could not tell."""
+        served = False
+        if self._unsure:
+            self._unsure = self._router_unsure = served = True
+            if self._zap is not None:
+                self._serve_zap()
+            for channel, ch in list(self._channels.items()):
+                if self._channels.get(channel) is ch:
+                    self._drain_monitor(channel, ch.monitor)
+            self._unsure = False
+        if self._router_unsure:
+            self._router_unsure = False
+            if cast(int, self._router.getsockopt(_EVENTS)) & _POLLIN:
+                self._drain_router()
+                served = True
+        return served
+
+    def _make_poller(self) -> tuple[zmq.Poller | select.poll,
+                                    dict[zmq.Socket | int, tuple[int, bool]]]:
         self._dirty = False
+        watched: dict[zmq.Socket | int, tuple[int, bool]] = {}
+        if not any(ch.reading for ch in self._channels.values()):
+            fds = select.poll()
+            for fd in (self._wake_r, self._router_fd, self._zap_fd):
+                if fd is not None:
+                    fds.register(fd, select.POLLIN)
+            for channel, ch in self._channels.items():
+                fd = cast(int, ch.monitor.getsockopt(zmq.FD))
+                fds.register(fd, select.POLLIN)
+                watched[fd] = (channel, True)
+            self._unsure = True
+            return fds, watched
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(self._router, zmq.POLLIN)
         if self._zap is not None:
             poller.register(self._zap, zmq.POLLIN)
-        watched: dict[zmq.Socket, tuple[int, bool]] = {}
         for channel, ch in self._channels.items():
             poller.register(ch.monitor, zmq.POLLIN)
             watched[ch.monitor] = (channel, True)
@@ -504,41 +569,47 @@ class ZmqLink:
                 watched[ch.socket] = (channel, False)
         return poller, watched
 
-    def _serve(self, sock: zmq.Socket | int, watched: dict[zmq.Socket, tuple[int, bool]]) -> None:
-        if sock == self._wake_r:
+    def _serve(self, sock: zmq.Socket | int,
+               watched: dict[zmq.Socket | int, tuple[int, bool]]) -> None:
+        if sock is self._router or sock == self._router_fd:
+            self._drain_router()
+        elif sock == self._wake_r:
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
             while self._calls:
                 self._guard(self._calls.popleft())
-        elif sock is self._router:
-            self._drain_router()
-        elif sock is self._zap:
+        elif sock is self._zap or (sock == self._zap_fd and self._zap_fd is not None):
             self._serve_zap()
-        elif isinstance(sock, zmq.Socket) and sock in watched:
+        elif sock in watched:
             channel, is_monitor = watched[sock]
-            if channel in self._channels:
+            ch = self._channels.get(channel)
+            if ch is not None:  # (a descriptor of a closed channel may have been reused)
                 if is_monitor:
-                    self._drain_monitor(channel, sock)
+                    self._drain_monitor(channel, ch.monitor)
                 else:
-                    self._drain_channel(channel, sock)
+                    self._drain_channel(channel, ch.socket)
 
     def _drain_router(self) -> None:
         """Read what is there first, then hand it on: while reading, no process is woken,
-        so the threads that frames wake compete for the GIL once per batch, not per frame."""
+        so the threads that frames wake compete for the GIL once per batch, not per frame.
+        Called when the ROUTER has (or may have) input: it reads first, and checks EVENTS
+        only after each frame (EVENTS is cheaper than catching zmq.Again). It stops when
+        the ROUTER is empty, or at a bound, and then leaves it `_router_unsure`."""
         batch = []
         router, trusted = self._router, self._trusted
         on_inbound = self._handler.on_inbound
-        events = cast(Callable[[int], int], router.getsockopt)  # EVENTS is an int option
+        get = cast("Callable[[int], int]", router.get)  # EVENTS and RCVMORE are int options
+        recv = cast("Callable[[int], bytes]", router.recv)
         size = 0
         for _ in range(1000):
-            if size > DRAIN_BYTES or not events(_EVENTS) & _POLLIN:
-                break  # (EVENTS is cheaper than catching zmq.Again)
             try:
-                parts = router.recv_multipart(zmq.NOBLOCK)
+                parts = [recv(_NOBLOCK)]
             except zmq.Again:
                 break
+            while get(_RCVMORE):  # a message's parts arrive together
+                parts.append(recv(_NOBLOCK))
             if len(parts) != 2:
                 self.dropped_shapes += 1
             elif parts[0] in trusted:
@@ -547,6 +618,13 @@ class ZmqLink:
             else:  # not authenticated: handled (and dropped) before the next one is read
                 self._guard(partial(on_inbound, parts[0], parts[1]))
                 del parts
+            if not get(_EVENTS) & _POLLIN:
+                break
+            if size > DRAIN_BYTES:
+                self._router_unsure = True
+                break
+        else:
+            self._router_unsure = True
         for identity, frame in batch:
             try:
                 on_inbound(identity, frame)
@@ -586,8 +664,10 @@ class ZmqLink:
             self._guard(partial(self._handler.on_outbound, channel, parts[0]))
 
     def _drain_monitor(self, channel: int, monitor: zmq.Socket) -> None:
+        """Read the monitor until EAGAIN (its FD is edge-triggered), or until the channel
+        closes (which closes the monitor)."""
         ch = self._channels[channel]
-        while True:
+        while ch.open:
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.ZMQError:
@@ -599,7 +679,6 @@ class ZmqLink:
                     kind == zmq.EVENT_CONNECT_RETRIED and ch.reading):
                 # a peer that went away, or one that refuses its handshake's connection
                 self._guard(lambda: self._handler.on_channel_lost(channel))
-                return
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
