@@ -41,12 +41,10 @@ Rules of this module:
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
   the keeper (the link's own leader) yields at the end of its round, the claimant polls
   and serves until it is woken. The reply then wakes its caller straight from the poll,
-  with no hand-off between threads. The keeper takes the role back when it finds it free
-  and not freed within the last `KEEPER_NAP_S` (it checks every `KEEPER_NAP_S`: a caller
-  that just gave it back is likely to claim it again soon), so between two claims of one
-  caller nobody polls for at most twice that long; a claimant that leaves while other
-  callers wait without polling (they "ride" along, see `lead_until`) wakes the keeper at
-  once.
+  with no hand-off between threads. The keeper takes the role back when it next finds it
+  free (it checks every `KEEPER_NAP_S`), so between two claims of one caller nobody polls
+  for at most that long; a claimant that leaves while other callers wait without polling
+  (they "ride" along, see `lead_until`) wakes the keeper at once.
 - "The I/O thread" is a role, not one thread (Leader/Followers). The leader polls, serves
   what arrives, then runs the handler's `after_poll` work (the processes its frames made
   runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
@@ -211,7 +209,6 @@ class ZmqLink:
         self._keeper_wake = threading.Lock()  # released to end a keeper's nap early
         self._keeper_wake.acquire()
         self._claimant_polls = False  # a claimant holds the role now
-        self._freed_at = 0.0  # when a claimant last gave the role back (monotonic)
         self._riders = 0  # callers waiting for a reply while a claimant polls
         self._next_timer = time.monotonic() + self._timer_s
         self._poller: zmq.Poller | select.poll = zmq.Poller()
@@ -443,17 +440,13 @@ class ZmqLink:
     def _yield_to_claimants(self) -> None:
         """The keeper lends the I/O role to the threads that claimed it. It is not woken
         when they are done (unless others wait without polling, see `lead_until`): it naps,
-        and takes the role back the first time it finds it free and not freed within the
-        last nap, so back-to-back claims (a caller's sequential calls) neither cost it a
-        wake-up nor find it holding the role."""
+        and takes the role back the first time it finds it free, so back-to-back claims (a
+        caller's sequential calls) cost it no wake-up."""
         self._io_free.release()
         while True:
             self._keeper_wake.acquire(True, KEEPER_NAP_S)
             if self._io_free.acquire(False):
-                if (self._keeper_called or not self._running
-                        or time.monotonic() - self._freed_at >= KEEPER_NAP_S):
-                    break
-                self._io_free.release()  # freed just now: its claimant is likely back soon
+                break
             if not self._running:
                 return
         with self._role_lock:
@@ -496,7 +489,6 @@ class ZmqLink:
                 with self._role_lock:
                     self._leader_ident = None
                     self._claimant_polls = False
-                self._freed_at = time.monotonic()
                 self._io_free.release()
             return "polled"
         finally:
