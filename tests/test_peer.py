@@ -25,8 +25,8 @@ def _gone(os_pid: int) -> bool:
     """True once the OS process has exited (a zombie still counts as gone)."""
     try:
         with open(f"/proc/{os_pid}/stat") as stat:
-            return stat.read().split(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):  # reaped before the open, or the read
         return True
 
 
