@@ -50,8 +50,7 @@ class GlobalNameServer(gen_server.GenServer):
                 if held is not None and held[0] != lock_id and now - held[1] < LOCK_LEASE_MS:
                     return ("reply", ("busy",), state)
                 locks[name] = (lock_id, now)
-                current = names.get(name)
-                return ("reply", ("granted", current[0] if current else None), state)
+                return ("reply", ("granted", _holder(names.get(name))), state)
             case ("apply_unlock", change, name, lock_id):
                 self._apply_unlock(state, change, name, lock_id)
                 return ("reply", "ok", state)
@@ -163,3 +162,14 @@ def _resolve(method: Any, name: Any, pid1: Pid, pid2: Pid) -> Any:
     except Exception as exc:
         log.error("global: the resolve function for %r failed: %r", name, exc)
         return "none"
+
+
+def _holder(entry: tuple[Pid, Any, Ref] | None) -> Pid | None:
+    """The pid holding a name, as OTP's global:where/1 sees it: a pid of this node that is
+    dead holds nothing, even before its DOWN has been handled and the entry removed."""
+    if entry is None:
+        return None
+    pid = entry[0]
+    if pid.node == erlang.node() and not erlang.is_process_alive(pid):
+        return None
+    return pid

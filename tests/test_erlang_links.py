@@ -545,3 +545,34 @@ def test_trapping_shell_receives_EXIT_from_spawn_link(node: Node) -> None:
         assert recv(exit_from(kid)) == ("EXIT", kid, "boom")
     finally:
         erlang.process_flag("trap_exit", False)
+
+
+
+def _linked_worker(to: Pid, middle: Pid) -> None:
+    """Link to `middle` (as a child links to its supervisor), say so, wait to be killed."""
+    erlang.link(middle)
+    erlang.send(to, ("linked", erlang.self()))
+    wait_forever()
+
+
+def test_a_trapping_process_hears_of_a_death_after_the_deaths_it_caused(node: Node) -> None:
+    """The order a supervisor relies on (OTP's supervisor_SUITE simple_global_supervisor):
+    when a trapping process gets the EXIT of a killed process, the non-trapping processes
+    linked to it are dead already, their names free. In ERTS the link's victims die as
+    they get the signal; here the cascade's deaths all happen before any EXIT goes out."""
+    me = erlang.self()
+    erlang.process_flag("trap_exit", True)
+    middle = erlang.spawn(wait_forever)
+    erlang.link(middle)
+    workers = [erlang.spawn(_linked_worker, me, middle) for _ in range(4)]
+    queued_when_dying: list[Any] = []
+    for i, worker in enumerate(workers):
+        recv(lambda m, w=worker: m == ("linked", w))
+        erlang.register(f"cascade_worker_{i}", worker)
+        node.at_exit(worker, lambda _reason: queued_when_dying.append(
+            erlang.process_info(me, "message_queue_len")))
+    erlang.exit(middle, "kill")
+    assert recv(exit_from(middle))[2] == "killed"
+    assert queued_when_dying == [("message_queue_len", 0)] * len(workers)
+    assert not any(erlang.is_process_alive(w) for w in workers)
+    assert [erlang.whereis(f"cascade_worker_{i}") for i in range(4)] == ["undefined"] * 4

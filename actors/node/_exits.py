@@ -121,16 +121,24 @@ class Exits:
                 if other_pid.node == self.name]
 
     def run_exit_signals(self, work: Signals) -> None:
-        """Deliver or act on each exit signal (target, from, reason); deaths add theirs."""
+        """Act on each exit signal (target, from, reason); deaths add theirs. The deaths of
+        the whole cascade happen first, and the EXIT messages to trapping processes go out
+        after them, in order: a supervisor that hears of one death never sees the others
+        of the same cascade still alive (or still holding their names), as in ERTS, where
+        a link's victim dies as it gets the signal. Erlang orders no signals to different
+        processes, so this is one of its allowed orders."""
+        trapped: list[tuple[Process, tuple[str, Pid, Any]]] = []
         while work:
             target_pid, from_pid, reason = work.popleft()
             target = self._table.lookup(target_pid)
             if target is None:
                 continue
             if target.trap_exit:
-                target.deliver(("EXIT", from_pid, reason))
+                trapped.append((target, ("EXIT", from_pid, reason)))
             elif reason != "normal":
                 work.extend(self._terminate(target, reason))
+        for target, message in trapped:
+            target.deliver(message)
 
     def exit_signal(self, target_pid: Pid, from_pid: Pid, reason: Any) -> None:
         """`exit(Pid, Reason)`: an exit signal that does not come from a link."""
