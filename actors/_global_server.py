@@ -44,13 +44,13 @@ class GlobalNameServer(gen_server.GenServer):
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         names, locks = state["names"], state["locks"]
         match request:
-            case ("lock", name, lock_id, _holder):
+            case ("lock", name, lock_id, _locker):
                 held = locks.get(name)
                 now = erlang.monotonic_time("millisecond")
                 if held is not None and held[0] != lock_id and now - held[1] < LOCK_LEASE_MS:
                     return ("reply", ("busy",), state)
                 locks[name] = (lock_id, now)
-                return ("reply", ("granted", _holder(names.get(name))), state)
+                return ("reply", ("granted", _live_holder(names.get(name))), state)
             case ("apply_unlock", change, name, lock_id):
                 self._apply_unlock(state, change, name, lock_id)
                 return ("reply", "ok", state)
@@ -164,7 +164,7 @@ def _resolve(method: Any, name: Any, pid1: Pid, pid2: Pid) -> Any:
         return "none"
 
 
-def _holder(entry: tuple[Pid, Any, Ref] | None) -> Pid | None:
+def _live_holder(entry: tuple[Pid, Any, Ref] | None) -> Pid | None:
     """The pid holding a name, as OTP's global:where/1 sees it: a pid of this node that is
     dead holds nothing, even before its DOWN has been handled and the entry removed."""
     if entry is None:

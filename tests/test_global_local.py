@@ -49,14 +49,14 @@ def test_the_lock_round_sees_a_dead_local_holder_as_none(node: Node) -> None:
     even before the name server has handled its DOWN (a supervisor restarting a child
     registered with {global, Name} right after the old one died must not get
     already_started)."""
-    from actors._global_server import _holder  # the server's answer to a lock request
+    from actors._global_server import _live_holder  # the server's answer to a lock request
 
     alive = erlang.spawn(erlang.receive)
     dead, ref = erlang.spawn_monitor(lambda: None)
     recv(down_of(ref))
     elsewhere = erlang.Pid("elsewhere@host", 7)  # another node's: not ours to judge
-    assert _holder(None) is None
-    assert _holder((dead, None, erlang.make_ref())) is None
-    assert _holder((alive, None, erlang.make_ref())) == alive
-    assert _holder((elsewhere, None, erlang.make_ref())) == elsewhere
+    assert _live_holder(None) is None
+    assert _live_holder((dead, None, erlang.make_ref())) is None
+    assert _live_holder((alive, None, erlang.make_ref())) == alive
+    assert _live_holder((elsewhere, None, erlang.make_ref())) == elsewhere
     erlang.exit(alive, "kill")
