@@ -11,80 +11,75 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import mcp_front
-from ._common import RATIO_NOTE, format_table, positive, sizes_for, write_json
+from ._common import RATIO_NOTE, Figure, format_table, positive, sizes_for, write_json
 from .dist import DIST_FULL, DIST_QUICK, run_dist
 from .raft.run import RAFT_FULL, RAFT_QUICK, run_raft
 from .runtime import ERLANG_SCALE, FULL, QUICK, run_runtime
 
+_PEER_RATIO_NOTE = "ratio = ours/peer for times, peer/ours for throughputs: lower is better"
 
-def cmd_runtime(args: argparse.Namespace) -> int:
-    sizes = sizes_for(args, FULL, QUICK)
-    figures = run_runtime(sizes)
-    print(f"runtime figures: median of {sizes.rounds} rounds, Python {platform.python_version()}")
+
+def _report(args: argparse.Namespace, header: str, figures: list[Figure], rounds: int,
+            *notes: str) -> int:
+    """Print a run's table under `header`, then the notes; write JSON if asked."""
+    print(header)
     print(format_table(figures))
-    print(RATIO_NOTE)
-    print(ERLANG_SCALE)
+    for note in notes:
+        print(note)
     if args.json:
-        write_json(args.json, figures, sizes.rounds)
+        write_json(args.json, figures, rounds)
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m demos.bench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    runtime = commands.add_parser("runtime", help="the runtime beside pykka")
-    runtime.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    runtime.add_argument("--rounds", type=positive, help="rounds per figure (default 5)")
-    runtime.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
-    runtime.set_defaults(run=cmd_runtime)
-    dist = commands.add_parser("dist", help="distribution over ZeroMQ beside raw pyzmq")
-    dist.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    dist.add_argument("--rounds", type=positive, help="rounds per figure (default 5)")
-    dist.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
-    dist.set_defaults(run=cmd_dist)
-    raft = commands.add_parser("raft", help="actors.ra on 3 nodes beside pysyncobj")
-    raft.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    raft.add_argument("--rounds", type=positive, help="rounds per figure (default 5)")
-    raft.add_argument("--quick", action="store_true", help="small sizes, 1 round")
-    raft.set_defaults(run=cmd_raft)
-    mcp = commands.add_parser("mcp", help="the MCP front end beside the Python protocol")
-    mcp_front.add_arguments(mcp)
-    mcp.set_defaults(run=mcp_front.run)
-    return parser
+def cmd_runtime(args: argparse.Namespace) -> int:
+    sizes = sizes_for(args, FULL, QUICK)
+    return _report(args, f"runtime figures: median of {sizes.rounds} rounds, Python "
+                   f"{platform.python_version()}", run_runtime(sizes), sizes.rounds,
+                   RATIO_NOTE, ERLANG_SCALE)
 
 
 def cmd_dist(args: argparse.Namespace) -> int:
     sizes = sizes_for(args, DIST_FULL, DIST_QUICK)
-    figures = run_dist(sizes)
-    print(f"distribution figures: median of {sizes.rounds} rounds, real OS-process nodes "
-          f"on loopback, Python {platform.python_version()}")
-    print(format_table(figures))
-    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
-    if args.json:
-        write_json(args.json, figures, sizes.rounds)
-    return 0
+    return _report(args, f"distribution figures: median of {sizes.rounds} rounds, real "
+                   f"OS-process nodes on loopback, Python {platform.python_version()}",
+                   run_dist(sizes), sizes.rounds, _PEER_RATIO_NOTE)
 
 
 def cmd_raft(args: argparse.Namespace) -> int:
     sizes = sizes_for(args, RAFT_FULL, RAFT_QUICK)
     figures = run_raft(sizes, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"raft figures: median of {sizes.rounds} rounds, 3 OS-process members on loopback "
-          f"with fdatasync, Python {platform.python_version()}")
-    print(format_table(figures))
-    print("ratio = ours/peer for times, peer/ours for throughputs: lower is better")
-    if args.json:
-        write_json(args.json, figures, sizes.rounds)
-    return 0
+    return _report(args, f"raft figures: median of {sizes.rounds} rounds, 3 OS-process "
+                   f"members on loopback with fdatasync, Python {platform.python_version()}",
+                   figures, sizes.rounds, _PEER_RATIO_NOTE)
+
+
+def _figures_command(commands: Any, name: str, help_: str, quick: str,
+                     run: Callable[[argparse.Namespace], int]) -> None:
+    """A subcommand that measures figures: --json, --rounds, --quick."""
+    command = commands.add_parser(name, help=help_)
+    command.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    command.add_argument("--rounds", type=positive, help="rounds per figure (default 5)")
+    command.add_argument("--quick", action="store_true", help=quick)
+    command.set_defaults(run=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m demos.bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _figures_command(commands, "runtime", "the runtime beside pykka", "small sizes, 2 rounds",
+                     cmd_runtime)
+    _figures_command(commands, "dist", "distribution over ZeroMQ beside raw pyzmq",
+                     "small sizes, 2 rounds", cmd_dist)
+    _figures_command(commands, "raft", "actors.ra on 3 nodes beside pysyncobj",
+                     "small sizes, 1 round", cmd_raft)
+    mcp = commands.add_parser("mcp", help="the MCP front end beside the Python protocol")
+    mcp_front.add_arguments(mcp)
+    mcp.set_defaults(run=mcp_front.run)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
