@@ -210,10 +210,12 @@ def _member_dir(c: h.Cluster, sid: h.ServerId) -> str:
     return str(Path(c.data_dir(sid[1])) / "members" / uid)
 
 
-def test_a_corrupt_segment_file_stops_the_restart_with_its_name_and_offset(
-        dist_node: Node, peers: Any, tmp_path: Path) -> None:
-    c = h.Cluster(peers, tmp_path, "cs", opts={"wal_max_bytes": 4096})  # WAL rolls to segments
-    nodes = c.add_nodes([f"cs{i}" for i in range(3)])
+def _stopped_follower_with_segments(peers: Any, tmp_path: Path, prefix: str
+                                    ) -> tuple[h.Cluster, h.ServerId, h.ServerId, str]:
+    """A 3-member cluster whose WAL rolled into segment files under 150 commands, with one
+    follower caught up and then stopped: (cluster, leader, that follower, its member dir)."""
+    c = h.Cluster(peers, tmp_path, prefix, opts={"wal_max_bytes": 4096})  # WAL rolls to segments
+    nodes = c.add_nodes([f"{prefix}{i}" for i in range(3)])
     leader = c.start(nodes, h.log_machine())
     victim = next(s for s in c.ids if s != leader)
     for i in range(150):
@@ -221,6 +223,12 @@ def test_a_corrupt_segment_file_stops_the_restart_with_its_name_and_offset(
     h.wait_caught_up(c.ids)
     member_dir = _member_dir(c, victim)
     assert ra.stop_server(h.SYSTEM, victim) == "ok"
+    return c, leader, victim, member_dir
+
+
+def test_a_corrupt_segment_file_stops_the_restart_with_its_name_and_offset(
+        dist_node: Node, peers: Any, tmp_path: Path) -> None:
+    _cluster, leader, victim, member_dir = _stopped_follower_with_segments(peers, tmp_path, "cs")
     segments = h.files_under(member_dir, ".seg")
     assert segments, f"no segment file under {member_dir}"
     path, size = max(segments, key=lambda s: s[1])
@@ -245,15 +253,7 @@ def test_a_flipped_bit_in_the_newest_segments_last_record_stops_the_restart(
     """Once the WAL file that fed a segment batch is deleted, that batch is the only copy
     of its entries: a flipped bit in it, even in the very last record, is corruption and
     not a torn write. The member refuses to start and nothing is truncated."""
-    c = h.Cluster(peers, tmp_path, "cl", opts={"wal_max_bytes": 4096})  # WAL rolls to segments
-    nodes = c.add_nodes([f"cl{i}" for i in range(3)])
-    leader = c.start(nodes, h.log_machine())
-    victim = next(s for s in c.ids if s != leader)
-    for i in range(150):
-        assert ra.process_command(leader, ("x", i, "y" * 40))[0] == "ok"
-    h.wait_caught_up(c.ids)
-    member_dir = _member_dir(c, victim)
-    assert ra.stop_server(h.SYSTEM, victim) == "ok"
+    c, leader, victim, member_dir = _stopped_follower_with_segments(peers, tmp_path, "cl")
     newest = Path(h.files_under(member_dir, ".seg")[-1][0])
     data = newest.read_bytes()
     found = scan(data, str(newest))
