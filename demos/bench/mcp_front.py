@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from demos.lab import ROOT, free_port, peer_pythonpath
+from demos.lab import ROOT, accepts, free_port, peer_pythonpath
 
 __all__ = ["FULL", "QUICK", "McpSizes", "Row", "add_arguments", "main", "run", "run_mcp"]
 
@@ -215,20 +214,12 @@ def _start_http(servers: dict[str, list[str]], tmp: str,
         ports[name] = (port, popen)
     deadline = time.monotonic() + 60
     for name, (port, popen) in ports.items():
-        while not _accepts(port):
+        while not accepts(port):
             if popen.poll() is not None or time.monotonic() > deadline:
                 log_text = (Path(tmp) / f"{name}.log").read_text()[-2000:]
                 raise RuntimeError(f"{name} did not start: {log_text}")
             time.sleep(0.05)
     return {name: f"http://127.0.0.1:{port}/mcp" for name, (port, _) in ports.items()}
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def run_mcp(sizes: McpSizes, mode: str = "raft",

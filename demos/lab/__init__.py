@@ -18,7 +18,9 @@ from .world import (
     BOOT_MS,
     ROOT,
     Lab,
+    accepts,
     call_on,
+    children_of,
     elapsed_ms,
     free_port,
     peer_pythonpath,
@@ -27,5 +29,6 @@ from .world import (
     wait_for,
 )
 
-__all__ = ["BOOT_MS", "ROOT", "Agent", "Lab", "call_on", "cut", "elapsed_ms", "free_port",
-           "heal", "peer_pythonpath", "private_node", "server", "wait_for"]
+__all__ = ["BOOT_MS", "ROOT", "Agent", "Lab", "accepts", "call_on", "children_of", "cut",
+           "elapsed_ms", "free_port", "heal", "peer_pythonpath", "private_node", "server",
+           "wait_for"]

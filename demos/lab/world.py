@@ -68,6 +68,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def accepts(port: int) -> bool:
+    """True if something accepts TCP connections on 127.0.0.1:`port` now."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def private_node(name: str, cookie: str) -> Iterator[int]:
     """This process as the distributed node `name`, with a private port mapper on a free
@@ -167,7 +176,7 @@ class Lab:
         except BaseException:
             for os_pid in self.os_pids.values():
                 _kill_quietly(os_pid)
-        for os_pid in _children():
+        for os_pid in children_of(os.getpid()):
             _kill_quietly(os_pid)
         try:
             net_kernel.stop()
@@ -182,15 +191,15 @@ class Lab:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _children() -> list[int]:
-    """The OS pids of this process's children (Linux: from /proc; elsewhere none)."""
-    me, found = os.getpid(), []
+def children_of(pid: int) -> list[int]:
+    """The OS pids of `pid`'s children (Linux: from /proc; elsewhere none)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == me:
+        if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
 

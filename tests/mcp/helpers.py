@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 import anyio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+
+from demos.lab import accepts, free_port
 
 ROOT = str(Path(__file__).resolve().parents[2])
 TOOLS = "tests.mcp.mcp_tools:tools"
@@ -53,12 +54,6 @@ async def stdio_session(tmp: Path, mode: str = "raft",
             yield session
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def http_server(tmp: Path, mode: str = "raft", *extra: str) -> Iterator[tuple[str, Any]]:
     """`erlmcp serve --http` in an OS process: (url, popen) once it accepts connections.
@@ -76,7 +71,7 @@ def _http_server(tmp: Path, mode: str, port: int, errlog: Any,
                              env={**os.environ, **server_env(tmp)}, cwd=ROOT)
     try:
         deadline = time.monotonic() + BOOT_S
-        while not _accepts(port):
+        while not accepts(port):
             if popen.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"erlmcp serve --http did not come up: "
                                    f"{(tmp / 'serve-http.log').read_text()[-2000:]}")
@@ -90,14 +85,6 @@ def _http_server(tmp: Path, mode: str, port: int, errlog: Any,
             except subprocess.TimeoutExpired:
                 popen.kill()
                 popen.wait(5)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @contextlib.asynccontextmanager
@@ -156,15 +143,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
 
-
-def children(pid: int) -> list[int]:
-    """The OS pids of `pid`'s children (Linux: from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found

@@ -14,10 +14,11 @@ from pathlib import Path
 import anyio
 import pytest
 
+from demos.lab import children_of
+
 from . import scenarios
 from .helpers import (
     ROOT,
-    children,
     read_json,
     serve_args,
     server_env,
@@ -60,7 +61,7 @@ def test_signal_in_stdio_mode_stops_the_nodes(tmp_path: Path, signum: int) -> No
         assert popen.stderr is not None
         ready = popen.stderr.readline()  # "erlmcp: raft cluster [...], leader ..." once up
         assert ready.startswith("erlmcp: raft cluster"), ready
-        nodes = children(popen.pid)
+        nodes = children_of(popen.pid)
         assert len(nodes) >= 2
         popen.send_signal(signum)
         try:
