@@ -371,12 +371,7 @@ class Connection:
             return []
         else:
             return self._unusual(frame)
-        if parts is None:
-            return [Dropped("bad_batch"), *self.close("bad_batch")]
-        if self.up:
-            return [Data(parts)]
-        self._early.append(parts)
-        return []
+        return self._arrived(parts)
 
     def _unusual(self, frame: Frame) -> list[Event]:
         """A fragment, the end of a fragmented payload, or an authentic frame out of place."""
@@ -389,14 +384,18 @@ class Connection:
                 return []
             payload = b"".join(self._pending)
             self._pending, self._pending_size = [], 0
-            parts = split_parts(payload)
-            if parts is None:
-                return [Dropped("bad_batch"), *self.close("bad_batch")]
-            if self.up:
-                return [Data(parts)]
-            self._early.append(parts)
-            return []
+            return self._arrived(split_parts(payload))
         return [Dropped("bad_kind", frame.kind.name), *self.close("bad_kind")]
+
+    def _arrived(self, parts: list[bytes] | None) -> list[Event]:
+        """A whole payload's parts (None: a malformed batch): delivered once the connection
+        is up, kept in order until then."""
+        if parts is None:
+            return [Dropped("bad_batch"), *self.close("bad_batch")]
+        if self.up:
+            return [Data(parts)]
+        self._early.append(parts)
+        return []
 
     # -- both --------------------------------------------------------------------------------
 
