@@ -10,6 +10,11 @@ Rules of this module:
   node goes down (DOWN noconnection). A lock is held for one round trip; if its holder
   dies mid-change it lapses after LOCK_LEASE_MS (monitoring every holder would cost two
   more messages per registration).
+- A change is passed on by every node that applies it to the nodes it is connected to that
+  the changer did not ask: one that connected while the name's lock was held got this
+  node's table from before the change, and would otherwise never learn it. (OTP's global
+  keeps this promise by locking its name exchange; a node's server handles its nodeup and
+  the change in some order, and either order gets the change to the new node.)
 - When two nodes meet (nodeup), each sends the other its whole table. A clash is resolved
   by one node only, the resolver: the smaller of the two pids' nodes, with the method the
   name was registered with; it then tells every node it is connected to the outcome. A
@@ -51,15 +56,17 @@ class GlobalNameServer(gen_server.GenServer):
                     return ("reply", ("busy",), state)
                 locks[name] = (lock_id, now)
                 return ("reply", ("granted", _live_holder(names.get(name))), state)
-            case ("apply_unlock", change, name, lock_id):
-                self._apply_unlock(state, change, name, lock_id)
+            case ("apply_unlock", change, name, lock_id, tuple(asked)):
+                self._apply_unlock(state, change, name, lock_id, asked)
                 return ("reply", "ok", state)
         return ("reply", ("error", "bad_request"), state)
 
     def handle_cast(self, msg: Any, state: Any) -> Any:
         match msg:
-            case ("apply_unlock", change, name, lock_id):
-                self._apply_unlock(state, change, name, lock_id)
+            case ("unlock", name, lock_id):
+                self._apply_unlock(state, None, name, lock_id, ())
+            case ("changed", name, old, new, method):
+                self._changed_elsewhere(state, name, old, new, method)
             case ("sync", list(entries)):
                 for name, pid, method in entries:
                     self._merge(state, name, pid, method)
@@ -81,17 +88,41 @@ class GlobalNameServer(gen_server.GenServer):
                 pass
         return ("noreply", state)
 
-    def _apply_unlock(self, state: Any, change: Any, name: Any, lock_id: Any) -> None:
-        """A lock holder's change (or None), then the release of its lock."""
+    def _apply_unlock(self, state: Any, change: Any, name: Any, lock_id: Any,
+                      asked: tuple[str, ...]) -> None:
+        """A lock holder's change (or None), then the release of its lock. The change goes
+        on to the connected nodes the holder did not ask (see the module's rules)."""
         match change:
             case ("register", name_, pid, method):
-                state["losers"].get(name_, set()).discard(pid)  # registered anew, for real
-                self._set(state, name_, pid, method)
+                self._change(state, name_, pid, method, asked)
             case ("unregister", name_):
-                self._set(state, name_, None, None)
+                self._change(state, name_, None, None, asked)
         held = state["locks"].get(name)
         if held is not None and held[0] == lock_id:
             del state["locks"][name]
+
+    def _change(self, state: Any, name: Any, pid: Pid | None, method: Any,
+                asked: tuple[str, ...]) -> None:
+        current = state["names"].get(name)
+        old = current[0] if current is not None else None
+        if pid is not None:
+            state["losers"].get(name, set()).discard(pid)  # registered anew, for real
+        self._set(state, name, pid, method)
+        for node in erlang.nodes():
+            if node not in asked:
+                gen_server.cast((SERVER, node), ("changed", name, old, pid, method))
+
+    def _changed_elsewhere(self, state: Any, name: Any, old: Pid | None, new: Pid | None,
+                           method: Any) -> None:
+        """A change this node was not asked about: taken if it replaces what we hold; a
+        clash if we hold another pid (registered where the changer could not see)."""
+        current = state["names"].get(name)
+        if current is None or current[0] == old:
+            if new is not None:
+                state["losers"].get(name, set()).discard(new)
+            self._set(state, name, new, method)
+        elif new is not None:
+            self._merge(state, name, new, method)
 
     # -- the table ------------------------------------------------------------------------
 

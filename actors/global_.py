@@ -164,9 +164,10 @@ def _with_lock(name: Any, decide: Callable[[list[Pid]], tuple[str, Any]]) -> str
         if all(a is None or a[0] == "granted" for a in answers):
             holders = [a[1] for a in answers if a is not None and a[1] is not None]
             result, change = decide(holders)
-            _ask(servers, ("apply_unlock", change, name, lock_id))
+            asked = tuple(server[1] for server in servers)
+            _ask(servers, ("apply_unlock", change, name, lock_id, asked))
             return result
         for server in servers:
-            gen_server.cast(server, ("apply_unlock", None, name, lock_id))
+            gen_server.cast(server, ("unlock", name, lock_id))
         timer.sleep(random.randint(0, min(2 + 2 * attempt, 50)))
     raise Exit(("global_lock_failed", name))

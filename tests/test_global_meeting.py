@@ -1,0 +1,93 @@
+"""`global_` when two nodes meet while a name changes: the new node learns the change.
+
+A node that connects while a name's lock is held gets the other node's table from before
+the change (its nodeup exchange ran first), and the changer did not ask it. OTP's global
+never leaves such a node behind: every connected node agrees on a name once the change is
+done. These tests take the lock, connect the new node and wait until it has the old
+table, then let the change go through.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from actors import Node, erlang, global_, net_kernel
+
+from .conftest import COOKIE
+from .helpers import wait_until
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def newcomer(dist_node: Node) -> Iterator[Node]:
+    """A second distributed node in this process, not yet connected to `dist_node`."""
+    n = net_kernel.start_node(f"newcomer{next(_ids)}@127.0.0.1", cookie=COOKIE)
+    yield n
+    n.stop()
+
+
+def seen_from(node: Node, name: Any) -> Any:
+    with node.bound():
+        return global_.whereis_name(name)
+
+
+def connect_and_sync(here: Node, newcomer: Node, marker: str) -> None:
+    """Connect, then wait until the newcomer has `here`'s table (it shows `marker`)."""
+    assert net_kernel.connect_node(newcomer.name) is True
+    wait_until(lambda: seen_from(newcomer, marker) == seen_from(here, marker), 5.0)
+
+
+def test_a_node_that_meets_us_during_a_registration_learns_the_name(
+        dist_node: Node, newcomer: Node) -> None:
+    marker = erlang.spawn(erlang.receive)
+    assert global_.register_name("marker", marker) == "yes"
+    pid = erlang.spawn(erlang.receive)
+
+    def register(holders: list[Any]) -> tuple[str, Any]:
+        assert holders == []
+        connect_and_sync(dist_node, newcomer, "marker")  # its table came before the change
+        return "yes", ("register", "leader", pid, "random_exit_name")
+
+    assert global_._with_lock("leader", register) == "yes"
+    assert global_.whereis_name("leader") == pid
+    wait_until(lambda: seen_from(newcomer, "leader") == pid, 5.0)
+    for p in (marker, pid):
+        erlang.exit(p, "kill")
+
+
+def test_a_node_that_meets_us_during_an_unregistration_forgets_the_name(
+        dist_node: Node, newcomer: Node) -> None:
+    pid = erlang.spawn(erlang.receive)
+    assert global_.register_name("leader", pid) == "yes"
+
+    def unregister(holders: list[Any]) -> tuple[str, Any]:
+        assert holders == [pid]
+        connect_and_sync(dist_node, newcomer, "leader")  # it holds the name now
+        return "ok", ("unregister", "leader")
+
+    assert global_._with_lock("leader", unregister) == "ok"
+    assert global_.whereis_name("leader") == "undefined"
+    wait_until(lambda: seen_from(newcomer, "leader") == "undefined", 5.0)
+    assert erlang.is_process_alive(pid)  # the name went, not its process
+    erlang.exit(pid, "kill")
+
+
+def test_a_node_that_meets_us_during_a_re_registration_takes_the_new_pid(
+        dist_node: Node, newcomer: Node) -> None:
+    old, new = erlang.spawn(erlang.receive), erlang.spawn(erlang.receive)
+    assert global_.register_name("leader", old) == "yes"
+
+    def re_register(holders: list[Any]) -> tuple[str, Any]:
+        connect_and_sync(dist_node, newcomer, "leader")
+        return "yes", ("register", "leader", new, "random_exit_name")
+
+    assert global_._with_lock("leader", re_register) == "yes"
+    wait_until(lambda: seen_from(newcomer, "leader") == new, 5.0)
+    assert erlang.is_process_alive(old)  # replaced, not a clash: nobody was killed
+    for p in (old, new):
+        erlang.exit(p, "kill")
