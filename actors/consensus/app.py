@@ -57,6 +57,8 @@ TOP_SUP = "erlmcp_sup"
 TOP_INTENSITY, TOP_PERIOD = 3, 5
 MODES = ("poc", "raft")
 _STOP_WAIT_MS = 15000
+POC_POOL_SIZE = 1  # the POC's leader runs one tool at a time, inside its handle_call
+RAFT_POOL_SIZE = 4  # Raft mode's server starts runs without waiting: this many at once
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class AppConfig:
     mode: str = "poc"
     tools: Tools = field(default_factory=default_tools)
     node_id: Any = None
-    pool_size: int = 1
+    pool_size: int | None = None  # runners: POC_POOL_SIZE or RAFT_POOL_SIZE by default
     runner_intensity: int = 3  # the runner supervisor's: restarts per runner_period s
     runner_period: int = 5
     forward_timeout: int = poc.FORWARD_TIMEOUT
@@ -135,8 +137,9 @@ class ErlmcpSup(supervisor.Supervisor):
     def init(self, config: AppConfig) -> SupInitResult:
         flags: SupFlags = {"strategy": "rest_for_one", "intensity": TOP_INTENSITY,
                            "period": TOP_PERIOD}
-        runners = [config.tools, config.pool_size, config.runner_intensity,
-                   config.runner_period]
+        size = config.pool_size if config.pool_size is not None else \
+            RAFT_POOL_SIZE if config.mode == "raft" else POC_POOL_SIZE
+        runners = [config.tools, size, config.runner_intensity, config.runner_period]
         children: list[ChildSpec] = [
             {"id": "tool_runner_sup", "start": (tool_runner.start_link, runners),
              "type": "supervisor", "modules": [tool_runner.RunnerSup]},

@@ -7,10 +7,12 @@ Rules of this module:
 - The replicated machine (`AuditMachine`) is deterministic: an entry's `execution_id` is
   its log index and its `timestamp` the `system_time` in the entry's meta (the leader's
   clock when it appended it). Every member holds the same audit log.
-- The tool runs once, on the leader's node, in a supervised ToolRunner (tools run one at
-  a time, as in the POC); then the entry, which carries the result, is committed with
-  `ra.pipeline_commands` (the entries of tools run back to back, while other requests
-  waited, go together), and the caller is answered when it is applied (or gets
+- The tool runs once, on the leader's node, in a supervised ToolRunner. The server never
+  waits for a tool: it starts the run on an idle runner (`RunnerPool.start`; up to the
+  pool's size at once, the others queue here in arrival order) and goes on with other
+  requests; the run's answer comes back as a message. Then the entry, which carries the
+  result, is committed with `ra.pipeline_commands` (the entries of tools that end while
+  other messages wait go together), and the caller is answered when it is applied (or gets
   "commit_timeout" after COMMIT_TIMEOUT, "leader_changed" if leadership moved meanwhile:
   the outcome is then unknown, and a retry with the request id settles it). A follower's
   server forwards the request, from a helper process, to the server on the leader's node
@@ -18,11 +20,11 @@ Rules of this module:
   POC's do.
 - Request ids: before running a tool with an id, the leader asks the cluster with
   `consistent_query` whether that id is committed; if so it answers the stored reply. A
-  retry that arrives while the first is committing waits for the first's answer. The
-  machine also refuses a second entry for an id. So the audit trail is exactly-once, and
-  execution is effectively once: a leader that dies after running a tool and before
-  committing its entry leaves no trace, and a retry runs the tool again. Tools receive the
-  request id as an idempotency key for that case.
+  retry that arrives while the first is queued, running or committing waits for the
+  first's answer. The machine also refuses a second entry for an id. So the audit trail
+  is exactly-once, and execution is effectively once: a leader that dies after running a
+  tool and before committing its entry leaves no trace, and a retry runs the tool again.
+  Tools receive the request id as an idempotency key for that case.
 - Status and audit reads use `local_query` (this member's applied state, possibly a
   little behind); `("audit", {..., "consistent": True})` uses `consistent_query`.
 """
@@ -30,15 +32,16 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import Exit, erlang, gen_server, ra, ra_machine
+from actors import Exit, Ref, erlang, gen_server, ra, ra_machine
 from actors.ra import _system as ra_system
 
 from . import audit_log
 from .client import SERVER_NAME, call_failure
-from .tool_runner import SUP_NAME, RunnerPool
+from .tool_runner import SUP_NAME, Run, RunnerPool
 from .tools import Tools, bad_request_id, default_tools, service_answer, valid_request_id
 
 __all__ = ["CLUSTER_NAME", "MEMBER_NAME", "AuditMachine", "RaftConfig", "RaftConsensusServer",
@@ -169,6 +172,16 @@ class Pending:
 
 
 @dataclass
+class Job:
+    """A tool to run here: queued (`run` None) or running on a runner."""
+
+    froms: list[Any]  # the callers to answer (a retry of the same request id joins them)
+    call: tuple[Any, Any, Any, dict[str, Any] | None]  # tool, args, request_id, ctx
+    run: Run | None = None
+    tries: int = 2  # runners to try: one that died before it got the run never ran it
+
+
+@dataclass
 class RaftState:
     node_id: Any
     member: tuple[str, str]
@@ -179,13 +192,16 @@ class RaftState:
     in_flight: dict[Any, Any] = field(default_factory=dict)  # request id -> correlation
     sweep: Any = None  # the one commit-timeout timer, armed while anything is pending
     outbox: list[tuple[Any, Any]] = field(default_factory=list)  # (command, correlation)
+    running: dict[Any, Job] = field(default_factory=dict)  # its request's ref -> Job
+    queued: deque[Job] = field(default_factory=deque)  # waiting for an idle runner
+    jobs: dict[Any, Job] = field(default_factory=dict)  # request id -> queued or running Job
 
 
 class RaftConsensusServer(gen_server.GenServer):
-    """Tools run one at a time in this server, as the POC's; their entries commit in the
-    background (`ra.pipeline_command`), so the next tool need not wait for the last commit,
-    and entries that wait together are committed together. A follower's server forwards
-    from a helper process, so it is never blocked by the leader."""
+    """Tools run on the runner pool and their entries commit in the background
+    (`ra.pipeline_commands`): the server waits for neither, and entries that wait together
+    are committed together. A follower's server forwards from a helper process, so it is
+    never blocked by the leader."""
 
     def init(self, config: RaftConfig) -> Any:
         me = (MEMBER_NAME, erlang.node())
@@ -243,6 +259,9 @@ class RaftConsensusServer(gen_server.GenServer):
             if request_id in s.in_flight:  # a retry while the first is committing
                 s.pending[s.in_flight[request_id]].froms.append(from_)
                 return ("noreply", s)
+            if request_id in s.jobs:  # a retry while the first is queued or running
+                s.jobs[request_id].froms.append(from_)
+                return ("noreply", s)
             self._send_outbox(s)  # the query blocks us: let the waiting entries commit meanwhile
             found = ra.consistent_query(s.member, lambda st: st["replies"].get(request_id, None),
                                         COMMIT_TIMEOUT)
@@ -250,23 +269,75 @@ class RaftConsensusServer(gen_server.GenServer):
                 return ("reply", ("error", "no_quorum"), s)
             if found[1] is not None:
                 return ("reply", found[1], s)  # committed before: the stored reply; no run
-        outcome = service_answer(s.pool.run(tool, args, request_id, ctx))
+        job = Job([from_], (tool, args, request_id, ctx))
+        if request_id is not None:
+            s.jobs[request_id] = job
+        s.queued.append(job)
+        self._start_queued(s)
+        return ("noreply", s)
+
+    def _start_queued(self, s: RaftState) -> None:
+        """Start queued jobs, in order, while a runner is idle."""
+        while s.queued:
+            job = s.queued[0]
+            run = s.pool.start(*job.call)
+            if run == "busy":
+                return
+            s.queued.popleft()
+            if not isinstance(run, Run):  # no live runner, even after waiting for a restart
+                self._ran(s, job, ("error", "no_runner"))
+                continue
+            job.run = run
+            s.running[run.req.ref] = job
+
+    def _run_message(self, s: RaftState, key: Any, msg: Any) -> None:
+        """A message about the run whose request's ref is `key`: its end, or not."""
+        job = s.running[key]
+        assert job.run is not None
+        answer = s.pool.outcome(job.run, msg)
+        if answer == "no_reply":
+            return
+        del s.running[key]
+        job.run = None
+        if answer == "again":  # its runner was gone before it got the run: not run yet
+            job.tries -= 1
+            if job.tries > 0:
+                s.queued.appendleft(job)
+            else:
+                self._ran(s, job, ("error", "no_runner"))
+        else:
+            self._ran(s, job, answer[1])
+        self._start_queued(s)
+
+    def _ran(self, s: RaftState, job: Job, outcome: Any) -> None:
+        """The job's run ended with `outcome`: commit its entry (or answer at once if
+        nothing ran)."""
+        tool, args, request_id, _ctx = job.call
+        s.jobs.pop(request_id, None)
+        outcome = service_answer(outcome)
         if outcome == ("error", "no_runner"):
-            return ("reply", outcome, s)
+            for from_ in job.froms:  # nothing ran: nothing to record, a retry may run it
+                gen_server.reply(from_, outcome)
+            return
         result = outcome[1] if outcome[0] == "ok" else outcome
         command = ("record", tool, args, result, request_id, erlang.node(), outcome)
         correlation = erlang.make_ref()
         self._commit(s, command, correlation)
         deadline = erlang.monotonic_time("millisecond") + COMMIT_TIMEOUT
-        s.pending[correlation] = Pending([from_], request_id, deadline)
+        s.pending[correlation] = Pending(job.froms, request_id, deadline)
         if s.sweep is None:
             s.sweep = erlang.send_after(COMMIT_TIMEOUT, erlang.self(), "$commit_sweep")
         if request_id is not None:
             s.in_flight[request_id] = correlation
-        return ("noreply", s)
 
     def handle_info(self, msg: Any, s: RaftState) -> Any:
         match msg:
+            case (Ref() as key, _) if key in s.running:  # a runner's answer
+                self._run_message(s, key, msg)
+            case ("DOWN", Ref() as key, "process", _, _) if key in s.running:
+                self._run_message(s, key, msg)
+            case ("timeout", _, ("$run_timeout", req)) if req.ref in s.running:
+                self._run_message(s, req.ref, msg)
             case ("ra_event", _leader, ("applied", results)):
                 for correlation, reply in results:
                     if self._answer(s, correlation, reply):

@@ -30,6 +30,7 @@ runner's node) finds the run, and the tool's `tools.report_progress` reaches the
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from actors import Exit, Pid, erlang, gen_server, timer
@@ -37,8 +38,8 @@ from supervision import supervisor
 
 from .tools import RUN_CONTEXT, Tools
 
-__all__ = ["SUP_NAME", "RunnerPool", "RunnerSup", "ToolRunner", "cancel_run", "crash_reason",
-           "start_link"]
+__all__ = ["SUP_NAME", "Run", "RunnerPool", "RunnerSup", "ToolRunner", "cancel_run",
+           "crash_reason", "start_link"]
 
 SUP_NAME = "erlmcp_tool_runner_sup"
 RUNNER_WAIT_MS = 2000  # how long run() looks for a live runner (a restart takes ~1 ms)
@@ -107,6 +108,30 @@ def cancel_run(token: Any, sup: Any = SUP_NAME) -> bool:
     return False
 
 
+def _request(tool: Any, args: Any, request_id: Any, ctx: dict[str, Any] | None) -> Any:
+    return ("run", tool, args, request_id) if ctx is None else ("run", tool, args, request_id, ctx)
+
+
+def _failure(reason: Any) -> Any:
+    """The outcome of a run whose runner died with `reason`; None if it died before it got
+    the run ("noproc": it never ran the tool, which may run on another runner)."""
+    if reason == "noproc":
+        return None
+    if reason == "cancelled":
+        return ("error", "cancelled")
+    return ("error", ("tool_crashed", crash_reason(reason)))
+
+
+@dataclass
+class Run:
+    """A run of `RunnerPool.start` in flight: its request, its runner, its timeout's timer
+    (None: no timeout)."""
+
+    req: Any
+    runner: Pid
+    timer: Any
+
+
 def crash_reason(reason: Any) -> Any:
     """A runner's exit reason as a plain term that pickles and prints anywhere."""
     if type(reason) is tuple and len(reason) == 2 and isinstance(reason[0], BaseException):
@@ -125,12 +150,12 @@ class RunnerPool:
         self.sup = sup
         self._runners: list[Pid] = []
         self._next = 0
+        self._busy: set[Pid] = set()  # runners with a run of `start` on them
 
     def run(self, tool: Any, args: Any, request_id: Any = None,
             ctx: dict[str, Any] | None = None) -> tuple[str, Any]:
         timeout = self.tools.timeout_of(tool)
-        request = ("run", tool, args, request_id) if ctx is None \
-            else ("run", tool, args, request_id, ctx)
+        request = _request(tool, args, request_id, ctx)
         for _ in range(2):  # a runner that dies before our call arrives never ran the tool
             runner = self._checkout()
             if runner is None:
@@ -139,26 +164,71 @@ class RunnerPool:
                 return gen_server.call(runner, request, timeout)
             except Exit as exc:
                 reason = exc.reason[0] if type(exc.reason) is tuple else exc.reason
-                if reason == "noproc":
-                    continue
                 if reason == "timeout":
                     erlang.exit(runner, "kill")  # stuck in the tool: the supervisor restarts it
                     return ("error", "timeout")
-                if reason == "cancelled":
-                    return ("error", "cancelled")
-                return ("error", ("tool_crashed", crash_reason(reason)))
+                failed = _failure(reason)
+                if failed is not None:
+                    return failed
         return ("error", "no_runner")
 
-    def _checkout(self) -> Pid | None:
-        """A live runner, round robin; waits (bounded) while the supervisor restarts one."""
+    # -- runs that do not block the caller --------------------------------------------------
+
+    def start(self, tool: Any, args: Any, request_id: Any = None,
+              ctx: dict[str, Any] | None = None) -> Run | str | None:
+        """Start a run on an idle runner and return it at once: the outcome comes as
+        messages to the caller, each to be passed to `outcome`. "busy" if every live runner
+        has a run (start it when one ends); None if no runner is alive, even after
+        waiting RUNNER_WAIT_MS for a restart."""
+        runner = self._checkout(idle_only=True)
+        if type(runner) is not Pid:
+            return runner  # "busy" or None
+        timeout = self.tools.timeout_of(tool)
+        req = gen_server.send_request(runner, _request(tool, args, request_id, ctx))
+        timer = erlang.start_timer(timeout, erlang.self(), ("$run_timeout", req)) \
+            if type(timeout) is int else None
+        self._busy.add(runner)
+        return Run(req, runner, timer)
+
+    def outcome(self, run: Run, msg: Any) -> Any:
+        """What the received `msg` means for `run`: "no_reply" (nothing), ("done",
+        outcome) with the outcome `run()` would give, or "again": the runner was gone
+        before it got the run, which never ran (start it again)."""
+        if type(msg) is tuple and len(msg) == 3 and msg[0] == "timeout" \
+                and msg[1] == run.timer:
+            gen_server.receive_response(run.req, 0)  # abandoned: a late answer is dropped
+            self._busy.discard(run.runner)
+            erlang.exit(run.runner, "kill")  # stuck in the tool: the supervisor restarts it
+            return ("done", ("error", "timeout"))
+        answer = gen_server.check_response(msg, run.req)
+        if answer == "no_reply":
+            return "no_reply"
+        self._busy.discard(run.runner)
+        if run.timer is not None and erlang.cancel_timer(run.timer) is False:
+            erlang.receive(lambda m: type(m) is tuple and len(m) == 3 and m[0] == "timeout"
+                           and m[1] == run.timer, 0)  # it fired meanwhile: drop its message
+        if answer[0] == "reply":
+            return ("done", answer[1])
+        failed = _failure(answer[1][0])
+        return "again" if failed is None else ("done", failed)
+
+    def _checkout(self, idle_only: bool = False) -> Pid | str | None:
+        """A live runner, round robin; with `idle_only`, one with no run of `start` on it,
+        or "busy". None if none is alive after waiting RUNNER_WAIT_MS while the supervisor
+        restarts one."""
         deadline = time.monotonic() + RUNNER_WAIT_MS / 1000.0
         while True:
             alive = [p for p in self._runners if erlang.is_process_alive(p)]
             self._runners = alive if alive and len(alive) == len(self._runners) \
                 else self._live_children()
-            if self._runners:
+            self._busy.intersection_update(self._runners)  # a dead runner's run is over
+            for _ in range(len(self._runners)):
                 self._next = (self._next + 1) % len(self._runners)
-                return self._runners[self._next]
+                runner = self._runners[self._next]
+                if not idle_only or runner not in self._busy:
+                    return runner
+            if self._runners:
+                return "busy"
             if time.monotonic() >= deadline:
                 return None
             timer.sleep(1)  # the supervisor has not handled the runner's EXIT yet

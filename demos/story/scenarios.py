@@ -250,21 +250,21 @@ def tools(lab: DemoLab, story: Story, mode: str) -> None:
                f"{HANG_TIMEOUT_MS} ms). Calls go through {name(via)}.")
     crashed = client.execute_tool(server(via), "explode", {"n": 1}, f"{mode}-explode-1")
     story.say(f"explode -> {_brief(crashed)!r}")
-    runner = wait_for(lambda: _new_runner(c, leader, before["runner_1"]), 3.0)
+    runner = wait_for(lambda: _replaced_runner(c, leader, before), 3.0)
     answer = client.execute_tool(server(via), "add", {"a": 2, "b": 2})
-    story.say(f"runner_1 restarted by tool_runner_sup: {before['runner_1']} -> {runner}; "
-              f"add(2, 2) -> {answer!r}")
+    story.say(f"{_restart(runner)} restarted by tool_runner_sup; add(2, 2) -> {answer!r}")
     story.check(f"{mode}_tool_crash_restarted",
                 f"{mode}: a crashed tool's runner is restarted and the service keeps answering",
                 crashed[0] == "error" and crashed[1][0] == "tool_crashed"
                 and runner is not None and answer == ("ok", 4),
-                f"runner_1 {before['runner_1']} -> {runner}, then add answered {answer!r}")
+                f"{_restart(runner)}, then add answered {answer!r}")
     t0 = time.monotonic()
+    runners = _pids(c.tree(leader))
     hung = client.execute_tool(server(via), "hang", {}, f"{mode}-hang-1")
     took = elapsed_ms(t0)
-    runner2 = wait_for(lambda: _new_runner(c, leader, runner), 3.0)
+    runner2 = wait_for(lambda: _replaced_runner(c, leader, runners), 3.0)
     story.say(f"hang -> {hung!r} after {ms(took)}; its stuck runner was killed and "
-              f"restarted: {runner} -> {runner2}")
+              f"restarted: {_restart(runner2)}")
     story.check(f"{mode}_tool_hang_replaced",
                 f"{mode}: a hung tool times out and its runner is replaced",
                 hung == ("error", "timeout") and runner2 is not None,
@@ -320,9 +320,21 @@ def _brief(answer: Any) -> Any:
     return answer
 
 
-def _new_runner(c: Cluster, node: str, old: Any) -> Any:
-    pid = _pids(c.tree(node)).get("runner_1")
-    return pid if type(pid) is Pid and pid != old else None
+def _replaced_runner(c: Cluster, node: str, before: dict[str, Any]) -> Any:
+    """(runner id, old pid, new pid) of a runner restarted since `before`, else None."""
+    for child_id, pid in _pids(c.tree(node)).items():
+        old = before.get(child_id)
+        if child_id.startswith("runner_") and type(pid) is Pid and old is not None \
+                and pid != old:
+            return child_id, old, pid
+    return None
+
+
+def _restart(replaced: Any) -> str:
+    if replaced is None:
+        return "no runner"
+    child_id, old, new = replaced
+    return f"{child_id} {old} -> {new}"
 
 
 def _escalated(c: Cluster, node: str, before: dict[str, Any]) -> Any:
