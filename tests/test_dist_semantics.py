@@ -913,10 +913,10 @@ def test_monitor_node_counts_its_calls_and_false_cancels_one(
 
 
 # -- 12. global names across nodes ---------------------------------------------------------------
-# OTP's global:register_name updates every node's table (a multi_call) before it returns. The
-# global_ under test promises that only for the node that makes the change; the other nodes
-# follow by a cast, so these tests check the changing node at once and the others within a
-# bound.
+# OTP's global:register_name updates every node's table (a multi_call) before it returns, and
+# so does global_ for every node the changer is connected to. A node that connects meanwhile
+# learns the change by a cast (test_global_meeting), so these tests check the changing node at
+# once and the others within a bound.
 
 
 def views(name: str, nodes: list[str]) -> list[Any]:
@@ -926,9 +926,8 @@ def views(name: str, nodes: list[str]) -> list[Any]:
 
 
 def all_see(name: str, nodes: list[str], pid: Any) -> None:
-    """Every node's view of `name` becomes `pid`, within a bound. (global_ updates the node
-    that made a change before the change returns, and the other nodes by a cast: see the
-    notes at the top of this section.)"""
+    """Every node's view of `name` becomes `pid`, within a bound (see the notes at the top
+    of this section)."""
     wait_until(lambda: views(name, nodes) == [pid] * (len(nodes) + 1), 3.0)
 
 
