@@ -9,8 +9,9 @@ pool of permanent runners under a one_for_one supervisor has OTP's semantics exa
 tool that raises crashes its runner and the supervisor restarts it; a tool that hangs
 past its timeout has its runner killed (a restart too); more than `intensity` restarts in
 `period` seconds make the supervisor give up and exit "shutdown", which its parent sees.
-The POC leader runs one tool at a time (inside its handle_call), so the default pool has
-one runner; a caller that runs tools concurrently can ask for more.
+The POC leader runs one tool at a time (inside its handle_call, with `run`), so its pool
+has one runner by default. Raft mode's server starts runs with `start` and never waits for
+them (their ends come as messages, which `outcome` reads), so its pool has several.
 
 Contract of `RunnerPool.run(tool, args, request_id, ctx)` (called in the leader's process):
 - ("ok", result): the tool ran; `result` is `Tools.run`'s (possibly its unknown_tool error);
@@ -185,10 +186,10 @@ class RunnerPool:
             return runner  # "busy" or None
         timeout = self.tools.timeout_of(tool)
         req = gen_server.send_request(runner, _request(tool, args, request_id, ctx))
-        timer = erlang.start_timer(timeout, erlang.self(), ("$run_timeout", req)) \
+        tref = erlang.start_timer(timeout, erlang.self(), ("$run_timeout", req)) \
             if type(timeout) is int else None
         self._busy.add(runner)
-        return Run(req, runner, timer)
+        return Run(req, runner, tref)
 
     def outcome(self, run: Run, msg: Any) -> Any:
         """What the received `msg` means for `run`: "no_reply" (nothing), ("done",
