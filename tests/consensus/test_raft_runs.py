@@ -62,8 +62,9 @@ def _gated_tools(gates: dict[str, threading.Event], started: list[str]) -> Tools
     tools.add("crash", _crash)
 
     def gated(args: dict[str, Any], request_id: Any) -> Any:
+        gate = gates.setdefault(args["name"], threading.Event())  # before it says it started
         started.append(args["name"])
-        if not gates.setdefault(args["name"], threading.Event()).wait(WAIT_S):
+        if not gate.wait(WAIT_S):
             return "gate never opened"
         return args["name"]
 
@@ -88,6 +89,7 @@ def test_runs_beyond_the_pool_wait_their_turn_in_arrival_order(
         node: Node, tmp_path: Path, gates: dict[str, threading.Event]) -> None:
     started: list[str] = []
     _start(tmp_path, _gated_tools(gates, started), pool_size=1)
+    gates.update((name, threading.Event()) for name in ("a", "b", "c"))
     _ask("a", "gated", {"name": "a"})
     wait_until(lambda: started == ["a"], WAIT_S)
     for queued, name in enumerate(("b", "c"), 1):  # sent one after the other
