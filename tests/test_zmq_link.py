@@ -121,8 +121,9 @@ def test_replies_sent_on_the_router_do_not_hide_inbound_frames() -> None:
     try:
         channel = _on_io(b, lambda: b.open_channel(a.address))  # stays `reading`: echoes
         for i in range(300):
-            assert b.send(channel, b"ping %d" % i) == "sent"
-            assert b.send(channel, b"more %d" % i) == "sent"
+            # on b's I/O thread: a `reading` channel's socket is the poll's (module rules)
+            assert _on_io(b, lambda i=i: (b.send(channel, b"ping %d" % i),
+                                          b.send(channel, b"more %d" % i))) == ("sent", "sent")
             assert b_handler.wait(lambda n=2 * i + 2: len(b_handler.outbound) >= n, 5.0), (
                 f"ping {i} was not answered")
         assert _on_io(a, lambda: type(a._poller) is not zmq.Poller)

@@ -7,8 +7,11 @@ Rules of this module:
 - Each outgoing channel is a DEALER connected to a peer's ROUTER. Any thread may `send` on
   it; a per-channel lock serialises senders, so frames leave in the order they were sealed.
   `send` never waits: at ZeroMQ's high-water mark it says FULL and the caller retries.
-  While a channel is `reading` (its handshake), the I/O thread also reads replies from it;
-  afterwards only senders touch it, and the I/O thread watches only its monitor socket.
+  While a channel is `reading` (its handshake), the I/O thread also polls and reads replies
+  from it, and only the I/O thread sends on it: a ZeroMQ socket is not thread-safe, and a
+  send on another thread can take the read signal the poll sleeps on (the distribution
+  sends nothing of its own before the handshake is over). Afterwards only senders touch
+  it, and the I/O thread watches only its monitor socket.
 - Inbound frames arrive on the ROUTER as (identity, frame). A multipart message of another
   shape is dropped and counted.
 - `ZMQ_MAXMSGSIZE` makes ZeroMQ refuse an oversized frame before buffering it: the
@@ -33,9 +36,8 @@ Rules of this module:
   EAGAIN; the ROUTER is read until EVENTS says empty, and whenever that is not known (a
   `reply` sent on it, a round cut short by `DRAIN_BYTES`) it is `_router_unsure`, and the
   next round checks its EVENTS before sleeping; after each rebuild of the poll set every
-  such socket is drained once (`_catch_up`). While a channel reads its handshake, senders
-  on other threads could consume its socket's signal, so the round uses `zmq.Poller` with
-  the sockets themselves (level-triggered) until every handshake is done.
+  such socket is drained once (`_catch_up`). While a channel reads its handshake, the
+  round uses `zmq.Poller` with the sockets themselves until every handshake is done.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
   poller through a pipe.
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
