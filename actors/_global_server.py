@@ -105,9 +105,7 @@ class GlobalNameServer(gen_server.GenServer):
                 asked: tuple[str, ...]) -> None:
         current = state["names"].get(name)
         old = current[0] if current is not None else None
-        if pid is not None:
-            state["losers"].get(name, set()).discard(pid)  # registered anew, for real
-        self._set(state, name, pid, method)
+        self._take(state, name, pid, method)
         for node in erlang.nodes():
             if node not in asked:
                 gen_server.cast((SERVER, node), ("changed", name, old, pid, method))
@@ -118,11 +116,16 @@ class GlobalNameServer(gen_server.GenServer):
         clash if we hold another pid (registered where the changer could not see)."""
         current = state["names"].get(name)
         if current is None or current[0] == old:
-            if new is not None:
-                state["losers"].get(name, set()).discard(new)
-            self._set(state, name, new, method)
+            self._take(state, name, new, method)
         elif new is not None:
             self._merge(state, name, new, method)
+
+    def _take(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
+        """A change made for real (not a clash's outcome): a pid registered anew is no
+        longer a loser of an earlier clash."""
+        if pid is not None:
+            state["losers"].get(name, set()).discard(pid)
+        self._set(state, name, pid, method)
 
     # -- the table ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from actors.ra import _system as ra_system
 
 from . import audit_log
 from .client import SERVER_NAME, call_failure
-from .tool_runner import SUP_NAME, Run, RunnerPool
+from .tool_runner import RUN_TRIES, SUP_NAME, Run, RunnerPool
 from .tools import Tools, bad_request_id, default_tools, service_answer, valid_request_id
 
 __all__ = ["CLUSTER_NAME", "MEMBER_NAME", "AuditMachine", "RaftConfig", "RaftConsensusServer",
@@ -178,7 +178,7 @@ class Job:
     froms: list[Any]  # the callers to answer (a retry of the same request id joins them)
     call: tuple[Any, Any, Any, dict[str, Any] | None]  # tool, args, request_id, ctx
     run: Run | None = None
-    tries: int = 2  # runners to try: one that died before it got the run never ran it
+    tries: int = RUN_TRIES  # runners left to try (see tool_runner.RUN_TRIES)
 
 
 @dataclass

@@ -44,6 +44,7 @@ __all__ = ["SUP_NAME", "Run", "RunnerPool", "RunnerSup", "ToolRunner", "cancel_r
 
 SUP_NAME = "erlmcp_tool_runner_sup"
 RUNNER_WAIT_MS = 2000  # how long run() looks for a live runner (a restart takes ~1 ms)
+RUN_TRIES = 2  # runners a run may be tried on: one that died before it got the run never ran it
 
 
 class ToolRunner(gen_server.GenServer):
@@ -157,7 +158,7 @@ class RunnerPool:
             ctx: dict[str, Any] | None = None) -> tuple[str, Any]:
         timeout = self.tools.timeout_of(tool)
         request = _request(tool, args, request_id, ctx)
-        for _ in range(2):  # a runner that dies before our call arrives never ran the tool
+        for _ in range(RUN_TRIES):
             runner = self._checkout()
             if runner is None:
                 return ("error", "no_runner")
