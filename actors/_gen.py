@@ -53,7 +53,7 @@ def call(server_ref: Any, tag: str, request: Any, timeout: Any, where: Any) -> A
             and target.slow_until < time.monotonic()):
         state.lend = target  # if the request makes the server runnable, we run it
     try:
-        ref = _request(me, target, server_ref, tag, request)
+        ref = _request(me, target, server_ref, tag, request, call=True)
     finally:
         lent, state.lend, state.lent = state.lent, None, None
     kind, value = _await(me, ref, timeout, abandon=True, start=marker, lent=lent,
@@ -99,9 +99,12 @@ def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:
 
 
 def _request(me: Process, target: Located | None, server_ref: Any, tag: str,
-             request: Any) -> Ref:
+             request: Any, call: bool = False) -> Ref:
     """Monitor the server, open an alias (the monitor's ref) and send the request.
-    `target` is where `locate` found `server_ref` (None: not there, DOWN noproc)."""
+    `target` is where `locate` found `server_ref` (None: not there, DOWN noproc). `call`:
+    the caller waits for the reply and then demonitors, so a remote server's reply may end
+    the monitor itself (see `RemoteEnd.end_call_monitor`); a `send_request`'s monitor
+    stays until its response is collected, as OTP's does."""
     node = me.node
     ref = node.make_ref()
     me.aliases.add(ref)
@@ -110,7 +113,7 @@ def _request(me: Process, target: Located | None, server_ref: Any, tag: str,
         node.monitor(me, server_ref, ref, then_send=msg)
     else:
         obj = target.pid if type(target) is Process else target
-        node.monitor_located(me, target, obj, ref, then_send=msg)
+        node.monitor_located(me, target, obj, ref, then_send=msg, call=call)
     return ref
 
 
@@ -150,7 +153,11 @@ def reply(from_: From, msg: Any) -> None:
     pid, alias = from_
     node = sender.node if sender is not None else _context.current_node()
     if pid.node != node.name:
-        node.remote.send(pid.node, ("alias", pid, alias, (alias, msg)), autoconnect=False)
+        # the server's own reply to a remote call ends the call's monitor with it
+        ends = sender is not None and sender.call_monitors is not None and (
+            node.remote_end.end_call_monitor(sender, pid, alias))
+        node.remote.send(pid.node, ("reply" if ends else "alias", pid, alias, (alias, msg)),
+                         autoconnect=False)
         return
     target = node.lookup(pid)
     if target is not None:

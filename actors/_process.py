@@ -51,6 +51,7 @@ class Process:
         "__weakref__",
         "aliases",
         "alive",
+        "call_monitors",
         "dictionary",
         "exit_reason",
         "exit_seen",
@@ -99,6 +100,8 @@ class Process:
         self.links: set[Pid] = set()
         self.monitors: dict[Ref, Pid | tuple[str, str]] = {}  # held: ref -> pid or (name, node)
         self.monitored_by: dict[Ref, tuple[Pid, Any]] = {}  # ref -> (watcher, DOWN object)
+        # of those, remote calls' monitors: they end with our reply (see `_remote_end`)
+        self.call_monitors: set[Ref] | None = None
         self.aliases: set[Ref] = set()
         self.name: str | None = None
         self.global_names: set[Any] = set()

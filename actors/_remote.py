@@ -5,11 +5,15 @@ Rules of this module:
   between those nodes, so signals between one pair of processes keep their order:
     ("send", id, msg)                    a message to the pid of this node with serial `id`
     ("reg_send", name, msg)              a message to a registered name
-    ("alias", to, alias, msg)            a reply through an alias (dropped once withdrawn)
+    ("alias", to, alias, msg)            a message through an alias (dropped once withdrawn)
+    ("reply", to, alias, msg)            a call's reply through its alias, from the server,
+                                         which also ends the call's monitor (OTP's caller
+                                         then demonitors; ours has nothing left to send)
     ("link", from, to) / ("unlink", from, to)
     ("exit", from, to, reason)           a link's exit signal (only while the link exists)
     ("exit2", from, to, reason)          exit(to, reason)
     ("monitor", watcher, target, ref)    target is a pid or a registered name
+    ("call_monitor", watcher, target, ref)  the same, for a gen call: the reply ends it
     ("demonitor", target, ref)
     ("down", ref, watcher, obj, reason)  (only while the monitor exists: exactly once)
     ("spawn", req, parent, blob, link, mref) / ("spawn_reply", req, parent, child)
@@ -117,15 +121,18 @@ class Remote:
                 if self.handle(sender, one) is False:
                     return None  # a call to a process that is not there: its request goes nowhere
             return None
-        if op == "alias" and len(control) == 4 and type(control[1]) is Pid:
+        if (op == "reply" or op == "alias") and len(control) == 4 and type(
+                control[1]) is Pid:
             proc = node.lookup(control[1])
             if proc is not None:
+                if op == "reply":  # the server ended the call's monitor: so do we, first
+                    node.remote_end.reply_arrived(proc, control[2])
                 proc.deliver_to_alias(control[2], control[3])
             return None
-        if op == "monitor" and len(control) == 4 and type(control[1]) is Pid and type(
-                control[3]) is Ref:  # a call's monitor: the other common case
+        if (op == "call_monitor" or op == "monitor") and len(control) == 4 and type(
+                control[1]) is Pid and type(control[3]) is Ref:  # the other common case
             _, watcher, target, ref = control
-            obj = node.add_remote_monitor(watcher, target, ref)
+            obj = node.add_remote_monitor(watcher, target, ref, op == "call_monitor")
             if obj is not None:
                 self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
                 return False  # (a name registered a moment later must not get the call)

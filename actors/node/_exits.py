@@ -92,6 +92,7 @@ class Exits:
                     found.monitored_by.pop(ref, None)
             proc.monitors = {}
             watchers, proc.monitored_by = proc.monitored_by, {}
+            proc.call_monitors = None
             for ref, (watcher_pid, obj) in watchers.items():
                 watcher = self._table.lookup(watcher_pid)
                 if watcher is not None:

@@ -88,11 +88,13 @@ class Links:
                                     ref or self._make_ref(), then_send)
 
     def monitor_located(self, proc: Process, where: Located | None, obj: Any, ref: Ref,
-                        then_send: Any = None) -> Ref:
+                        then_send: Any = None, call: bool = False) -> Ref:
         """`monitor` of a destination already located; `obj` is what a local DOWN names
-        (see `down_object`)."""
+        (see `down_object`). `call`: the monitor of a gen call, which a remote server's
+        reply ends (see `RemoteEnd.end_call_monitor`)."""
+        op = "call_monitor" if call else "monitor"
         if type(where) is Pid:
-            control: Any = ("monitor", proc.pid, where, ref)
+            control: Any = (op, proc.pid, where, ref)
             if then_send is not None:
                 control = ("batch", [control, ("send", wire_id(where), then_send)])
             with self._lock:
@@ -100,7 +102,7 @@ class Links:
             self._send(where.node, control)
             return ref
         if where is not None and type(where) is not Process:
-            control = ("monitor", proc.pid, where[0], ref)
+            control = (op, proc.pid, where[0], ref)
             if then_send is not None:
                 control = ("batch", [control, ("reg_send", where[0], then_send)])
             with self._lock:

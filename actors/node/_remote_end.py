@@ -60,9 +60,10 @@ class RemoteEnd:
             target.links.discard(from_pid)
         self._run_exit_signals(deque([(target_pid, from_pid, reason)]))
 
-    def add_remote_monitor(self, watcher: Pid, target: Any, ref: Ref) -> Any:
-        """A remote process monitors a local pid or name. Returns None if set, else the
-        DOWN object to answer "noproc" with."""
+    def add_remote_monitor(self, watcher: Pid, target: Any, ref: Ref,
+                           call: bool = False) -> Any:
+        """A remote process monitors a local pid or name (`call`: for a gen call, whose
+        reply ends it). Returns None if set, else the DOWN object to answer "noproc" with."""
         obj = target if type(target) is Pid else (target, self.name)
         with self._lock:
             found = (self._table.lookup(target) if type(target) is Pid
@@ -70,6 +71,10 @@ class RemoteEnd:
             if found is None or not found.alive:
                 return obj
             found.monitored_by[ref] = (watcher, obj)
+            if call:
+                if found.call_monitors is None:
+                    found.call_monitors = set()
+                found.call_monitors.add(ref)
             return None
 
     def remove_remote_monitor(self, target: Any, ref: Ref) -> None:
@@ -78,6 +83,27 @@ class RemoteEnd:
                      else self._names.resolve(target))
             if found is not None:
                 found.monitored_by.pop(ref, None)
+                if found.call_monitors:
+                    found.call_monitors.discard(ref)
+
+    def end_call_monitor(self, proc: Process, caller: Pid, ref: Ref) -> bool:
+        """`proc` replies to a remote call: the call's monitor `ref` ends here, and the
+        reply tells the caller's node so (a "reply" control), so the caller sends no
+        demonitor. False if `ref` is not a call's monitor of `caller` on `proc`."""
+        with self._lock:
+            calls = proc.call_monitors
+            if not calls or ref not in calls:
+                return False
+            entry = proc.monitored_by.get(ref)
+            if entry is not None and entry[0] != caller:
+                return False  # not that caller's call (a made-up From): left as it is
+            calls.discard(ref)
+            return proc.monitored_by.pop(ref, None) is not None
+
+    def reply_arrived(self, proc: Process, ref: Ref) -> None:
+        """The caller's side of `end_call_monitor`: its monitor `ref` ended with the reply."""
+        with self._lock:
+            proc.monitors.pop(ref, None)
 
     def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
         """A remote DOWN: delivered once, only while the monitor is still held."""
@@ -118,4 +144,6 @@ class RemoteEnd:
                 for ref, (watcher, _) in list(proc.monitored_by.items()):
                     if watcher.node == name:
                         del proc.monitored_by[ref]
+                        if proc.call_monitors:
+                            proc.call_monitors.discard(ref)
         return signals
