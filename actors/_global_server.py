@@ -17,7 +17,11 @@ Rules of this module:
   the change in some order, and either order gets the change to the new node.)
 - When two nodes meet (nodeup), each sends the other its whole table. A clash is resolved
   by one node only, the resolver: the smaller of the two pids' nodes, with the method the
-  name was registered with; it then tells every node it is connected to the outcome. A
+  name was registered with; it then tells every node it is connected to the outcome. It
+  resolves only while it is connected to the other pid's node, so that what the method
+  does to the loser (a kill) reaches it: OTP's global resolves within a name exchange that
+  its locks keep to connected nodes. A clash seen earlier (a third node's table, during a
+  heal) waits: the other pid's node brings it again in its nodeup exchange. A
   node that sees a clash it does not resolve asks the resolver, which answers everyone
   with its table's entry (resolving first if it had not seen that clash), so a node that
   comes back later still converges.
@@ -160,10 +164,12 @@ class GlobalNameServer(gen_server.GenServer):
         mine = current[0]
         if mine == pid:
             return
-        resolver = min(mine.node, pid.node)
+        resolver, far = sorted((mine.node, pid.node))
         if erlang.node() != resolver:
             gen_server.cast((SERVER, resolver), ("conflict", name, mine, pid))
             return
+        if far != resolver and far not in erlang.nodes():
+            return  # its pid may lose, out of reach of a kill: resolved when that node meets us
         winner = _resolve(current[1], name, mine, pid)
         if winner not in (mine, pid):
             winner = None

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from actors import Node, erlang, global_, net_kernel
+from actors import Node, erlang, global_, net_kernel, sys
+from actors import _global_server as global_server
+from actors._terms import Pid
 
 from .conftest import COOKIE
 from .helpers import wait_until
@@ -91,3 +93,47 @@ def test_a_node_that_meets_us_during_a_re_registration_takes_the_new_pid(
     assert erlang.is_process_alive(old)  # replaced, not a clash: nobody was killed
     for p in (old, new):
         erlang.exit(p, "kill")
+
+
+def keep_the_smaller_node(name: Any, pid1: Pid, pid2: Pid) -> Pid:
+    """OTP's random_exit_name as its code does it: the pid of the smaller node stays."""
+    keep, lose = sorted((pid1, pid2), key=lambda p: p.node)
+    erlang.exit(lose, "kill")
+    return keep
+
+
+def test_a_clash_is_resolved_once_the_losers_node_can_be_reached(dist_node: Node) -> None:
+    """During a heal the resolver can see a clash in a third node's table before it is
+    connected to the other pid's node: a kill sent then would be lost, and the loser
+    would live on, sure it holds the name (a POC leader that never steps down)."""
+    n = next(_ids)
+    resolver, third, far = (net_kernel.start_node(f"{prefix}{n}@127.0.0.1", cookie=COOKIE)
+                            for prefix in ("gclash-a", "gclash-m", "gclash-z"))
+    try:
+        with far.bound():
+            far_pid = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", far_pid, keep_the_smaller_node) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+        wait_until(lambda: seen_from(third, "leader") == far_pid, 5.0)
+        resolver.dist.block([far.name])  # the cable still cut between these two
+        far.dist.block([resolver.name])
+        with resolver.bound():
+            mine = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", mine, keep_the_smaller_node) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+            # the third node's table (far_pid) is in: its answer and its nodeup sync come
+            # over one connection, and our call queues behind that sync
+            sys.get_state((global_server.SERVER, third.name))
+            sys.get_state((global_server.SERVER, resolver.name))
+            assert far.name not in erlang.nodes()
+        resolver.dist.unblock([far.name])
+        far.dist.unblock([resolver.name])
+        with resolver.bound():
+            assert net_kernel.connect_node(far.name) is True
+        with far.bound():
+            wait_until(lambda: not erlang.is_process_alive(far_pid), 5.0)
+        for node in (resolver, third, far):
+            wait_until(lambda node=node: seen_from(node, "leader") == mine, 5.0)
+    finally:
+        for node in (resolver, third, far):
+            node.stop()
