@@ -134,7 +134,9 @@ def _servers() -> list[tuple[str, str]]:
 
 def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
     """Call every server at once; a server that is gone answers None. The remote ones are
-    asked first; this node's own server is called while their answers travel."""
+    asked first; this node's own server is called while their answers travel, with no
+    timeout as OTP calls its own global_name_server (so an idle server's handler runs on
+    this thread, and no thread is woken for it)."""
     here = _context.current_node().name
     pending = {i: gen_server.send_request(server, request)
                for i, server in enumerate(servers) if server[1] != here}
@@ -142,7 +144,7 @@ def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
     for i, server in enumerate(servers):
         if server[1] == here:
             try:
-                answers[i] = gen_server.call(server, request, 5000)
+                answers[i] = gen_server.call(server, request, "infinity")
             except Exit:
                 answers[i] = None
     for i, req in pending.items():
