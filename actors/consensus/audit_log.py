@@ -17,6 +17,9 @@ Rules of this module:
   timestamps, never repeat or go back; they are per executing node, as the POC's are.)
   `limit=k` keeps the newest k of what matched. With `order="oldest"` a query answers
   oldest first and `limit=k` keeps the oldest k: a reader pages forward with `since`.
+- Calls into the log have no timeout, as OTP's calls to a node's own servers: the log
+  answers from memory at once, a log that dies raises at once (the call's monitor), and an
+  idle log runs on the caller's thread (no thread is woken for it).
 - `json_lines(entries)` exports oldest first, one JSON object per line; terms JSON has no
   word for become strings (pids, refs) and tuples become lists.
 """
@@ -98,12 +101,12 @@ def start_link(name: str = NAME) -> Any:
 
 def append(log: Any, new: dict[str, Any], reply: Any) -> str:
     """Record `new` (and, if it has a request_id, the `reply` given for it). "ok"."""
-    return gen_server.call(log, ("append", new, reply))
+    return gen_server.call(log, ("append", new, reply), "infinity")
 
 
 def lookup(log: Any, request_id: Any) -> Any:
     """("ok", reply) if `request_id` was executed already, else "error" (maps:find)."""
-    return gen_server.call(log, ("lookup", request_id))
+    return gen_server.call(log, ("lookup", request_id), "infinity")
 
 
 def query(log: Any, node: str | None = None, since: int | None = None,
@@ -111,11 +114,11 @@ def query(log: Any, node: str | None = None, since: int | None = None,
     """("ok", entries) newest first (`order="oldest"`: oldest first), or
     ("error", ("bad_query", q))."""
     return gen_server.call(log, ("query", {"node": node, "since": since, "limit": limit,
-                                           "order": order}))
+                                           "order": order}), "infinity")
 
 
 def size(log: Any) -> int:
-    return gen_server.call(log, "size")
+    return gen_server.call(log, "size", "infinity")
 
 
 def json_lines(entries: list[dict[str, Any]]) -> str:
