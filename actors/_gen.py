@@ -26,7 +26,7 @@ from typing import Any
 
 from . import _context
 from ._process import Process
-from ._remote import node_of
+from ._remote import node_of, wire_id
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 from .node import Located
 
@@ -108,12 +108,15 @@ def _request(me: Process, target: Located | None, server_ref: Any, tag: str,
     node = me.node
     ref = node.make_ref()
     me.aliases.add(ref)
+    if call and target is not None and type(target) is not Process:
+        node.links.call_remote(me, target, ref, tag, request)
+        return ref
     msg = (tag, (me.pid, ref), request)
     if target is None:
         node.monitor(me, server_ref, ref, then_send=msg)
     else:
         obj = target.pid if type(target) is Process else target
-        node.monitor_located(me, target, obj, ref, then_send=msg, call=call)
+        node.monitor_located(me, target, obj, ref, then_send=msg)
     return ref
 
 
@@ -153,11 +156,14 @@ def reply(from_: From, msg: Any) -> None:
     pid, alias = from_
     node = sender.node if sender is not None else _context.current_node()
     if pid.node != node.name:
-        # the server's own reply to a remote call ends the call's monitor with it
-        ends = sender is not None and sender.call_monitors is not None and (
-            node.remote_end.end_call_monitor(sender, pid, alias))
-        node.remote.send(pid.node, ("reply" if ends else "alias", pid, alias, (alias, msg)),
-                         autoconnect=False)
+        if sender is not None and sender.call_monitors is not None and (
+                node.remote_end.end_call_monitor(sender, pid, alias)):
+            # the server's own reply to a remote call: it ends the call's monitor too
+            node.remote.send(pid.node, ("reply", wire_id(pid), alias.id, msg),
+                             autoconnect=False)
+        else:
+            node.remote.send(pid.node, ("alias", pid, alias, (alias, msg)),
+                             autoconnect=False)
         return
     target = node.lookup(pid)
     if target is not None:

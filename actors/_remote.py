@@ -6,14 +6,19 @@ Rules of this module:
     ("send", id, msg)                    a message to the pid of this node with serial `id`
     ("reg_send", name, msg)              a message to a registered name
     ("alias", to, alias, msg)            a message through an alias (dropped once withdrawn)
-    ("reply", to, alias, msg)            a call's reply through its alias, from the server,
-                                         which also ends the call's monitor (OTP's caller
-                                         then demonitors; ours has nothing left to send)
+    ("call", caller, alias, server, tag, request)
+                                         a gen call: the monitor of `server` (a wire id
+                                         or a registered name) and (tag, (caller, alias),
+                                         request) sent to it; caller and alias are wire
+                                         ids of the sender's node, made into terms here
+    ("reply", to, alias, msg)            a call's reply from the server itself, which also
+                                         ends the call's monitor (OTP's caller then
+                                         demonitors; ours has nothing left to send); `to`
+                                         and `alias` are wire ids of the receiver's node
     ("link", from, to) / ("unlink", from, to)
     ("exit", from, to, reason)           a link's exit signal (only while the link exists)
     ("exit2", from, to, reason)          exit(to, reason)
     ("monitor", watcher, target, ref)    target is a pid or a registered name
-    ("call_monitor", watcher, target, ref)  the same, for a gen call: the reply ends it
     ("demonitor", target, ref)
     ("down", ref, watcher, obj, reason)  (only while the monitor exists: exactly once)
     ("spawn", req, parent, blob, link, mref) / ("spawn_reply", req, parent, child)
@@ -121,18 +126,27 @@ class Remote:
                 if self.handle(sender, one) is False:
                     return None  # a call to a process that is not there: its request goes nowhere
             return None
-        if (op == "reply" or op == "alias") and len(control) == 4 and type(
-                control[1]) is Pid:
+        if op == "call" and len(control) == 6 and type(control[1]) is int and type(
+                control[2]) is int and type(control[4]) is str:  # the other common cases
+            self._call(sender, control[1], control[2], control[3], control[4], control[5])
+            return None
+        if op == "reply" and len(control) == 4 and type(control[1]) is int and type(
+                control[2]) is int:
+            proc = node.lookup_id(control[1])
+            if proc is not None:
+                ref = Ref(node.name, control[2])
+                node.remote_end.reply_arrived(proc, ref, sender)  # first: the call is over
+                proc.deliver_to_alias(ref, (ref, control[3]))
+            return None
+        if op == "alias" and len(control) == 4 and type(control[1]) is Pid:
             proc = node.lookup(control[1])
             if proc is not None:
-                if op == "reply":  # the server ended the call's monitor: so do we, first
-                    node.remote_end.reply_arrived(proc, control[2])
                 proc.deliver_to_alias(control[2], control[3])
             return None
-        if (op == "call_monitor" or op == "monitor") and len(control) == 4 and type(
-                control[1]) is Pid and type(control[3]) is Ref:  # the other common case
+        if op == "monitor" and len(control) == 4 and type(control[1]) is Pid and type(
+                control[3]) is Ref:
             _, watcher, target, ref = control
-            obj = node.add_remote_monitor(watcher, target, ref, op == "call_monitor")
+            obj = node.add_remote_monitor(watcher, target, ref)
             if obj is not None:
                 self.send(sender, ("down", ref, watcher, obj, "noproc"), autoconnect=False)
                 return False  # (a name registered a moment later must not get the call)
@@ -166,6 +180,30 @@ class Remote:
                 log.error("node %s: dropped a malformed control from %s: %.200r",
                           node.name, sender, control)
         return None
+
+    def _call(self, sender: str, caller_id: int, ref_id: int, server: Any, tag: str,
+              request: Any) -> None:
+        """A gen call from a process of node `sender`: monitor the server for the caller,
+        then deliver the request; or answer DOWN "noproc" (and drop the request, so a
+        name registered a moment later never runs what its caller was told never came)."""
+        node = self.node
+        if type(server) is int:
+            target: Any = Pid(node.name, server >> 32, server & 0xFFFFFFFF)
+        elif type(server) is str:
+            target = server
+        else:
+            log.error("node %s: dropped a malformed call from %s: %.200r", node.name, sender,
+                      server)
+            return
+        caller = Pid(sender, caller_id >> 32, caller_id & 0xFFFFFFFF)
+        ref = Ref(sender, ref_id)
+        obj = node.add_remote_monitor(caller, target, ref, True)
+        if obj is not None:
+            self.send(sender, ("down", ref, caller, obj, "noproc"), autoconnect=False)
+            return
+        proc = node.lookup_id(server) if type(server) is int else node.whereis(server)
+        if proc is not None:
+            proc.deliver((tag, (caller, ref), request))
 
     # -- remote spawn -----------------------------------------------------------------------
 

@@ -88,13 +88,11 @@ class Links:
                                     ref or self._make_ref(), then_send)
 
     def monitor_located(self, proc: Process, where: Located | None, obj: Any, ref: Ref,
-                        then_send: Any = None, call: bool = False) -> Ref:
+                        then_send: Any = None) -> Ref:
         """`monitor` of a destination already located; `obj` is what a local DOWN names
-        (see `down_object`). `call`: the monitor of a gen call, which a remote server's
-        reply ends (see `RemoteEnd.end_call_monitor`)."""
-        op = "call_monitor" if call else "monitor"
+        (see `down_object`)."""
         if type(where) is Pid:
-            control: Any = (op, proc.pid, where, ref)
+            control: Any = ("monitor", proc.pid, where, ref)
             if then_send is not None:
                 control = ("batch", [control, ("send", wire_id(where), then_send)])
             with self._lock:
@@ -102,7 +100,7 @@ class Links:
             self._send(where.node, control)
             return ref
         if where is not None and type(where) is not Process:
-            control = (op, proc.pid, where[0], ref)
+            control = ("monitor", proc.pid, where[0], ref)
             if then_send is not None:
                 control = ("batch", [control, ("reg_send", where[0], then_send)])
             with self._lock:
@@ -121,6 +119,21 @@ class Links:
                 return ref
         proc.deliver(("DOWN", ref, "process", obj, "noproc"))
         return ref
+
+    def call_remote(self, proc: Process, where: Pid | tuple[str, str], ref: Ref, tag: str,
+                    request: Any) -> None:
+        """A gen call of a server on another node (a pid or a (name, node)): its monitor
+        and its request go as one "call" control, in which the caller, the alias and the
+        server are plain numbers that the receiver makes into terms again (see `_remote`).
+        The server's own reply ends the monitor (`RemoteEnd.end_call_monitor`)."""
+        target: int | str
+        if type(where) is Pid:
+            node, target = where.node, wire_id(where)
+        else:
+            target, node = where
+        with self._lock:
+            proc.monitors[ref] = where
+        self._send(node, ("call", wire_id(proc.pid), ref.id, target, tag, request))
 
     def demonitor(self, proc: Process, ref: Ref) -> bool:
         with self._lock:

@@ -100,10 +100,13 @@ class RemoteEnd:
             calls.discard(ref)
             return proc.monitored_by.pop(ref, None) is not None
 
-    def reply_arrived(self, proc: Process, ref: Ref) -> None:
-        """The caller's side of `end_call_monitor`: its monitor `ref` ended with the reply."""
+    def reply_arrived(self, proc: Process, ref: Ref, sender: str) -> None:
+        """The caller's side of `end_call_monitor`: its monitor `ref`, of a process of node
+        `sender`, ended with the reply."""
         with self._lock:
-            proc.monitors.pop(ref, None)
+            target = proc.monitors.get(ref)
+            if target is not None and node_of(target) == sender:
+                del proc.monitors[ref]
 
     def monitor_down(self, watcher_pid: Pid, ref: Ref, obj: Any, reason: Any) -> None:
         """A remote DOWN: delivered once, only while the monitor is still held."""
