@@ -79,12 +79,21 @@ class RequestId:
         return f"RequestId({self.ref!r}, {self.server_ref!r})"
 
 
-def send_request(server_ref: Any, tag: str, request: Any) -> RequestId:
-    """Send a call without waiting. A dead server answers with a DOWN, as OTP's."""
+def send_request(server_ref: Any, tag: str, request: Any, call: bool = False) -> RequestId:
+    """Send a call without waiting. A dead server answers with a DOWN, as OTP's. `call`:
+    the caller will collect the response (receive_response), as a call waits for it, so a
+    remote server's reply may end the monitor (see `_request`)."""
     me = _context.self_process()
     target = me.node.locate(server_ref)
-    ref = _request(me, target, server_ref, tag, request)
+    ref = _request(me, target, server_ref, tag, request, call)
     return RequestId(ref, server_ref, target is not None and type(target) is not Process)
+
+
+def collected_request(server_ref: Any, request: Any) -> RequestId:
+    """gen_server's `send_request` for a caller that always collects the response with
+    `receive_response` (multi_call, global's rounds): as for a call, a remote server's
+    reply ends the request's monitor, so no demonitor has to follow it."""
+    return send_request(server_ref, "$gen_call", request, call=True)
 
 
 def wait_response(req: RequestId, timeout: Any, abandon: bool) -> Any:

@@ -148,7 +148,7 @@ def multi_call(*args: Any) -> tuple[list[tuple[str, Any]], list[str]]:
         (name, request), nodes, timeout = args, _all_nodes(), "infinity"
     _gen.check_timeout(timeout)
     deadline = deadline_of(timeout)
-    requests = [(node, send_request((name, node), request)) for node in nodes]
+    requests = [(node, _gen.collected_request((name, node), request)) for node in nodes]
     replies: list[tuple[str, Any]] = []
     bad: list[str] = []
     for node, req in requests:

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from . import _context, erlang, gen_server, timer
+from . import _context, _gen, erlang, gen_server, timer
 from ._global_server import SERVER
 from ._terms import Error, Exit, Pid
 
@@ -138,7 +138,7 @@ def _ask(servers: list[tuple[str, str]], request: Any) -> list[Any]:
     timeout as OTP calls its own global_name_server (so an idle server's handler runs on
     this thread, and no thread is woken for it)."""
     here = _context.current_node().name
-    pending = {i: gen_server.send_request(server, request)
+    pending = {i: _gen.collected_request(server, request)
                for i, server in enumerate(servers) if server[1] != here}
     answers: list[Any] = [None] * len(servers)
     for i, server in enumerate(servers):

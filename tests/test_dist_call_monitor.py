@@ -98,6 +98,17 @@ def test_a_send_request_keeps_its_monitor_until_the_response_is_collected(
     assert monitors_on(other, pid) == {}
 
 
+def test_a_multi_call_has_ended_its_monitors_when_it_returns(
+        server: tuple[Node, Pid]) -> None:
+    other, pid = server
+    with other.bound():
+        erlang.register("callmon_server", pid)
+    replies, bad = gen_server.multi_call([other.name], "callmon_server", "ping", 5000)
+    assert (replies, bad) == ([(other.name, "pong")], [])
+    assert monitors_on(other, pid) == {}  # it collects every answer, as a call does
+    assert my_monitors() == []
+
+
 def test_a_reply_from_another_process_leaves_the_monitor_to_the_callers_demonitor(
         server: tuple[Node, Pid]) -> None:
     other, pid = server
