@@ -113,20 +113,26 @@ def _request(me: Process, target: Located | None, server_ref: Any, tag: str,
     `target` is where `locate` found `server_ref` (None: not there, DOWN noproc). `call`:
     the caller waits for the reply and then demonitors, so a remote server's reply may end
     the monitor itself (see `RemoteEnd.end_call_monitor`); a `send_request`'s monitor
-    stays until its response is collected, as OTP's does."""
+    stays until its response is collected, as OTP's does. A request that cannot be sent
+    (badarg: it does not pickle) leaves neither its monitor nor its alias behind."""
     node = me.node
     ref = node.make_ref()
     me.aliases.add(ref)
-    if call and target is not None and type(target) is not Process:
-        node.links.call_remote(me, target, ref, tag, request)
+    try:
+        if call and target is not None and type(target) is not Process:
+            node.links.call_remote(me, target, ref, tag, request)
+            return ref
+        msg = (tag, (me.pid, ref), request)
+        if target is None:
+            node.monitor(me, server_ref, ref, then_send=msg)
+        else:
+            obj = target.pid if type(target) is Process else target
+            node.monitor_located(me, target, obj, ref, then_send=msg)
         return ref
-    msg = (tag, (me.pid, ref), request)
-    if target is None:
-        node.monitor(me, server_ref, ref, then_send=msg)
-    else:
-        obj = target.pid if type(target) is Process else target
-        node.monitor_located(me, target, obj, ref, then_send=msg)
-    return ref
+    except Exception:
+        me.aliases.discard(ref)
+        node.demonitor(me, ref)  # set before the send, so that no DOWN could miss it
+        raise
 
 
 def _await(me: Process, ref: Ref, timeout: Any, abandon: bool, start: int = 0,

@@ -12,6 +12,7 @@ demonitor. The server runs on a second node in this process, so its side can be 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,3 +146,17 @@ def test_a_server_that_dies_after_its_reply_sends_its_caller_no_down(
     down = erlang.receive(lambda m: type(m) is tuple and m[:2] == ("DOWN", ref), 5000)
     assert down == ("DOWN", ref, "process", pid, "killed")
     assert erlang.process_info(erlang.self(), "message_queue_len") == ("message_queue_len", 0)
+
+
+def test_a_request_that_does_not_pickle_leaves_no_monitor_behind(
+        server: tuple[Node, Pid]) -> None:
+    """The monitor is set before the request goes (so no DOWN can miss it); a request that
+    cannot be sent must take it back, or a later nodedown would bring a stray DOWN."""
+    other, pid = server
+    for send in (lambda r: gen_server.call(pid, r), lambda r: gen_server.send_request(pid, r)):
+        with pytest.raises(erlang.Error) as info:
+            send(threading.Lock())
+        assert info.value.reason[0] == "badarg"
+        assert my_monitors() == []
+    assert gen_server.call(pid, "ping") == "pong"
+    assert monitors_on(other, pid) == {}
