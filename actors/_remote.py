@@ -24,7 +24,7 @@ Rules of this module:
     ("spawn", req, parent, blob, link, mref) / ("spawn_reply", req, parent, child)
                                          blob: the function and arguments, pickled apart
     ("mesh", [(node, address)])          the peers of a new peer, to keep a full mesh
-    ("batch", [control, ...])            several, in order (a call: monitor + request)
+    ("batch", [control, ...])            several, in order (send_request: monitor + request)
 - A lost connection (`nodedown`) ends, exactly once, every link and monitor between this
   node's processes and that node's: links give ("EXIT", pid, "noconnection"), monitors
   ("DOWN", ref, "process", obj, "noconnection"), monitor_node ("nodedown", node).
@@ -124,7 +124,7 @@ class Remote:
         if op == "batch" and len(control) == 2 and type(control[1]) is list:
             for one in control[1]:
                 if self.handle(sender, one) is False:
-                    return None  # a call to a process that is not there: its request goes nowhere
+                    return None  # a request to a process that is not there goes nowhere
             return None
         if op == "call" and len(control) == 6 and type(control[1]) is int and type(
                 control[2]) is int and type(control[4]) is str:  # the other common cases
