@@ -235,8 +235,12 @@ def test_tree() -> None:
 
 
 def _reachable(root: Any, target: Any, limit: int = 200_000) -> bool:
-    """Is `target` reachable from `root` through gc referents? (bounded walk)"""
+    """Is `target` reachable from `root` through gc referents? (bounded walk; of a function
+    it follows what the function holds (closure, defaults) but not its globals, nor
+    classes or modules: those reach the whole heap, and a walk that went there first ran
+    out of its bound before it found `target` once the full suite had filled the heap)"""
     import gc
+    import types
 
     seen: set[int] = set()
     stack = [root]
@@ -244,7 +248,13 @@ def _reachable(root: Any, target: Any, limit: int = 200_000) -> bool:
         obj = stack.pop()
         if obj is target:
             return True
-        if id(obj) in seen or isinstance(obj, type):
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType,
+                                               types.BuiltinFunctionType)):
+            continue
+        if isinstance(obj, types.FunctionType):
+            seen.add(id(obj))
+            stack.extend((obj.__closure__ or ()) + (obj.__defaults__ or ())
+                         + tuple((obj.__kwdefaults__ or {}).values()))
             continue
         seen.add(id(obj))
         stack.extend(gc.get_referents(obj))
