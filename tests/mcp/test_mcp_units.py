@@ -1,5 +1,6 @@
-"""The MCP front end's pure parts: schemas from signatures, terms as JSON, which errors are
-retried, error messages, resource URIs, the command line."""
+"""The MCP front end's parts that need no cluster: schemas from signatures, terms as JSON,
+which errors are retried, error messages, resource URIs, the command line, and the order
+of a call's progress and its answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, TypedDict
 import pydantic
 import pytest
 
-from actors import Pid, Ref
+from actors import Pid, Ref, erlang
 from actors.consensus.mcp import cli, schema, server
 from actors.consensus.mcp.frontend import Frontend, transient
 from actors.consensus.tools import Tools, default_tools
@@ -190,3 +191,33 @@ def test_interrupts_inside_exception_groups() -> None:
     assert not cli._interrupted(BaseExceptionGroup("tg", [KeyboardInterrupt(), ValueError()]))
     assert not cli._interrupted(ExceptionGroup("tg", [ValueError()]))
     assert not cli._interrupted(RuntimeError())
+
+
+def test_a_call_returns_after_the_progress_that_came_before_its_answer(node: Any) -> None:
+    """The tool's reports reach the relay process before the call's answer reaches the
+    caller (one connection, in order), but the relay's thread may run later than the
+    caller's: the call waits until the relay has handed on what it had. Here the relay is
+    slow with the last report, and the answer is in before it."""
+    import threading
+
+    front = Frontend([node.name], "raft")
+    front._relay = erlang.spawn(front._relay_loop)
+    seen: list[float] = []
+    slow = threading.Event()
+
+    def on_progress(progress: float, _total: float | None, _message: str | None) -> None:
+        if progress == 4:
+            slow.wait(0.3)  # a relay thread the machine runs late
+        seen.append(progress)
+
+    def cluster(name: str, args: dict[str, Any], key: Any, token: str) -> Any:
+        for i in range(1, 5):  # what the tool reported, before the answer
+            erlang.send(front._relay, ("erlmcp_progress", token, i, 4, f"step {i}"))
+        return ("ok", 4)
+
+    front._call_with_retries = cluster  # type: ignore[method-assign]
+    try:
+        assert front.call_tool("slow", {}, None, on_progress) == ("ok", 4)
+        assert seen == [1, 2, 3, 4]
+    finally:
+        front.stop()

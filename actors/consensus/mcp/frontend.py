@@ -15,7 +15,9 @@ Rules of this module:
   log (Raft mode). Without a key only the errors that say nothing ran (no_leader,
   no_quorum, noproc): a retry of anything else could run the tool twice.
 - Runs: each call has a run token, in the run context its runner keeps. Progress comes to
-  the relay process, which hands it to the call's callback (only for calls that want it).
+  the relay process, which hands it to the call's callback (only for calls that want it);
+  a call returns only once the relay has handed on the reports that came before its
+  answer, so none comes after the result.
   `cancel(token)` asks every node, until the call is over, to kill the runner of that run
   (`tool_runner.cancel_run`: exit signal "cancelled"; the supervisor restarts it, as after
   a timeout). Asking again covers a run that was still queued when the cancel came; a
@@ -43,6 +45,7 @@ __all__ = ["RETRY_S", "Frontend", "ProgressFn", "leader_node", "transient"]
 
 RETRY_S = 10.0  # how long a call keeps retrying transient errors
 STATUS_MS = 1000
+HAND_ON_MS = 1000  # at most this long, a call waits for the relay to hand on its progress
 CANCEL_S, CANCEL_POLL_S = 60.0, 0.05  # how long, how often a cancel looks for its run
 ProgressFn = Callable[[float, float | None, str | None], None]
 
@@ -133,8 +136,22 @@ class Frontend:
         try:
             return self._call_with_retries(name, args, key, token)
         finally:
+            if on_progress is not None:
+                self._progress_handed_on()
             with self._lock:
                 self._runs.pop(token, None)
+
+    def _progress_handed_on(self) -> None:
+        """Before a call with progress returns: the relay hands on what it has. The tool's
+        reports left the leader's node before its answer, over the same connection, so
+        they are in the relay's mailbox already; without this a busy machine could run
+        the caller first, and the last reports would come after the result (or never)."""
+        relay = self._relay
+        if relay is None:
+            return
+        ref = erlang.make_ref()
+        erlang.send(relay, ("handed_on", erlang.self(), ref))
+        erlang.receive(lambda m: m == ("handed_on", ref), HAND_ON_MS)
 
     def _call_with_retries(self, name: str, args: dict[str, Any], key: Any,
                            token: str) -> tuple[str, Any]:
@@ -208,6 +225,8 @@ class Frontend:
                         run = self._runs.get(token)
                     if run is not None and run.on_progress is not None:
                         run.on_progress(progress, total, message)
+                case ("handed_on", Pid() as caller, ref):
+                    erlang.send(caller, ("handed_on", ref))
                 case "stop":
                     return
 
