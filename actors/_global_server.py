@@ -21,7 +21,9 @@ Rules of this module:
   resolves only while it is connected to the other pid's node, so that what the method
   does to the loser (a kill) reaches it: OTP's global resolves within a name exchange that
   its locks keep to connected nodes. A clash seen earlier (a third node's table, during a
-  heal) waits: the other pid's node brings it again in its nodeup exchange. A
+  heal) waits: the other pid's node brings it again in its nodeup exchange. Meanwhile the
+  resolver tells its connected nodes its own entry, so a node that held the other pid
+  (maybe of a node that is gone for good) does not keep it, or lose the name. A
   node that sees a clash it does not resolve asks the resolver, which answers everyone
   with its table's entry (resolving first if it had not seen that clash), so a node that
   comes back later still converges.
@@ -169,7 +171,10 @@ class GlobalNameServer(gen_server.GenServer):
             gen_server.cast((SERVER, resolver), ("conflict", name, mine, pid))
             return
         if far != resolver and far not in erlang.nodes():
-            return  # its pid may lose, out of reach of a kill: resolved when that node meets us
+            # its pid may lose, out of reach of a kill: resolved when that node meets us;
+            # meanwhile the others take our entry (a dead node's pid must not linger)
+            self._tell_all(state, name, mine, current[1])
+            return
         winner = _resolve(current[1], name, mine, pid)
         if winner not in (mine, pid):
             winner = None

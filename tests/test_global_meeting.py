@@ -137,3 +137,32 @@ def test_a_clash_is_resolved_once_the_losers_node_can_be_reached(dist_node: Node
     finally:
         for node in (resolver, third, far):
             node.stop()
+
+
+def test_a_clash_with_a_pid_of_a_node_that_is_gone_leaves_the_resolvers_entry(
+        dist_node: Node) -> None:
+    """The resolver waits to settle a clash with a pid whose node it cannot reach; if that
+    node never comes back, the node that listed its pid must still end with the resolver's
+    entry, not with no entry at all."""
+    n = next(_ids)
+    resolver, third, gone = (net_kernel.start_node(f"{prefix}{n}@127.0.0.1", cookie=COOKIE)
+                             for prefix in ("ggone-a", "ggone-m", "ggone-z"))
+    try:
+        with gone.bound():
+            theirs = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", theirs) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+        wait_until(lambda: seen_from(third, "leader") == theirs, 5.0)
+        resolver.dist.block([gone.name])
+        with resolver.bound():
+            mine = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", mine) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+            sys.get_state((global_server.SERVER, third.name))
+            sys.get_state((global_server.SERVER, resolver.name))
+        gone.stop()
+        for node in (resolver, third):
+            wait_until(lambda node=node: seen_from(node, "leader") == mine, 5.0)
+    finally:
+        for node in (resolver, third):
+            node.stop()
