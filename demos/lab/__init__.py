@@ -3,7 +3,7 @@ run nodes in OS processes on loopback and to cut them apart.
 
 - `world`: `Lab` (private port mapper, random cookie, peers, a temporary data directory,
   and their clean-up), `private_node` (the same for a short run without peers of its
-  own), `call_on`, `wait_for`, `free_port`, `peer_pythonpath`;
+  own), `call_on`, `wait_for`, `free_port`, `peer_pythonpath`, `leader_views`;
 - `node`: (on a peer) the functions the lab calls on its nodes;
 - `agent`: `Agent`, a hand on a node that a partition cuts the controller from;
 - `partition`: `cut` and `heal`;
@@ -23,6 +23,7 @@ from .world import (
     children_of,
     elapsed_ms,
     free_port,
+    leader_views,
     peer_pythonpath,
     private_node,
     server,
@@ -30,5 +31,5 @@ from .world import (
 )
 
 __all__ = ["BOOT_MS", "ROOT", "Agent", "Lab", "accepts", "call_on", "children_of", "cut",
-           "elapsed_ms", "free_port", "heal", "peer_pythonpath", "private_node", "server",
-           "wait_for"]
+           "elapsed_ms", "free_port", "heal", "leader_views", "peer_pythonpath", "private_node",
+           "server", "wait_for"]

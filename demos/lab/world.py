@@ -47,6 +47,22 @@ def call_on(node: str, function: str, *args: Any, timeout: int = 5000) -> Any:
     return rpc.call(node, NODE_MODULE, function, list(args), timeout)
 
 
+def leader_views(nodes: list[str]) -> str:
+    """Each node's consensus server status, global leader name and connections, one line
+    each: what a failure to agree on a leader says about the cluster."""
+    from actors import global_
+
+    lines = []
+    for node in nodes:
+        try:
+            where = rpc.call(node, global_.whereis_name, [client.LEADER_NAME], 2000)
+            lines.append(f"  {node}: {client.get_status(server(node))!r}; whereis {where!r}; "
+                         f"nodes {rpc.call(node, erlang.nodes, [], 2000)!r}")
+        except Exception as exc:  # a failure's message must not fail itself
+            lines.append(f"  {node}: {exc!r}")
+    return "\n".join(lines)
+
+
 def elapsed_ms(t0: float) -> float:
     return (time.monotonic() - t0) * 1000.0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from actors import erlang
 from actors.consensus import client
-from demos.lab import Lab, call_on, elapsed_ms, server, wait_for
+from demos.lab import Lab, call_on, elapsed_ms, leader_views, server, wait_for
 from demos.lab import node as on_peer
 
 
@@ -87,7 +87,8 @@ class Cluster:
     def leader(self) -> str:
         found = self.wait_leader(self.nodes, 10.0)
         if found is None:
-            raise RuntimeError(f"{self.mode}: no leader agreed by {self.nodes}")
+            raise RuntimeError(f"{self.mode}: no leader agreed by {self.nodes}:\n"
+                               f"{leader_views(self.nodes)}")
         return found[0]
 
     def status(self, node: str) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from actors import Pid, erlang, rpc
 from actors.consensus import app, client
 from actors.consensus.client import SERVER_NAME
+from demos.lab import leader_views
 from tests.helpers import recv
 
 Peers = Callable[..., tuple[Pid, str]]
@@ -66,25 +67,9 @@ def wait_converged(nodes: list[str], timeout: float = 10.0) -> tuple[str, Pid]:
     deadline = time.monotonic() + timeout
     while (result := converged(nodes)) is None:
         if time.monotonic() >= deadline:
-            raise AssertionError(f"no one leader agreed within {timeout} s:\n{_views(nodes)}")
+            raise AssertionError(f"no one leader agreed within {timeout} s:\n{leader_views(nodes)}")
         time.sleep(0.02)
     return result
-
-
-def _views(nodes: list[str]) -> str:
-    """Each node's server status, global name and connections, for a failure's message."""
-    from actors import global_
-    from actors.consensus.client import LEADER_NAME
-
-    lines = []
-    for node in nodes:
-        try:
-            where = rpc.call(node, global_.whereis_name, [LEADER_NAME], 2000)
-            lines.append(f"  {node}: {status(node)!r}; whereis {where!r}; "
-                         f"nodes {rpc.call(node, erlang.nodes, [], 2000)!r}")
-        except Exception as exc:  # a failure's message must not fail itself
-            lines.append(f"  {node}: {exc!r}")
-    return "\n".join(lines)
 
 
 # -- (on a peer) --------------------------------------------------------------------------------
