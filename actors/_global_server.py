@@ -23,7 +23,9 @@ Rules of this module:
   its locks keep to connected nodes. A clash seen earlier (a third node's table, during a
   heal) waits: the other pid's node brings it again in its nodeup exchange. Meanwhile the
   resolver tells its connected nodes its own entry, so a node that held the other pid
-  (maybe of a node that is gone for good) does not keep it, or lose the name. A
+  (maybe of a node that is gone for good) does not keep it, or lose the name; it never
+  tells the other pid's node, which may connect meanwhile: that node would drop its pid
+  unkilled and never bring the clash back. A
   node that sees a clash it does not resolve asks the resolver, which answers everyone
   with its table's entry (resolving first if it had not seen that clash), so a node that
   comes back later still converges.
@@ -172,8 +174,9 @@ class GlobalNameServer(gen_server.GenServer):
             return
         if far != resolver and far not in erlang.nodes():
             # its pid may lose, out of reach of a kill: resolved when that node meets us;
-            # meanwhile the others take our entry (a dead node's pid must not linger)
-            self._tell_all(state, name, mine, current[1])
+            # meanwhile the others take our entry (a dead node's pid must not linger), but
+            # not that node, if it connects meanwhile: it must bring us the clash again
+            self._tell_all(state, name, mine, current[1], skip=far)
             return
         winner = _resolve(current[1], name, mine, pid)
         if winner not in (mine, pid):
@@ -192,10 +195,12 @@ class GlobalNameServer(gen_server.GenServer):
         self._tell_all(state, name, current[0] if current else None,
                        current[1] if current else None)
 
-    def _tell_all(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
+    def _tell_all(self, state: Any, name: Any, pid: Pid | None, method: Any,
+                  skip: str | None = None) -> None:
         losers = sorted(state["losers"].get(name, ()))
         for node in erlang.nodes():
-            gen_server.cast((SERVER, node), ("resolved", name, pid, method, losers))
+            if node != skip:
+                gen_server.cast((SERVER, node), ("resolved", name, pid, method, losers))
 
 
 def _resolve(method: Any, name: Any, pid1: Pid, pid2: Pid) -> Any:
