@@ -149,9 +149,11 @@ class Frontend:
         relay = self._relay
         if relay is None:
             return
-        ref = erlang.make_ref()
+        ref = erlang.monitor("process", relay)  # a dead relay answers with its DOWN
         erlang.send(relay, ("handed_on", erlang.self(), ref))
-        erlang.receive(lambda m: m == ("handed_on", ref), HAND_ON_MS)
+        erlang.receive(lambda m: type(m) is tuple and (m == ("handed_on", ref) or (
+            len(m) == 5 and m[0] == "DOWN" and m[1] == ref)), HAND_ON_MS)
+        erlang.demonitor(ref, ["flush"])
 
     def _call_with_retries(self, name: str, args: dict[str, Any], key: Any,
                            token: str) -> tuple[str, Any]:
