@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -102,41 +103,52 @@ def keep_the_smaller_node(name: Any, pid1: Pid, pid2: Pid) -> Pid:
     return keep
 
 
+@contextmanager
+def clash_across_a_cut_cable(prefix: str, resolve: Any = None) -> Iterator[tuple[
+        Node, Node, Node, Pid, Pid]]:
+    """Three nodes (the resolver's name the smallest, the far one's the largest): the far
+    node registers "leader" and meets the third; then, with the cable between resolver
+    and far cut (the resolver's side), the resolver registers its own "leader" and meets
+    the third, whose table (the far pid) it has when this yields
+    (resolver, third, far, far_pid, mine). Every node is stopped at the end."""
+    n = next(_ids)
+    resolver, third, far = (net_kernel.start_node(f"{prefix}{n}-{side}@127.0.0.1",
+                                                  cookie=COOKIE) for side in "amz")
+    try:
+        with far.bound():
+            far_pid = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", far_pid, resolve) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+        wait_until(lambda: seen_from(third, "leader") == far_pid, 5.0)
+        resolver.dist.block([far.name])
+        with resolver.bound():
+            mine = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", mine, resolve) == "yes"
+            assert net_kernel.connect_node(third.name) is True
+            # the third node's table is in: its answer and its nodeup sync come over one
+            # connection, and our call queues behind that sync
+            sys.get_state((global_server.SERVER, third.name))
+            sys.get_state((global_server.SERVER, resolver.name))
+            assert far.name not in erlang.nodes()
+        yield resolver, third, far, far_pid, mine
+    finally:
+        for node in (resolver, third, far):
+            node.stop()
+
+
 def test_a_clash_is_resolved_once_the_losers_node_can_be_reached(dist_node: Node) -> None:
     """During a heal the resolver can see a clash in a third node's table before it is
     connected to the other pid's node: a kill sent then would be lost, and the loser
     would live on, sure it holds the name (a POC leader that never steps down)."""
-    n = next(_ids)
-    resolver, third, far = (net_kernel.start_node(f"{prefix}{n}@127.0.0.1", cookie=COOKIE)
-                            for prefix in ("gclash-a", "gclash-m", "gclash-z"))
-    try:
-        with far.bound():
-            far_pid = erlang.spawn(erlang.receive)
-            assert global_.register_name("leader", far_pid, keep_the_smaller_node) == "yes"
-            assert net_kernel.connect_node(third.name) is True
-        wait_until(lambda: seen_from(third, "leader") == far_pid, 5.0)
-        resolver.dist.block([far.name])  # the cable still cut between these two
-        far.dist.block([resolver.name])
-        with resolver.bound():
-            mine = erlang.spawn(erlang.receive)
-            assert global_.register_name("leader", mine, keep_the_smaller_node) == "yes"
-            assert net_kernel.connect_node(third.name) is True
-            # the third node's table (far_pid) is in: its answer and its nodeup sync come
-            # over one connection, and our call queues behind that sync
-            sys.get_state((global_server.SERVER, third.name))
-            sys.get_state((global_server.SERVER, resolver.name))
-            assert far.name not in erlang.nodes()
+    with clash_across_a_cut_cable("gclash", keep_the_smaller_node) as (
+            resolver, third, far, far_pid, mine):
         resolver.dist.unblock([far.name])
-        far.dist.unblock([resolver.name])
         with resolver.bound():
             assert net_kernel.connect_node(far.name) is True
         with far.bound():
             wait_until(lambda: not erlang.is_process_alive(far_pid), 5.0)
         for node in (resolver, third, far):
             wait_until(lambda node=node: seen_from(node, "leader") == mine, 5.0)
-    finally:
-        for node in (resolver, third, far):
-            node.stop()
 
 
 def test_a_clash_with_a_pid_of_a_node_that_is_gone_leaves_the_resolvers_entry(
@@ -144,25 +156,7 @@ def test_a_clash_with_a_pid_of_a_node_that_is_gone_leaves_the_resolvers_entry(
     """The resolver waits to settle a clash with a pid whose node it cannot reach; if that
     node never comes back, the node that listed its pid must still end with the resolver's
     entry, not with no entry at all."""
-    n = next(_ids)
-    resolver, third, gone = (net_kernel.start_node(f"{prefix}{n}@127.0.0.1", cookie=COOKIE)
-                             for prefix in ("ggone-a", "ggone-m", "ggone-z"))
-    try:
-        with gone.bound():
-            theirs = erlang.spawn(erlang.receive)
-            assert global_.register_name("leader", theirs) == "yes"
-            assert net_kernel.connect_node(third.name) is True
-        wait_until(lambda: seen_from(third, "leader") == theirs, 5.0)
-        resolver.dist.block([gone.name])
-        with resolver.bound():
-            mine = erlang.spawn(erlang.receive)
-            assert global_.register_name("leader", mine) == "yes"
-            assert net_kernel.connect_node(third.name) is True
-            sys.get_state((global_server.SERVER, third.name))
-            sys.get_state((global_server.SERVER, resolver.name))
+    with clash_across_a_cut_cable("ggone") as (resolver, third, gone, _, mine):
         gone.stop()
         for node in (resolver, third):
             wait_until(lambda node=node: seen_from(node, "leader") == mine, 5.0)
-    finally:
-        for node in (resolver, third):
-            node.stop()
