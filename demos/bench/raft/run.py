@@ -29,7 +29,11 @@ Figures (the median over rounds; latencies are per-round p50s):
   the moment a surviving member becomes leader, stamped by that member (CLOCK_MONOTONIC
   is shared by every process on the host) and pushed to us as an event: ours by the
   machine's `state_enter("leader")` effect, pysyncobj's by its `onStateChanged` callback.
-  After each trial the dead node is restarted on its data and the cluster made whole.
+  After each trial the dead node is restarted on its data and the cluster made whole;
+- the floor (`demos.bench.raft.floor`): a command's and a consistent read's messages over
+  raw pyzmq with the same fdatasyncs and nothing else, beside pysyncobj's command and a
+  raw round trip taken in turns: the least that any implementation over ZeroMQ could
+  show. No target.
 
 This module holds the sizes (`RAFT_FULL`, `RAFT_QUICK`), the run (`run_raft`: both clusters
 up, a warm-up, the rounds, the failovers, the medians) and the table (`format_raft_table`).
@@ -61,6 +65,7 @@ from ._common import (
     private_world,
     reqrep_latencies,
 )
+from .floor import FloorCluster
 from .pysyncobj_side import (
     PsoCluster,
     cpu_per_command_peer,
@@ -115,19 +120,22 @@ def run_raft(sizes: RaftSizes, log: Callable[[str], None] = lambda _s: None) -> 
     with private_world() as root:
         ours = RaCluster(root, str(os.getpid()))
         theirs = PsoCluster(root)
+        floor = FloorCluster(root)
         try:
-            say("starting 3 ra nodes and 3 pysyncobj members")
+            say("starting 3 ra nodes, 3 pysyncobj members and the 3 processes of the floor")
             ours.start()
             theirs.start()
+            floor.start()
             ra.start(str(root / "local"))
             local_id = ("bench_local", erlang.node())
             started = ra.start_cluster(SYSTEM, "bench_local", ("module", Counter, None),
                                        [local_id], 20_000)
             if started[0] != "ok" or started[2]:
                 raise RuntimeError(f"local ra cluster: {started}")
-            return _measure(sizes, ours, theirs, local_id, say)
+            return _measure(sizes, ours, theirs, floor, local_id, say)
         finally:
             say("stopping")
+            floor.stop()
             with contextlib.suppress(Exception):
                 ra.stop()
             ours.stop()
@@ -148,6 +156,8 @@ class _Samples:
     pipe: list[Pair] = field(default_factory=list)
     query: list[float] = field(default_factory=list)
     reqrep: list[float] = field(default_factory=list)
+    floor_seq: list[Pair] = field(default_factory=list)  # (the floor, pysyncobj)
+    floor_read: list[Pair] = field(default_factory=list)  # (the floor, its round trip)
     cpu_seq: list[Pair] = field(default_factory=list)
     cpu_pipe: list[Pair] = field(default_factory=list)
     local: list[Pair] = field(default_factory=list)
@@ -165,13 +175,14 @@ class _Samples:
                 show(self.kills) + "; SIGSTOP ms " + show(self.stops))
 
 
-def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, local_id: Any,
-             log: Callable[[str], None]) -> list[Figure]:
+def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, floor: FloorCluster,
+             local_id: Any, log: Callable[[str], None]) -> list[Figure]:
     _warm_up(sizes, ours, theirs, local_id)
     samples = _Samples()
     for r in range(sizes.rounds):
         log(f"round {r + 1}/{sizes.rounds}")
         _round(sizes, ours, theirs, local_id, samples, log)
+        _floor_round(sizes, theirs, floor, samples)
     _failovers(sizes, ours, theirs, samples, log)
     log(samples.summary())
     return _figures(samples)
@@ -213,6 +224,18 @@ def _round(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, local_id: Any,
                           local_rate_peer(theirs.leader(), sizes.local)))
 
 
+def _floor_round(sizes: RaftSizes, theirs: PsoCluster, floor: FloorCluster,
+                 samples: _Samples) -> None:
+    """The floor's command beside pysyncobj's, its read beside a plain round trip (each
+    pair alternating, as ours)."""
+    gc.collect()
+    pleader = theirs.leader()
+    samples.floor_seq.append(alternating_p50s(
+        sizes.seq, floor.command_latencies, lambda n: seq_latencies_peer(pleader, n)))
+    samples.floor_read.append(alternating_p50s(sizes.seq, floor.read_latencies,
+                                               floor.round_trip_latencies))
+
+
 def _failovers(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, samples: _Samples,
                log: Callable[[str], None]) -> None:
     trials = [(signal.SIGKILL, samples.kills)] * sizes.failovers + \
@@ -236,6 +259,8 @@ def _figures(s: _Samples) -> list[Figure]:
     local_ours, local_peer = med(s.local, 0), med(s.local, 1)
     kill_ours, kill_peer = med(s.kills, 0), med(s.kills, 1)
     stop_ours, stop_peer = med(s.stops, 0), med(s.stops, 1)
+    floor_seq, floor_peer = med(s.floor_seq, 0), med(s.floor_seq, 1)
+    floor_read, floor_trip = med(s.floor_read, 0), med(s.floor_read, 1)
     return [
         _row("sequential process_command, p50", seq_ours, seq_peer, pso, "us",
              target="ratio <= 0.8", passed=seq_ours <= 0.8 * seq_peer),
@@ -253,4 +278,9 @@ def _figures(s: _Samples) -> list[Figure]:
              "ms", target="<= 300 ms", passed=kill_ours <= 300),
         _row(f"new leader after SIGSTOP, median of {len(s.stops)}", stop_ours, stop_peer, pso,
              "ms", target="<= 1500 ms", passed=stop_ours <= 1500),
+        # the least any implementation over ZeroMQ could show (`floor`): no target of its own
+        _row("floor: a command's messages over raw pyzmq, p50", floor_seq, floor_peer, pso,
+             "us", target="floor of the 0.8", passed=None),
+        _row("floor: a consistent read's messages over raw pyzmq, p50", floor_read, floor_trip,
+             "raw pyzmq round trip, in turns", "us", target="floor of the 2", passed=None),
     ]

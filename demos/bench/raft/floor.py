@@ -1,0 +1,103 @@
+"""The floor under the Raft targets: a command's and a consistent read's messages over raw
+pyzmq, with the same fdatasyncs, and no Raft, no pickling, no authentication.
+
+Three OS processes (`demos.bench.raft.floor_node`), one thread each, and a DEALER in this
+process as the client:
+- a command: client -> leader; leader -> both followers; each follower and the leader
+  append the frame to a file and fdatasync it; the leader answers once its own write and
+  one follower's answer are in. Four one-way hops and a durable write on the path, as in a
+  Raft command (ra's and pysyncobj's alike);
+- a consistent read: client -> leader -> both followers -> the first answer -> client. Two
+  round trips, as a ReadIndex read (one heartbeat round plus the client's hop);
+- a plain round trip: client -> a follower -> client (DEALER to ROUTER; as fast as REQ/REP),
+  taken in turns with the read, so that their ratio does not depend on the moment: a raw
+  round trip here drifts from ~50 to ~170 us with the machine's load.
+
+Whatever an implementation does on top of these messages costs more than this; so each
+row's ratio is the least that any implementation over ZeroMQ, in Python on this machine,
+could show against the same run's peer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import zmq
+
+_NODE = [sys.executable, "-m", "demos.bench.raft.floor_node"]
+
+
+class FloorCluster:
+    """A leader and two followers of the floor model, their files under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen[str]] = []
+        self.ctx = zmq.Context()
+        self.client = self.ctx.socket(zmq.DEALER)
+        self.client.setsockopt(zmq.LINGER, 0)
+        self.client.setsockopt(zmq.RCVTIMEO, 10_000)
+        self.direct = self.ctx.socket(zmq.DEALER)  # to a follower, for the plain round trip
+        self.direct.setsockopt(zmq.LINGER, 0)
+        self.direct.setsockopt(zmq.RCVTIMEO, 10_000)
+        self.sent = 0
+
+    def _spawn(self, role: str, name: str) -> int:
+        proc = subprocess.Popen([*_NODE, role, str(self.root / name)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        assert proc.stdout is not None
+        return int(proc.stdout.readline())
+
+    def start(self) -> None:
+        followers = [self._spawn("follower", f"floor{i}.log") for i in (1, 2)]
+        leader = self._spawn("leader", "floor0.log")
+        stdin = self.procs[-1].stdin
+        assert stdin is not None
+        stdin.write(" ".join(map(str, followers)) + "\n")
+        stdin.flush()
+        self.client.connect(f"tcp://127.0.0.1:{leader}")
+        self.direct.connect(f"tcp://127.0.0.1:{followers[0]}")
+        self.command_latencies(20)  # every connection up before anything is timed
+        self.round_trip_latencies(20)
+
+    def _latencies(self, kind: bytes, n: int, client: zmq.Socket | None = None) -> list[int]:
+        clock, samples, client = time.perf_counter_ns, [], client or self.client
+        for _ in range(n):
+            self.sent += 1
+            frame = kind + b"%010d" % self.sent + b"x" * 53  # 64 bytes
+            t0 = clock()
+            client.send(frame)
+            client.recv()
+            samples.append(clock() - t0)
+        return samples
+
+    def command_latencies(self, n: int) -> list[int]:
+        return self._latencies(b"c", n)
+
+    def read_latencies(self, n: int) -> list[int]:
+        return self._latencies(b"r", n)
+
+    def round_trip_latencies(self, n: int) -> list[int]:
+        return self._latencies(b"r", n, self.direct)
+
+    def stop(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self.client.send(b"stop", zmq.NOBLOCK)
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+        self.procs.clear()
+        self.client.close()
+        self.direct.close()
+        self.ctx.term()
