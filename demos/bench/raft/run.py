@@ -103,7 +103,7 @@ RAFT_QUICK = RaftSizes(seq=100, pipelined=2_000, local=5_000, failovers=1, round
 # -- the run ---------------------------------------------------------------------------------
 
 def _row(name: str, ours: float, peer_value: float | None, peer_name: str, unit: str, *,
-         throughput: bool = False, target: str, passed: bool) -> Figure:
+         throughput: bool = False, target: str, passed: bool | None) -> Figure:
     ratio: float | None = None
     if peer_value is not None:
         ratio = peer_value / ours if throughput else ours / peer_value
