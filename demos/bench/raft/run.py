@@ -172,7 +172,9 @@ class _Samples:
         return ("per round (ours/pysyncobj): seq p50 us " + show(self.seq) +
                 "; pipelined cmd/s " + show(self.pipe) + "; consistent_query p50 us " +
                 show(self.query) + "; local q/s " + show(self.local) + "; SIGKILL ms " +
-                show(self.kills) + "; SIGSTOP ms " + show(self.stops))
+                show(self.kills) + "; SIGSTOP ms " + show(self.stops) +
+                "; floor command / pysyncobj p50 us " + show(self.floor_seq) +
+                "; floor read / round trip p50 us " + show(self.floor_read))
 
 
 def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, floor: FloorCluster,
