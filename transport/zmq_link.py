@@ -599,19 +599,22 @@ class ZmqLink:
         size = 0
         for _ in range(1000):
             try:
-                parts = [recv(_NOBLOCK)]
+                identity = recv(_NOBLOCK)
             except zmq.Again:
                 break
-            while get(_RCVMORE):  # a message's parts arrive together
-                parts.append(recv(_NOBLOCK))
-            if len(parts) != 2:
+            # a ROUTER puts the sender's routing id before the message's parts, and a
+            # message's parts arrive together: its first part is there
+            frame = recv(_NOBLOCK)
+            if get(_RCVMORE):  # ours are one part: drop the rest
+                while get(_RCVMORE):
+                    recv(_NOBLOCK)
                 self.dropped_shapes += 1
-            elif parts[0] in trusted:
-                size += len(parts[1])
-                batch.append(parts)
+            elif identity in trusted:
+                size += len(frame)
+                batch.append((identity, frame))
             else:  # not authenticated: handled (and dropped) before the next one is read
-                self._guard(partial(on_inbound, parts[0], parts[1]))
-                del parts
+                self._guard(partial(on_inbound, identity, frame))
+                del frame
             if not get(_EVENTS) & _POLLIN:
                 break
             if size > DRAIN_BYTES:
