@@ -35,7 +35,7 @@ def test_raft_quick_writes_every_figure_and_cleans_up(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["rounds"] == 1
     names = [figure["name"] for figure in doc["figures"]]
-    assert len(names) == 10 and len(set(names)) == 10
+    assert len(names) == 11 and len(set(names)) == 11
     for figure in doc["figures"]:
         assert figure.keys() >= KEYS, figure
         assert isinstance(figure["ours"], int | float) and figure["ours"] > 0, figure

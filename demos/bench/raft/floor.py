@@ -13,8 +13,9 @@ process as the client:
   taken in turns with the read, so that their ratio does not depend on the moment: a raw
   round trip here drifts from ~50 to ~170 us with the machine's load.
 
-Whatever an implementation does on top of these messages costs more than this; so each
-row's ratio is the least that any implementation over ZeroMQ, in Python on this machine,
+Whatever an implementation does on top of these messages costs more than this, in time
+and in CPU (ZeroMQ's I/O threads, the system calls, the fdatasyncs); so each row's ratio
+is the least that any implementation over ZeroMQ, in Python on this machine,
 could show against the same run's peer.
 """
 
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 
 import zmq
+
+from ._common import cpu_seconds
 
 _NODE = [sys.executable, "-m", "demos.bench.raft.floor_node"]
 
@@ -84,6 +87,14 @@ class FloorCluster:
 
     def round_trip_latencies(self, n: int) -> list[int]:
         return self._latencies(b"r", n, self.direct)
+
+    def cpu_per_command(self, n: int) -> float:
+        """µs of CPU (user + system, all threads) summed over the three processes, per
+        command, over n sequential commands (as `ra_side.cpu_per_command_ours`)."""
+        os_pids = [proc.pid for proc in self.procs]
+        before = cpu_seconds(os_pids)
+        self.command_latencies(n)
+        return (cpu_seconds(os_pids) - before) / n * 1e6
 
     def stop(self) -> None:
         with contextlib.suppress(zmq.ZMQError):

@@ -32,8 +32,8 @@ Figures (the median over rounds; latencies are per-round p50s):
   After each trial the dead node is restarted on its data and the cluster made whole;
 - the floor (`demos.bench.raft.floor`): a command's and a consistent read's messages over
   raw pyzmq with the same fdatasyncs and nothing else, beside pysyncobj's command and a
-  raw round trip taken in turns: the least that any implementation over ZeroMQ could
-  show. No target.
+  raw round trip taken in turns, and the CPU its three processes spend per command: the
+  least that any implementation over ZeroMQ could show. No target.
 
 This module holds the sizes (`RAFT_FULL`, `RAFT_QUICK`), the run (`run_raft`: both clusters
 up, a warm-up, the rounds, the failovers, the medians) and the table (`format_raft_table`).
@@ -158,6 +158,7 @@ class _Samples:
     reqrep: list[float] = field(default_factory=list)
     floor_seq: list[Pair] = field(default_factory=list)  # (the floor, pysyncobj)
     floor_read: list[Pair] = field(default_factory=list)  # (the floor, its round trip)
+    floor_cpu: list[float] = field(default_factory=list)
     cpu_seq: list[Pair] = field(default_factory=list)
     cpu_pipe: list[Pair] = field(default_factory=list)
     local: list[Pair] = field(default_factory=list)
@@ -174,7 +175,8 @@ class _Samples:
                 show(self.query) + "; local q/s " + show(self.local) + "; SIGKILL ms " +
                 show(self.kills) + "; SIGSTOP ms " + show(self.stops) +
                 "; floor command / pysyncobj p50 us " + show(self.floor_seq) +
-                "; floor read / round trip p50 us " + show(self.floor_read))
+                "; floor read / round trip p50 us " + show(self.floor_read) +
+                "; floor CPU per command us " + show(self.floor_cpu))
 
 
 def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, floor: FloorCluster,
@@ -229,13 +231,14 @@ def _round(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, local_id: Any,
 def _floor_round(sizes: RaftSizes, theirs: PsoCluster, floor: FloorCluster,
                  samples: _Samples) -> None:
     """The floor's command beside pysyncobj's, its read beside a plain round trip (each
-    pair alternating, as ours)."""
+    pair alternating, as ours), and its CPU per command."""
     gc.collect()
     pleader = theirs.leader()
     samples.floor_seq.append(alternating_p50s(
         sizes.seq, floor.command_latencies, lambda n: seq_latencies_peer(pleader, n)))
     samples.floor_read.append(alternating_p50s(sizes.seq, floor.read_latencies,
                                                floor.round_trip_latencies))
+    samples.floor_cpu.append(floor.cpu_per_command(sizes.seq))
 
 
 def _failovers(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, samples: _Samples,
@@ -263,6 +266,7 @@ def _figures(s: _Samples) -> list[Figure]:
     stop_ours, stop_peer = med(s.stops, 0), med(s.stops, 1)
     floor_seq, floor_peer = med(s.floor_seq, 0), med(s.floor_seq, 1)
     floor_read, floor_trip = med(s.floor_read, 0), med(s.floor_read, 1)
+    floor_cpu = statistics.median(s.floor_cpu)
     return [
         _row("sequential process_command, p50", seq_ours, seq_peer, pso, "us",
              target="ratio <= 0.8", passed=seq_ours <= 0.8 * seq_peer),
@@ -285,4 +289,6 @@ def _figures(s: _Samples) -> list[Figure]:
              "us", target="floor of the 0.8", passed=None),
         _row("floor: a consistent read's messages over raw pyzmq, p50", floor_read, floor_trip,
              "raw pyzmq round trip, in turns", "us", target="floor of the 2", passed=None),
+        _row("floor: CPU per command, 3 processes, sequential", floor_cpu, cpu_peer, pso, "us",
+             target="floor of the 1000 us", passed=None),
     ]
