@@ -29,6 +29,12 @@ Rules of this module:
   node that sees a clash it does not resolve asks the resolver, which answers everyone
   with its table's entry (resolving first if it had not seen that clash), so a node that
   comes back later still converges.
+- A node takes such an answer (an outcome) as it comes, except over a live pid of its
+  own that the outcome does not name a loser: no kill or notice went to that pid, and
+  dropped from the table it would live on unaware (a POC leader that never steps down).
+  The node keeps it and merges the answer's pid as a clash, which the resolver settles.
+  A live pid of its own that an outcome of `random_exit_name` names a loser, it kills:
+  the resolver's kill is lost if the connection went down after the resolver checked it.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ class GlobalNameServer(gen_server.GenServer):
                     self._merge(state, name, pid, method)
             case ("resolved", name, pid, method, list(losers)):
                 state["losers"].setdefault(name, set()).update(losers)
-                self._set(state, name, pid, method)
+                self._resolved(state, name, pid, method)
             case ("conflict", name, Pid() as pid1, Pid() as pid2):
                 self._conflict(state, name, pid1, pid2)
         return ("noreply", state)
@@ -184,6 +190,26 @@ class GlobalNameServer(gen_server.GenServer):
         losers.update(p for p in (mine, pid) if p != winner)
         self._set(state, name, winner, current[1])
         self._tell_all(state, name, winner, current[1])
+
+    def _resolved(self, state: Any, name: Any, pid: Pid | None, method: Any) -> None:
+        """Another node's outcome of a clash, or its entry told again: taken, unless it
+        would drop a live pid of this node that the outcome does not name a loser. Such a
+        pid was in no clash its resolver settled (no kill or notice went to it), and it
+        would live on, sure it holds the name: we keep it, and let it clash for real. A
+        live pid of ours that an outcome of random_exit_name names a loser is killed here."""
+        current = state["names"].get(name)
+        mine = current[0] if current is not None else None
+        if (mine is not None and mine != pid and mine.node == erlang.node()
+                and erlang.is_process_alive(mine)):
+            if mine not in state["losers"][name]:
+                if pid is None:
+                    self._tell_all(state, name, mine, current[1])  # the name is not free
+                else:
+                    self._merge(state, name, pid, method)
+                return
+            if method == "random_exit_name":  # its loser dies; the resolver's kill may
+                erlang.exit(mine, "kill")  # have been lost with a connection that went down
+        self._set(state, name, pid, method)
 
     def _conflict(self, state: Any, name: Any, pid1: Pid, pid2: Pid) -> None:
         """Another node saw pid1 and pid2 clash on `name`, and we resolve that clash."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from actors import Node, erlang, global_, net_kernel, sys
+from actors import Node, erlang, gen_server, global_, net_kernel, sys
 from actors import _global_server as global_server
 from actors._terms import Pid
 
@@ -160,3 +160,64 @@ def test_a_clash_with_a_pid_of_a_node_that_is_gone_leaves_the_resolvers_entry(
         gone.stop()
         for node in (resolver, third):
             wait_until(lambda node=node: seen_from(node, "leader") == mine, 5.0)
+
+
+@contextmanager
+def two_holders_apart(prefix: str, resolve: Any = None) -> Iterator[tuple[
+        Node, Node, Node, Pid, Pid]]:
+    """Nodes a < m < z: a and z each registered "leader" alone (pa, pz) and have never
+    met; m is connected to z only and lists pz, and a refuses m (so m never brings pz to
+    a, which would settle a clash for other reasons). Yields (a, m, z, pa, pz); stops all."""
+    n = next(_ids)
+    a, m, z = (net_kernel.start_node(f"{prefix}{n}-{side}@127.0.0.1", cookie=COOKIE)
+               for side in "amz")
+    try:
+        a.dist.block([m.name])
+        with a.bound():
+            pa = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", pa, resolve) == "yes"
+        with z.bound():
+            pz = erlang.spawn(erlang.receive)
+            assert global_.register_name("leader", pz, resolve) == "yes"
+        with m.bound():
+            assert net_kernel.connect_node(z.name) is True
+        wait_until(lambda: seen_from(m, "leader") == pz, 5.0)
+        yield a, m, z, pa, pz
+    finally:
+        for node in (a, m, z):
+            node.stop()
+
+
+def tell_outcome(sender: Node, to: Node, pid: Pid, method: Any, losers: list[Pid]) -> None:
+    """What `sender`'s server sends when it tells `to` an outcome for "leader" (a resolver
+    answering a clash report, or a node that met a clash's loser again)."""
+    with sender.bound():
+        gen_server.cast((global_server.SERVER, to.name), ("resolved", "leader", pid, method,
+                                                          losers))
+
+
+def test_an_outcome_that_does_not_name_our_live_pid_a_loser_makes_a_clash(
+        dist_node: Node) -> None:
+    """A node told that a name is another pid's, by an outcome in which its own live pid
+    lost nothing, must not drop that pid unkilled (it would live on, sure it holds the
+    name): the two pids clash, and the resolver settles it with its method."""
+    with two_holders_apart("gtold", keep_the_smaller_node) as (a, m, z, pa, pz):
+        tell_outcome(m, z, pa, keep_the_smaller_node, [])
+        with z.bound():
+            wait_until(lambda: not erlang.is_process_alive(pz), 5.0)
+        for node in (a, z):  # (m, cut off from a, is told nothing by z)
+            wait_until(lambda node=node: seen_from(node, "leader") == pa, 5.0)
+        with a.bound():
+            assert erlang.is_process_alive(pa)
+
+
+def test_a_loser_whose_kill_was_lost_is_killed_by_its_own_node(dist_node: Node) -> None:
+    """random_exit_name's loser dies. If the resolver's kill was lost (the connection went
+    down after the resolver checked it), the loser's node learns the outcome later, with
+    the loser named: it kills the loser itself rather than let it live on unaware."""
+    with two_holders_apart("glost") as (a, m, z, pa, pz):
+        tell_outcome(m, z, pa, "random_exit_name", [pz])
+        with z.bound():
+            wait_until(lambda: not erlang.is_process_alive(pz), 5.0)
+        for node in (a, z):
+            wait_until(lambda node=node: seen_from(node, "leader") == pa, 5.0)
