@@ -135,7 +135,8 @@ def run_raft(sizes: RaftSizes, log: Callable[[str], None] = lambda _s: None) -> 
             return _measure(sizes, ours, theirs, floor, local_id, say)
         finally:
             say("stopping")
-            floor.stop()
+            with contextlib.suppress(Exception):
+                floor.stop()
             with contextlib.suppress(Exception):
                 ra.stop()
             ours.stop()
