@@ -77,6 +77,11 @@ def wire_id(pid: Pid) -> int:
     return pid.id << 32 | pid.creation
 
 
+def pid_of_wire(node: str, wid: int) -> Pid:
+    """The pid of `node` that `wire_id` made `wid` of."""
+    return Pid(node, wid >> 32, wid & 0xFFFFFFFF)
+
+
 def node_of(target: Any) -> str:
     """The node of a pid or of a (name, node) pair."""
     return target.node if type(target) is Pid else target[1]
@@ -188,14 +193,14 @@ class Remote:
         name registered a moment later never runs what its caller was told never came)."""
         node = self.node
         if type(server) is int:
-            target: Any = Pid(node.name, server >> 32, server & 0xFFFFFFFF)
+            target: Any = pid_of_wire(node.name, server)
         elif type(server) is str:
             target = server
         else:
             log.error("node %s: dropped a malformed call from %s: %.200r", node.name, sender,
                       server)
             return
-        caller = Pid(sender, caller_id >> 32, caller_id & 0xFFFFFFFF)
+        caller = pid_of_wire(sender, caller_id)
         ref = Ref(sender, ref_id)
         obj = node.add_remote_monitor(caller, target, ref, True)
         if obj is not None:
