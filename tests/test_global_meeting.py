@@ -104,6 +104,19 @@ def keep_the_smaller_node(name: Any, pid1: Pid, pid2: Pid) -> Pid:
 
 
 @contextmanager
+def three_nodes(prefix: str) -> Iterator[tuple[Node, Node, Node]]:
+    """Three new nodes whose names sort as they are yielded (a < m < z); stopped at the end."""
+    n = next(_ids)
+    a, m, z = (net_kernel.start_node(f"{prefix}{n}-{side}@127.0.0.1", cookie=COOKIE)
+               for side in "amz")
+    try:
+        yield a, m, z
+    finally:
+        for node in (a, m, z):
+            node.stop()
+
+
+@contextmanager
 def clash_across_a_cut_cable(prefix: str, resolve: Any = None) -> Iterator[tuple[
         Node, Node, Node, Pid, Pid]]:
     """Three nodes (the resolver's name the smallest, the far one's the largest): the far
@@ -111,10 +124,7 @@ def clash_across_a_cut_cable(prefix: str, resolve: Any = None) -> Iterator[tuple
     and far cut (the resolver's side), the resolver registers its own "leader" and meets
     the third, whose table (the far pid) it has when this yields
     (resolver, third, far, far_pid, mine). Every node is stopped at the end."""
-    n = next(_ids)
-    resolver, third, far = (net_kernel.start_node(f"{prefix}{n}-{side}@127.0.0.1",
-                                                  cookie=COOKIE) for side in "amz")
-    try:
+    with three_nodes(prefix) as (resolver, third, far):
         with far.bound():
             far_pid = erlang.spawn(erlang.receive)
             assert global_.register_name("leader", far_pid, resolve) == "yes"
@@ -131,9 +141,6 @@ def clash_across_a_cut_cable(prefix: str, resolve: Any = None) -> Iterator[tuple
             sys.get_state((global_server.SERVER, resolver.name))
             assert far.name not in erlang.nodes()
         yield resolver, third, far, far_pid, mine
-    finally:
-        for node in (resolver, third, far):
-            node.stop()
 
 
 def test_a_clash_is_resolved_once_the_losers_node_can_be_reached(dist_node: Node) -> None:
@@ -168,10 +175,7 @@ def two_holders_apart(prefix: str, resolve: Any = None) -> Iterator[tuple[
     """Nodes a < m < z: a and z each registered "leader" alone (pa, pz) and have never
     met; m is connected to z only and lists pz, and a refuses m (so m never brings pz to
     a, which would settle a clash for other reasons). Yields (a, m, z, pa, pz); stops all."""
-    n = next(_ids)
-    a, m, z = (net_kernel.start_node(f"{prefix}{n}-{side}@127.0.0.1", cookie=COOKIE)
-               for side in "amz")
-    try:
+    with three_nodes(prefix) as (a, m, z):
         a.dist.block([m.name])
         with a.bound():
             pa = erlang.spawn(erlang.receive)
@@ -183,9 +187,6 @@ def two_holders_apart(prefix: str, resolve: Any = None) -> Iterator[tuple[
             assert net_kernel.connect_node(z.name) is True
         wait_until(lambda: seen_from(m, "leader") == pz, 5.0)
         yield a, m, z, pa, pz
-    finally:
-        for node in (a, m, z):
-            node.stop()
 
 
 def tell_outcome(sender: Node, to: Node, pid: Pid, method: Any, losers: list[Pid]) -> None:
