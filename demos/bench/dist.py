@@ -3,7 +3,9 @@
 Each figure is measured beside its peer in the same run, round after round; the median over
 the rounds is reported:
 - a remote gen_server.call round trip beside a raw pyzmq REQ/REP round trip between the
-  same two kinds of OS processes (the floor any ZeroMQ transport pays);
+  same two kinds of OS processes (the floor any ZeroMQ transport pays); on a host with two
+  CPUs or more, again with each of the two processes bound to a CPU of its own (the node
+  with `--cpu`, the raw server alike), so no thread moves between CPUs;
 - one-way remote sends (authenticated, pickled, in order) beside raw pyzmq DEALER->ROUTER
   frames of the same size;
 - global_.register_name on a 3-node cluster, beside the same run's raw REQ/REP round trip
@@ -29,6 +31,7 @@ from typing import Any
 import zmq
 
 from actors import erlang, gen_server, global_, peer, rpc
+from actors._affinity import bind_threads
 from demos.lab import private_node
 
 from ._common import Figure
@@ -197,6 +200,7 @@ def _run_dist(sizes: DistSizes) -> list[Figure]:
                   _p50_us(sizes.calls, raw.round_trip)) for _ in range(sizes.rounds)]
         sends = [(_send_rate(node1, sizes.sends), raw.one_way_rate(sizes.sends))
                  for _ in range(sizes.rounds)]
+        bound = _bound_calls(sizes, raw)
         registers = [_register_p50_us(sizes.registers) for _ in range(sizes.rounds)]
         kills = [_detection_ms(signal.SIGKILL) for _ in range(sizes.detections)]
         stops = [_detection_ms(signal.SIGSTOP) for _ in range(sizes.detections)]
@@ -209,7 +213,7 @@ def _run_dist(sizes: DistSizes) -> list[Figure]:
     reg = statistics.median(registers)
     kill, stop = statistics.median(kills), statistics.median(stops)
     zmq_name = f"pyzmq {version('pyzmq')}"
-    return [
+    rows = [
         _row("remote gen_server.call p50", *call, f"{zmq_name} REQ/REP", "us",
              target="<= 1.50", passed=call[0] / call[1] <= 1.5),
         _row("remote send, one way", *send, f"{zmq_name} DEALER->ROUTER", "msg/s",
@@ -221,3 +225,35 @@ def _run_dist(sizes: DistSizes) -> list[Figure]:
         _row("nodedown after SIGSTOP", stop, 7_000.0, "ra here (quoted)", "ms",
              target="<= 1000 ms", passed=stop <= 1000.0),
     ]
+    if bound:
+        rows.insert(1, _row("remote call p50, each process bound to a CPU",
+                            statistics.median(b[0] for b in bound),
+                            statistics.median(b[1] for b in bound),
+                            f"{zmq_name} REQ/REP, bound alike", "us", target="-", passed=None))
+    return rows
+
+
+def _bound_calls(sizes: DistSizes, raw: _RawPeer) -> list[tuple[float, float]]:
+    """Rounds of (our call p50, raw REQ/REP p50) with this process on one CPU and the
+    server's process (a node started with --cpu, the raw server) on another; [] on a host
+    with fewer than two CPUs for us."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if len(allowed) < 2:
+        return []
+    ours, theirs = sorted(allowed)[:2]
+    started = peer.start(args=["--cpu", str(theirs)])
+    if started[0] != "ok":
+        raise RuntimeError(f"a node bound to CPU {theirs} did not start: {started}")
+    pid, node = started[1], started[2]
+    try:
+        rpc.call(node, _start_echo)
+        ref = ("bench_echo", node)
+        gen_server.call(ref, "warm")
+        bind_threads({ours})
+        bind_threads({theirs}, raw.proc.pid)
+        return [(_p50_us(sizes.calls, lambda: gen_server.call(ref, "ping")),
+                 _p50_us(sizes.calls, raw.round_trip)) for _ in range(sizes.rounds)]
+    finally:
+        bind_threads(allowed)
+        bind_threads(allowed, raw.proc.pid)
+        peer.stop(pid)
