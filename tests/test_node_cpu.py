@@ -13,6 +13,8 @@ import pytest
 from actors import Node, peer, rpc
 from actors._affinity import bind_threads, parse_cpus
 
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                                reason="binding threads to CPUs is Linux's")
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
