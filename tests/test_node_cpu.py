@@ -71,12 +71,18 @@ def test_parse_cpus_reads_linux_lists() -> None:
 
 @pytest.mark.skipif(len(ALLOWED) < 2, reason="needs two CPUs to tell a binding apart")
 def test_bind_threads_binds_the_threads_a_process_has_now() -> None:
-    script = "import sys, threading; threading.Event().wait(30)"
-    child = subprocess.Popen([sys.executable, "-c", script])
+    script = ("import threading\n"
+              "stop = threading.Event()\n"
+              "for _ in range(2): threading.Thread(target=stop.wait, args=(30,)).start()\n"
+              "print('ready', flush=True)\n"
+              "stop.wait(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         bind_threads({ALLOWED[0]}, child.pid)
         tasks = os.listdir(f"/proc/{child.pid}/task")
-        assert tasks and all(os.sched_getaffinity(int(t)) == {ALLOWED[0]} for t in tasks)
+        assert len(tasks) == 3  # the main thread and the two it started
+        assert all(os.sched_getaffinity(int(t)) == {ALLOWED[0]} for t in tasks)
     finally:
         child.kill()
         child.wait()
