@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from actors import Node, peer, rpc
+from actors import rpc
 from actors._affinity import bind_threads, parse_cpus
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
@@ -34,15 +35,10 @@ def _threads_and_cpus() -> list[tuple[str, list[int]]]:
 
 
 @pytest.mark.skipif(len(ALLOWED) < 2, reason="needs two CPUs to tell a binding apart")
-def test_a_node_started_with_cpu_runs_every_thread_there(dist_node: Node) -> None:
+def test_a_node_started_with_cpu_runs_every_thread_there(peers: Any) -> None:
     cpu = ALLOWED[-1]
-    started = peer.start(args=["--cpu", str(cpu)])
-    assert started[0] == "ok", started
-    peer_pid, node = started[1], started[2]
-    try:
-        threads = rpc.call(node, _threads_and_cpus)
-    finally:
-        peer.stop(peer_pid)
+    _, node = peers(args=["--cpu", str(cpu)])
+    threads = rpc.call(node, _threads_and_cpus)
     assert any(name.startswith("ZMQbg") for name, _ in threads), threads
     assert all(cpus == [cpu] for _, cpus in threads), threads
 
