@@ -6,6 +6,10 @@ the rounds is reported:
   same two kinds of OS processes (the floor any ZeroMQ transport pays); on a host with two
   CPUs or more, again with each of the two processes bound to a CPU of its own (the node
   with `--cpu`, the raw server alike), so no thread moves between CPUs;
+- the floor of that call (`demos.bench.call_floor`): a call's sealed, pickled frames over
+  one DEALER-ROUTER connection, without and with a call's bookkeeping, written flat with no
+  node around it, each taken in turns with raw REQ/REP: the least a call with our
+  guarantees could cost in CPython here;
 - one-way remote sends (authenticated, pickled, in order) beside raw pyzmq DEALER->ROUTER
   frames of the same size;
 - global_.register_name on a 3-node cluster, beside the same run's raw REQ/REP round trip
@@ -35,6 +39,7 @@ from actors._affinity import bind_threads
 from demos.lab import private_node
 
 from ._common import Figure
+from .call_floor import CallFloor, alternating_p50s_us
 
 PAYLOAD = b"x" * 64
 
@@ -201,6 +206,7 @@ def _run_dist(sizes: DistSizes) -> list[Figure]:
         sends = [(_send_rate(node1, sizes.sends), raw.one_way_rate(sizes.sends))
                  for _ in range(sizes.rounds)]
         bound = _bound_calls(sizes, raw)
+        floors = _floor_calls(sizes, raw)
         registers = [_register_p50_us(sizes.registers) for _ in range(sizes.rounds)]
         kills = [_detection_ms(signal.SIGKILL) for _ in range(sizes.detections)]
         stops = [_detection_ms(signal.SIGSTOP) for _ in range(sizes.detections)]
@@ -230,7 +236,28 @@ def _run_dist(sizes: DistSizes) -> list[Figure]:
                             statistics.median(b[0] for b in bound),
                             statistics.median(b[1] for b in bound),
                             f"{zmq_name} REQ/REP, bound alike", "us", target="-", passed=None))
+    raw_in_turns = statistics.median(f[2] for f in floors)
+    rows[1:1] = [
+        _row("floor: a call's frames only (sealed, pickled), p50",
+             statistics.median(f[0] for f in floors), raw_in_turns,
+             f"{zmq_name} REQ/REP, in turns", "us", target="floor of the 1.50", passed=None),
+        _row("floor: a call's frames and bookkeeping, p50",
+             statistics.median(f[1] for f in floors), raw_in_turns,
+             f"{zmq_name} REQ/REP, in turns", "us", target="floor of the 1.50", passed=None),
+    ]
     return rows
+
+
+def _floor_calls(sizes: DistSizes, raw: _RawPeer) -> list[list[float]]:
+    """Rounds of [frames-only p50, call p50, raw REQ/REP p50] of the call floor
+    (`demos.bench.call_floor`), the three taken in turns."""
+    floor = CallFloor()
+    try:
+        ops = [lambda: floor.frames(PAYLOAD), lambda: floor.call(PAYLOAD), raw.round_trip]
+        alternating_p50s_us(min(sizes.calls, 500), ops)  # warm up
+        return [alternating_p50s_us(sizes.calls, ops) for _ in range(sizes.rounds)]
+    finally:
+        floor.close()
 
 
 def _bound_calls(sizes: DistSizes, raw: _RawPeer) -> list[tuple[float, float]]:
