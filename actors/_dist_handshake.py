@@ -8,7 +8,8 @@ Rules of this module:
 - A frame from a connection we do not know goes to `connection.accept`, which keeps no
   state: only a verified ACK creates anything (the peer's half, and our dial-back).
 - A verified ACK from a peer whose half is already up replaces the whole connection: the
-  peer restarted or gave us up.
+  peer restarted or gave us up. Two replacements that cross are settled by name
+  (`_crossing`), or the two nodes would replace each other for ever.
 """
 
 from __future__ import annotations
@@ -115,14 +116,35 @@ class Handshake:
         if name in self._table.blocked:
             return  # a cut cable
         peer = self._table.by_name.get(name)
-        if peer is not None and not peer.down and peer.conn.in_up:
+        replacing = peer is not None and not peer.down and peer.conn.in_up
+        if peer is not None and replacing:
+            if self._crossing(peer, event):
+                self._rejected["crossing"] += 1
+                return
             self._down(peer, "reconnected")  # proven new: the peer restarted or gave us up
             peer = None
         if peer is None or peer.down:
             peer = self._dial_back(name, event.hello.address)
+            if replacing:
+                peer.replaced_at = time.monotonic()
         peer.identity = identity
+        peer.creation = event.hello.creation
         self._table.inbound[identity] = peer
         self._act(peer, peer.conn.attach(event, time.monotonic()))
+
+    def _crossing(self, peer: Peer, event: Accepted) -> bool:
+        """Both nodes replacing their connection at once. Each replacement dials back, and
+        its dial-back reaches the other node's own fresh replacement, whose peer half is up:
+        replaced in turn, that one dials back too, and so on for ever. So a new half that
+        meets a replacement younger than the setup time, from the same incarnation of the
+        peer, is dropped by the node with the greater name; the other node replaces as
+        before. The dropped half's node then hears nothing on the half it kept from us
+        (we gave it up), takes the connection down after net_ticktime like any silent one,
+        and dials a plain connection, which our replacement accepts."""
+        return (peer.replaced_at is not None
+                and time.monotonic() - peer.replaced_at < self._local.setup_s
+                and event.hello.creation == peer.creation
+                and self.name > event.hello.sender)
 
     def _dial_back(self, name: str, address: str) -> Peer:
         """Our half towards a node that connects to us, unless we have one."""

@@ -38,6 +38,8 @@ class Peer:
     address: str | None = None
     channel: int | None = None  # our half: our DEALER to the peer's ROUTER
     identity: bytes | None = None  # their half: its connection on our ROUTER
+    creation: int | None = None  # their half: the incarnation of the peer that dialed it
+    replaced_at: float | None = None  # made by replacing a connection (monotonic time)
     unsent: deque[bytes] = field(default_factory=deque)  # sealed frames ZeroMQ had no room for
     flush_scheduled: bool = False
     last_send: int = 0
