@@ -13,6 +13,7 @@ read every member's final state.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -24,12 +25,16 @@ from typing import Any, Protocol
 from actors import erlang, net_kernel, peer, ra, rpc
 from actors.consensus import raft_mode
 from demos.lab import BOOT_MS, ROOT, Lab, call_on
+from demos.lab import node as lab_node
 
 from . import kv
 from .netns import NetnsNetwork
 
+log = logging.getLogger("demos.jepsen")
+
 SYSTEM = "default"
 SETUP_MS = 30_000
+SETTLE_S = 30.0  # how long the final reads wait for the members to reach one index
 
 
 class Nodes:
@@ -195,11 +200,7 @@ class RegisterDb:
         return _wait_whole(list(self.ids.values()), within_s)
 
     def final_states(self) -> dict[str, Any]:
-        states = {}
-        for node, sid in self.ids.items():
-            answer = ra.local_query(sid, kv.whole, 5000)
-            states[node] = answer[1][1] if answer[0] == "ok" else ("unreadable", answer)
-        return states
+        return _settled_states({node: (sid, kv.whole) for node, sid in self.ids.items()})
 
 
 class AuditDb:
@@ -241,14 +242,9 @@ class AuditDb:
         return _wait_whole(list(self.members().values()), within_s)
 
     def final_states(self) -> dict[str, Any]:
-        """node -> the request ids of its replicated audit log, oldest first."""
-        assert self.nodes is not None
-        states: dict[str, Any] = {}
-        for node in self.nodes.all:
-            log = call_on(node, "own_log", timeout=10_000)
-            states[node] = ([e.get("request_id") for e in log] if type(log) is list
-                            else ("unreadable", log))
-        return states
+        """node -> the request ids of its member's audit log, oldest first."""
+        return _settled_states({node: (sid, lab_node.audit_request_ids)
+                                for node, sid in self.members().items()})
 
 
 def _expect_ok(result: Any, node: str) -> None:
@@ -269,9 +265,35 @@ def _leader_of(ids: list[Any], nodes: Nodes | None) -> str | None:
     return None
 
 
-def _wait_whole(ids: list[Any], within_s: float) -> bool:
-    """Every member follows one leader and has applied the same index (bounded)."""
+def _settled_states(queries: dict[str, tuple[Any, Any]],
+                    within_s: float = SETTLE_S) -> dict[str, Any]:
+    """node -> its member's state, `ra.local_query(member, fun)` for each node's (member,
+    fun), all read at one applied index. A cluster that looks whole may still be applying
+    a command that was acknowledged late (a client gave up on it during a fault), so
+    members read at different indexes may differ for no fault of theirs: the members are
+    read again, every 100 ms for at most `within_s`, until they report the same index.
+    Then, or at the deadline, the last reading (an unreadable member: ("unreadable", why))."""
     deadline = time.monotonic() + within_s
+    while True:
+        states, indexes = {}, set()
+        for node, (member, fun) in queries.items():
+            answer = ra.local_query(member, fun, 5000)
+            if answer[0] == "ok":
+                (index, _term), states[node] = answer[1]
+                indexes.add(index)
+            else:
+                states[node] = ("unreadable", answer)
+                indexes.add(None)
+        if len(indexes) <= 1 or time.monotonic() >= deadline:
+            return states
+        erlang.receive(lambda _m: False, 100)
+
+
+def _wait_whole(ids: list[Any], within_s: float) -> bool:
+    """Every member follows one leader and has applied the same index (bounded). If they
+    do not, the last view of each is logged (role, term, leader, indexes, members)."""
+    deadline = time.monotonic() + within_s
+    views: list[Any] = []
     while time.monotonic() < deadline:
         views = [ra.member_overview(sid, 1000) for sid in ids]
         if all(type(v) is dict for v in views):
@@ -280,5 +302,12 @@ def _wait_whole(ids: list[Any], within_s: float) -> bool:
             if len(leaders) == 1 and None not in leaders and len(applied) == 1:
                 return True
         erlang.receive(lambda _m: False, 50)
+    for sid, view in zip(ids, views, strict=True):
+        shown = {k: view[k] for k in _SHOWN if k in view} if type(view) is dict else view
+        log.warning("not whole after %.0f s: %s %r", within_s, sid, shown)
     return False
+
+
+_SHOWN = ("role", "term", "leader", "commit_index", "last_applied", "last_index",
+          "snapshot_index", "members")
 

@@ -105,7 +105,11 @@ class Nemesis:
                                                   self.rng.uniform(*self.gap_s)), stop_at):
             kind = self.rng.choice(self.kinds)
             fault = Fault(kind, self.now(), None, "")
-            fault.what = getattr(self, f"_{kind}")()
+            try:
+                fault.what = getattr(self, f"_{kind}")()
+            except Exception as exc:  # e.g. a node that did not answer: heal what was done
+                fault.what = f"{kind} failed half-way: {exc!r}"
+                log.warning("nemesis: %s", fault.what)
             self.timeline.append(fault)
             self._wait_until(time.monotonic() + self.rng.uniform(*self.hold_s), float("inf"))
             self.heal_all()
@@ -183,8 +187,10 @@ class Nemesis:
         else:
             shape = "halves"
             side_a, side_b = nodes[:2], nodes[2:]
-        self.partitioner.cut(side_a, side_b)
+        # the heal is registered first: a cut that fails half-way (a node did not answer)
+        # has cut some links already, and heal_all must undo those too
         self._undo.append(lambda: self.partitioner.heal(side_a, side_b))
+        self.partitioner.cut(side_a, side_b)
         bridge = f" (bridge {_short([nodes[2]])})" if shape == "bridge" else ""
         return f"partition {shape}: {_short(side_a)} | {_short(side_b)}{bridge}"
 

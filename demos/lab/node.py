@@ -46,6 +46,12 @@ def own_log() -> list[dict[str, Any]]:
     return list(reversed(found[1])) if found[0] == "ok" else []
 
 
+def audit_request_ids(state: dict[str, Any]) -> list[Any]:
+    """(a query function for a Raft-mode member) The request ids of its audit entries,
+    oldest first."""
+    return [e.get("request_id") for e in state["entries"]]
+
+
 def own_count() -> int:
     try:
         return int(audit_log.size(audit_log.NAME))
