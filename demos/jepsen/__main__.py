@@ -34,12 +34,16 @@ def main(argv: list[str] | None = None) -> int:
                         "the checker must find the split-brain)")
     parser.add_argument("--check-budget", type=float, default=60.0,
                         help="seconds the checker may spend on one key before 'unknown'")
+    parser.add_argument("--node-log-level", default="CRITICAL",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="the nodes' log level (their logs go to standard error)")
     args = parser.parse_args(argv)
     kinds = [] if args.nemesis == "none" else [k for k in args.nemesis.split(",") if k]
     out = args.out or Path("jepsen-out") / f"{args.workload}-{args.seed}"
     opts = Options(workload=args.workload, nemesis=kinds, time_s=args.time, seed=args.seed,
                    clients=args.clients, out=out, partition_via=args.partition_via,
-                   check_budget_s=args.check_budget, mode=args.mode)
+                   check_budget_s=args.check_budget, mode=args.mode,
+                   node_log_level=args.node_log_level)
     try:
         _, code = run(opts)
     except ValueError as exc:  # options that do not go together

@@ -84,8 +84,8 @@ class NetnsLab(Lab):
     node listens on the namespaces' bridge, with no port mapper (the nodes are told every
     address)."""
 
-    def __init__(self, net: NetnsNetwork) -> None:
-        super().__init__()
+    def __init__(self, net: NetnsNetwork, peer_log_level: str = "CRITICAL") -> None:
+        super().__init__(peer_log_level)
         self.net = net
 
     def open(self) -> None:

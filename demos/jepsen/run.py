@@ -42,6 +42,7 @@ class Options:
     partition_via: str = "transport"
     mode: str = "raft"  # "poc": the control experiment (register workload, one partition)
     check_budget_s: float = 60.0
+    node_log_level: str = "CRITICAL"  # the nodes' logging level (to standard error)
 
 
 def run(opts: Options) -> tuple[dict[str, Any], int]:
@@ -54,8 +55,8 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
     log_file = logging.FileHandler(opts.out / "controller.log")  # the controller's warnings
     log_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(log_file)  # (nodes going down, mostly) go here
-    lab = Lab() if opts.partition_via == "transport" else NetnsLab(NetnsNetwork(opts.nodes,
-                                                                               prefix="j"))
+    lab = Lab(opts.node_log_level) if opts.partition_via == "transport" else NetnsLab(
+        NetnsNetwork(opts.nodes, prefix="j"), opts.node_log_level)
     try:
         lab.open()
         return _run(lab, opts)
