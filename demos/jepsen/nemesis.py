@@ -152,9 +152,11 @@ class Nemesis:
     def _kill(self) -> str:
         victims = self._victims()
         torn = self.rng.random() < 0.5
+        killed: list[str] = []  # the undo is registered first, for what a failure leaves
+        self._undo.append(lambda: self._restart(killed, torn))
         for node in victims:
             self.nodes.kill(node)
-        self._undo.append(lambda: self._restart(victims, torn))
+            killed.append(node)
         return f"SIGKILL {_short(victims)}" + ("; torn WAL tail on restart" if torn else "")
 
     def _restart(self, victims: list[str], torn: bool) -> None:
@@ -166,13 +168,15 @@ class Nemesis:
 
     def _pause(self) -> str:
         victims = self._victims()
-        for node in victims:
-            self.nodes.pause(node)
+        paused: list[str] = []
 
         def resume() -> None:
-            for node in victims:
+            for node in paused:
                 self.nodes.resume(node)
-        self._undo.append(resume)
+        self._undo.append(resume)  # first, for what a failure leaves
+        for node in victims:
+            self.nodes.pause(node)
+            paused.append(node)
         return f"SIGSTOP {_short(victims)}"
 
     def _partition(self) -> str:
