@@ -37,3 +37,15 @@ def test_alternating_p50s_runs_every_op_n_times() -> None:
 
     p50s = alternating_p50s_us(250, [lambda: op(0), lambda: op(1)], chunk=100)
     assert counts == [250, 250] and len(p50s) == 2 and all(p >= 0 for p in p50s)
+
+
+def test_the_server_exits_when_its_parent_closes_its_stdin() -> None:
+    floor = CallFloor()
+    try:
+        assert floor.frames(b"x") == b"x"
+        assert floor.proc.stdin is not None
+        floor.proc.stdin.close()  # as when the parent dies
+        assert floor.proc.wait(10) == 0
+    finally:
+        floor.proc.kill()
+        floor.ctx.destroy(0)

@@ -42,7 +42,8 @@ class CallFloor:
     """A floor server in its own OS process and this process's end of its connection."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(_NODE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(_NODE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)  # the server exits when stdin closes
         assert self.proc.stdout is not None
         port = int(self.proc.stdout.readline())
         self.ctx = zmq.Context()
@@ -101,6 +102,9 @@ class CallFloor:
         except (zmq.ZMQError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.stdout.close()
         self.ctx.destroy(0)
 
 

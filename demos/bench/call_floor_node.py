@@ -1,7 +1,8 @@
 """The server of the call floor (`demos.bench.call_floor`): one thread, no runtime.
 
 `python -m demos.bench.call_floor_node` binds a ROUTER on a free loopback port, prints it,
-and serves until it reads a `stop` control. It blocks in `recv` on the ROUTER (the
+and serves until it reads a `stop` control, or until its standard input closes (its
+parent is gone). It blocks in `recv` on the ROUTER (the
 cheapest wait there is), and for each frame:
 - opens it with the project's `transport.codec.Opener` (size, structure, keyed BLAKE2b tag,
   then the sequence number) before anything is unpickled, then unpickles the control;
@@ -16,7 +17,9 @@ Both directions share the frame key that a handshake would have derived.
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 import threading
 from collections import deque
 from typing import Any
@@ -66,7 +69,13 @@ def serve(router: zmq.Socket) -> None:
         router.send_multipart([identity, sealer.seal(Kind.DATA, pickle.dumps(answer, 5))])
 
 
+def _exit_when_orphaned() -> None:
+    sys.stdin.read()  # returns at end of file: the parent closed the pipe, or died
+    os._exit(0)
+
+
 def main() -> None:
+    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
