@@ -182,19 +182,26 @@ class RegisterDb:
         old = self.ids[node]
         others = [sid for n, sid in self.ids.items() if n != node]
         removed = ra.remove_member(others, old, 10_000)
-        if removed[0] != "ok":
-            return f"remove {old[0]} on {node}: {removed!r}"
+        note = ""
+        if removed[0] != "ok":  # e.g. leadership lost: the change may have committed anyway
+            config = _leader_config(others)
+            if config is None or old in config:
+                return f"remove {old[0]} on {node}: {removed!r}"
+            note = f" (the remove answered {removed!r}, and took effect)"
         ra.stop_server(SYSTEM, old)
         self.generation += 1
         new = (f"{kv.CLUSTER}_{self.generation}", node)
         added = ra.add_member(others, new, 10_000)
         if added[0] != "ok":
-            del self.ids[node]
-            return f"removed {old[0]}; add {new[0]}: {added!r} (node left out)"
+            config = _leader_config(others)
+            if config is None or new not in config:
+                del self.ids[node]
+                return f"removed {old[0]}{note}; add {new[0]}: {added!r} (node left out)"
+            note += f" (the add answered {added!r}, and took effect)"
         started = ra.start_server(SYSTEM, kv.CLUSTER, new, self.machine,
                                   [*others, new])
         self.ids[node] = new
-        return f"replaced {old[0]} by {new[0]} on {node} ({started})"
+        return f"replaced {old[0]} by {new[0]} on {node} ({started}){note}"
 
     def wait_whole(self, within_s: float) -> bool:
         return _wait_whole(list(self.ids.values()), within_s)
@@ -262,6 +269,23 @@ def _leader_of(ids: list[Any], nodes: Nodes | None) -> str | None:
         answer = ra.members(sid, 300)
         if answer[0] == "ok" and answer[2] is not None:
             return answer[2][1]
+    return None
+
+
+def _leader_config(ids: list[Any], within_s: float = 10.0) -> list[Any] | None:
+    """The members of the current leader's configuration (a membership change whose call
+    failed may have taken effect all the same: the leader's log says), asked through
+    `ids`; None if no leader answers within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for sid in ids:
+            seen = ra.members(sid, 1000)
+            leader = seen[2] if seen[0] == "ok" else None
+            if leader is not None:
+                answer = ra.members(leader, 1000)
+                if answer[0] == "ok" and answer[2] == leader:
+                    return list(answer[1])
+        erlang.receive(lambda _m: False, 100)
     return None
 
 
