@@ -2,8 +2,8 @@
 
 `python -m demos.bench.call_floor_node` binds a ROUTER on a free loopback port, prints it,
 and serves until it reads a `stop` control, or until its standard input closes (its
-parent is gone). It blocks in `recv` on the ROUTER (the
-cheapest wait there is), and for each frame:
+parent is gone). It blocks in `recv` on the ROUTER (the cheapest wait there is), and for
+each frame:
 - opens it with the project's `transport.codec.Opener` (size, structure, keyed BLAKE2b tag,
   then the sequence number) before anything is unpickled, then unpickles the control;
 - `("echo", ref, request)`: answers `("reply", ref, request)`, nothing else;
