@@ -49,8 +49,7 @@ def _listed(node: Node, other: str) -> bool:
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_two_nodes_that_redial_each_other_at_once_settle(
-        attempt: int) -> None:
+def test_two_nodes_that_redial_each_other_at_once_settle(attempt: int) -> None:
     n = next(_ids)
     a = net_kernel.start_node(f"cross_a{n}@127.0.0.1", cookie=COOKIE)
     b = net_kernel.start_node(f"cross_b{n}@127.0.0.1", cookie=COOKIE)
@@ -84,6 +83,8 @@ def test_two_nodes_that_redial_each_other_at_once_settle(
             assert now < deadline, "the two nodes did not settle on one connection"
         with a.bound():
             assert rpc.call(b.name, erlang.node) == b.name
+        # the replacements crossed, and only the node with the greater name dropped a half
+        assert a.dist.rejected["crossing"] == 0 and b.dist.rejected["crossing"] >= 1
     finally:
         a.stop()
         b.stop()
