@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import statistics
 import subprocess
 import sys
 import threading
@@ -120,4 +121,4 @@ def alternating_p50s_us(n: int, ops: list[Callable[[], Any]],
                 t0 = time.perf_counter_ns()
                 op()
                 out.append(time.perf_counter_ns() - t0)
-    return [sorted(s)[len(s) // 2] / 1000.0 for s in samples]
+    return [statistics.median(s) / 1000.0 for s in samples]
