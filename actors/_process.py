@@ -20,7 +20,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any, final
 
-from . import _inline, _thread
+from . import _gc_pauses, _inline, _thread
 from ._terms import TIMEOUT, Exit, Pid, ProcessKilled, Ref
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Process:
         self.call_monitors: set[Ref] | None = None
         self.aliases: set[Ref] = set()
         self.name: str | None = None
-        self.global_names: set[Any] = set()
+        self.global_names: tuple[Any, ...] = ()  # a tuple: no object for the GC while empty
         self.dictionary: dict[Any, Any] = {}
         self.status = "runnable"
         self.interrupted = False
@@ -257,8 +257,10 @@ class Process:
             self.status = "running"
 
     def _run_lent(self, run: Callable[[], None], seconds: float | None) -> float | None:
-        """Run a called server on this waiting thread; what is left of `seconds`."""
-        t0 = time.monotonic()
+        """Run a called server on this waiting thread; what is left of `seconds`. A run
+        that took over `SLOW_MS`, not counting the garbage collector's pauses (which stop
+        every thread alike), sends the server's next runs to workers for `SLOW_PAUSE_S`."""
+        t0, gc0 = time.monotonic(), _gc_pauses.paused_s()
         try:
             run()
         except ProcessKilled:
@@ -266,7 +268,7 @@ class Process:
         now = time.monotonic()
         took = now - t0
         server = getattr(run, "__self__", None)
-        if took > SLOW_MS / 1000.0 and server is not None:
+        if took - (_gc_pauses.paused_s() - gc0) > SLOW_MS / 1000.0 and server is not None:
             server.slow_until = now + SLOW_PAUSE_S
         return None if seconds is None else max(0.0, seconds - took)
 

@@ -112,9 +112,8 @@ class ServerLoop:
         self.handle_call = callback(callbacks, "handle_call")
         self.handle_cast = callback(callbacks, "handle_cast")
         self.handle_info = getattr(callbacks, "handle_info", None) or self._unexpected
-        self.handle_continue = callback(callbacks, "handle_continue")
-        self.terminate = getattr(callbacks, "terminate", None) or (lambda _r, _s: "ok")
-        self.code_change = callback(callbacks, "code_change")
+        # the rarely called callbacks are looked up when called: every bound method kept
+        # is one more object for the cyclic GC to walk, per live server
         self.name = name
         self.parent = parent
         self.state: Any = None
@@ -248,7 +247,7 @@ class ServerLoop:
                 self._timer = proc.node.make_ref()
                 proc.node.timers.add(self._timer, after, (proc.pid, timeout_msg), proc.pid)
         elif type(after) is tuple:
-            self._run(self.handle_continue, after[1], msg)
+            self._run(callback(self.mod, "handle_continue"), after[1], msg)
 
     # -- system messages ------------------------------------------------------------------
 
@@ -281,7 +280,7 @@ class ServerLoop:
         """sys:change_code: "ok", or ("error", what) with the state kept; a callback that
         raises gives ("error", ("EXIT", reason)), as OTP's catch does."""
         try:
-            result = self.code_change(old_vsn, self.state, extra)
+            result = callback(self.mod, "code_change")(old_vsn, self.state, extra)
         except ProcessKilled:
             raise
         except Exception as exc:
@@ -319,7 +318,9 @@ class ServerLoop:
         proc = self.proc
         assert proc is not None
         try:
-            self.terminate(reason, self.state)
+            terminate = getattr(self.mod, "terminate", None)
+            if terminate is not None:
+                terminate(reason, self.state)
         except ProcessKilled:
             raise
         except BaseException as exc:

@@ -63,6 +63,7 @@ class Exits:
                 return []
             proc.alive = False
             proc.exit_reason = reason
+            proc.handler = None  # its loop holds the process: no cycle left for the GC
             proc.mailbox.clear()
             proc.aliases.clear()
             thread = proc.thread

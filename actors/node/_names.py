@@ -114,7 +114,7 @@ class Names:
             if proc is None or name in self.globals:
                 return False
             self.globals[name] = proc.pid
-            proc.global_names.add(name)
+            proc.global_names = (*proc.global_names, name)
             return True
 
     def unregister_global(self, name: Any) -> None:
@@ -122,7 +122,7 @@ class Names:
             pid = self.globals.pop(name, None)
             proc = self._table.lookup(pid) if pid is not None else None
             if proc is not None:
-                proc.global_names.discard(name)
+                proc.global_names = tuple(n for n in proc.global_names if n != name)
 
     def set_global(self, name: Any, pid: Pid | None) -> None:
         """The distributed registry's replica on this node: `name` now means `pid` (or
