@@ -92,6 +92,7 @@ class WorkerPool:
             while (task := me.task) is not None:
                 me.task = None
                 task()
+                task = None  # an idle worker must not keep the last process it ran alive
                 with lock:
                     if self._stopped:
                         return

@@ -2,7 +2,8 @@
 
 - A process that ends is freed by reference counting at once: it leaves no cycle that
   only a full collection would find (with 100,000 children under one supervisor, such
-  garbage and the collections it takes grew the cost per child).
+  garbage and the collections it takes grew the cost per child), and the worker thread
+  that ran it keeps no reference to it while idle.
 - A collection stops every thread; a server run on its caller's thread that the collector
   stopped for long is not judged slow for it (a slow run sends the server's next runs to
   worker threads for a while, see `actors._gen`).
@@ -77,7 +78,8 @@ def _freed_when_it_ends(node: Node, pid: Any, stop: Any) -> None:
     gone = weakref.ref(proc)
     del proc
     stop(pid)
-    wait_until(lambda: gone() is None, timeout=2.0)  # (its worker lets go of it soon)
+    # as soon as the thread that ran it lets go: well before an idle worker retires (1 s)
+    wait_until(lambda: gone() is None, timeout=0.5)
 
 
 def test_an_ended_gen_server_is_freed_without_a_collection(node: Node, no_collector: None
@@ -91,6 +93,12 @@ def test_a_killed_gen_server_is_freed_without_a_collection(node: Node, no_collec
                                                           ) -> None:
     pid = gen_server.start(Server, None)[1]
     _freed_when_it_ends(node, pid, lambda p: erlang.exit(p, "kill"))
+
+
+def test_a_spawned_process_is_freed_when_it_returns(node: Node, no_collector: None) -> None:
+    """Its worker, idle again, keeps nothing of it (nor of its function's arguments)."""
+    pid = erlang.spawn(lambda: erlang.receive(None, "infinity"))
+    _freed_when_it_ends(node, pid, lambda p: erlang.send(p, "return"))
 
 
 def test_an_ended_gen_statem_is_freed_without_a_collection(node: Node, no_collector: None
