@@ -14,8 +14,9 @@ Rules of this module:
   its receive meanwhile, so messages and exit signals reach it as usual. Python cannot move
   the caller off that thread, so a call with a timeout never does this (a server that
   hangs must not hold up the caller's timeout exit), and a server whose run took over
-  `_process.SLOW_MS` is run on workers for the next `SLOW_PAUSE_S` (if it is killed while
-  stuck in a blocking C call, its caller sees the DOWN only when that call returns).
+  `_process.SLOW_MS` (the garbage collector's pauses aside) is run on workers for the
+  next `SLOW_PAUSE_S` (if it is killed while stuck in a blocking C call, its caller sees
+  the DOWN only when that call returns).
 """
 
 from __future__ import annotations
