@@ -18,12 +18,14 @@ _started = [0.0]  # when the collection under way began (0.0: none)
 _total = [0.0]  # seconds spent in finished collections
 
 
-def _on_collection(phase: str, _info: dict[str, Any]) -> None:
+def _on_collection(phase: str, _info: dict[str, Any], clock: Any = _clock,
+                   started: list[float] = _started, total: list[float] = _total) -> None:
+    # (bound as defaults: a collection during shutdown may run after module globals go)
     if phase == "start":
-        _started[0] = _clock()
-    elif _started[0]:
-        _total[0] += _clock() - _started[0]
-        _started[0] = 0.0
+        started[0] = clock()
+    elif started[0]:
+        total[0] += clock() - started[0]
+        started[0] = 0.0
 
 
 def paused_s() -> float:
