@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from demos.bench.call_floor import CallFloor, alternating_p50s_us
 
 
 @pytest.fixture
-def floor() -> CallFloor:
+def floor() -> Iterator[CallFloor]:
     floor = CallFloor()
     yield floor
     floor.close()

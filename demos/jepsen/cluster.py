@@ -313,6 +313,10 @@ def _settled_states(queries: dict[str, tuple[Any, Any]],
         erlang.receive(lambda _m: False, 100)
 
 
+_SHOWN = ("role", "term", "leader", "commit_index", "last_applied", "last_index",
+          "snapshot_index", "members")  # what _wait_whole logs of a member's overview
+
+
 def _wait_whole(ids: list[Any], within_s: float) -> bool:
     """Every member follows one leader and has applied the same index (bounded). If they
     do not, the last view of each is logged (role, term, leader, indexes, members)."""
@@ -330,8 +334,4 @@ def _wait_whole(ids: list[Any], within_s: float) -> bool:
         shown = {k: view[k] for k in _SHOWN if k in view} if type(view) is dict else view
         log.warning("not whole after %.0f s: %s %r", within_s, sid, shown)
     return False
-
-
-_SHOWN = ("role", "term", "leader", "commit_index", "last_applied", "last_index",
-          "snapshot_index", "members")
 
