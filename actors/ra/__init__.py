@@ -78,10 +78,14 @@ def stop(system: str = "default") -> Any:
 def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list[ServerId],
                   timeout: int = 10000, **opts: Any) -> Any:
     """Start a member on each server id's node and wait for a leader. `opts` are member
-    options (tick_ms, election_ticks, snapshot_interval, ...) for every member; with
-    `commit_notice=False` a leader does not send idle followers each new commit index at
-    once (they learn it by the next append or heartbeat, one tick later at most): two
-    fewer messages per command, at the cost of followers' freshness.
+    options (tick_ms, election_ticks, snapshot_interval, ...) for every member.
+
+    Commit notices: a leader tells idle followers a new commit index with an empty
+    append once its commits pause, within 2 * `notice_delay_ms` (5) of the last one;
+    while commits flow, the next command's appends carry it instead (two messages fewer
+    per command). `notice_delay_ms=0` sends each notice at once, as ra does;
+    `commit_notice=False` sends none (followers learn it by the next append or
+    heartbeat, one tick later at most).
 
     Returns ("ok", started, not_started), or ("error", "cluster_not_formed") when
     fewer than a majority started (those that did are deleted again).

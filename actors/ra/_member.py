@@ -10,6 +10,8 @@ Rules of this module:
   batches fsyncs and sends back `("$ra_written", index, term)`; `Send` goes
   over distribution; `PersistSnapshot` is synchronous and posts
   `SnapshotWritten`. `trace` (a callback given each effect) is for tools.
+  `ArmNotice` sends the member `NOTICE` after `notice_delay_ms`, which
+  `RaServer` steps as `NoticeDue`.
 * Log entries of kind "command" hold `(system_time_ms, command)`: the
   leader's clock when it appended the command, replicated with it, so
   `meta["system_time"]` is the same on every member.
@@ -57,6 +59,8 @@ RECONNECT_INTERVAL = 1.0  # seconds between attempts to reach a member's node th
 
 ServerId = tuple[str, str]
 VIEW_KEY = "$ra_view"
+NOTICE = "$ra_notice"
+NOTICE_DELAY_MS = 5  # a deferred commit notice waits this long for an append to carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,10 @@ class Member:
         if role != self.entered and role in ("leader", "follower"):
             self.entered = role  # state_enter once per role change, not per leader
             self._run_machine_effects(self.machine.state_enter(role, self.state))
+
+    def arm_notice(self) -> None:
+        erlang.send_after(self.cfg.get("notice_delay_ms", NOTICE_DELAY_MS), erlang.self(),
+                          NOTICE)
 
     def snapshot_data(self, index: int) -> bytes:
         return dumps(self.state)

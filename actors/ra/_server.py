@@ -30,6 +30,7 @@ from ..raft import (
     Campaign,
     ChangeMembership,
     Message,
+    NoticeDue,
     Options,
     PeerDown,
     Propose,
@@ -41,7 +42,7 @@ from ..raft import (
     Written,
 )
 from . import _machine_effects
-from ._member import Member, Pickled, run_query
+from ._member import NOTICE_DELAY_MS, Member, Pickled, run_query
 from ._member_store import MemberStore
 from ._names import SystemNames
 from ._records import dumps
@@ -56,6 +57,10 @@ class RaServer(gen_server.GenServer):
 
     def init(self, cfg: dict[str, Any]) -> Any:
         erlang.process_flag("trap_exit", True)
+        delay = cfg.get("notice_delay_ms", NOTICE_DELAY_MS)
+        if type(delay) is not int or delay < 0:
+            log.error("ra member %s cannot start: notice_delay_ms %r", cfg["name"], delay)
+            return ("stop", ("bad_option", ("notice_delay_ms", delay)))
         names = SystemNames(cfg["system"])
         uid = cfg["uid"]
         wal_ops = gen_server.call(names.wal, ("ops", uid), "infinity")
@@ -70,7 +75,8 @@ class RaServer(gen_server.GenServer):
         me = (cfg["name"], erlang.node())
         opts = Options(election_ticks=cfg.get("election_ticks", 10),
                        max_batch=cfg.get("max_batch", 64), max_inflight=cfg.get("max_inflight", 16),
-                       commit_notice=cfg.get("commit_notice", True))
+                       commit_notice=cfg.get("commit_notice", True),
+                       defer_notice=delay > 0)
         core = RaftCore(me, cfg["members"], random.Random(), opts,
                         rec.hard_state, rec.entries, rec.snapshot)
         store = MemberStore(cfg["data_dir"], uid)
@@ -162,6 +168,8 @@ class RaServer(gen_server.GenServer):
                 m.step(Written(index, term))
             case "$ra_tick":
                 self._tick(m)
+            case "$ra_notice":
+                m.step(NoticeDue())
             case "$ra_propose":
                 _propose_queued(m)
             case "$ra_read":

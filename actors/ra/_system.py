@@ -167,7 +167,7 @@ def _write_config(cfg: dict[str, Any]) -> None:
 
 
 MEMBER_OPTIONS = ("tick_ms", "election_ticks", "snapshot_interval", "machine_tick_ms",
-                  "max_batch", "max_inflight")
+                  "max_batch", "max_inflight", "commit_notice", "notice_delay_ms")
 
 
 def new_member_config(system: str, cluster_name: str, name: str, machine: Any,

@@ -39,6 +39,7 @@ from .core import RaftCore
 from .effects import (
     Accepted,
     Apply,
+    ArmNotice,
     Effect,
     PersistEntries,
     PersistSnapshot,
@@ -86,6 +87,9 @@ class RaftIO(Protocol):
 
     def role_changed(self, role: Role, term: int, leader: NodeId | None) -> None:
         """The member's role or known leader changed."""
+
+    def arm_notice(self) -> None:
+        """Step `NoticeDue()` after a short delay (the followers' commit freshness)."""
 
     def snapshot_data(self, index: int) -> bytes:
         """The machine state as of the applied `index`, serialised (snapshot policy)."""
@@ -178,6 +182,8 @@ class Driver:
             io.persist_snapshot(e.meta, e.data)
         elif isinstance(e, RestoreSnapshot):
             io.restore_snapshot(e.meta, e.data)
+        elif isinstance(e, ArmNotice):
+            io.arm_notice()
         else:
             raise TypeError(f"not a raft effect: {e!r}")
 
@@ -229,6 +235,9 @@ class NullIO:
 
     def role_changed(self, role: Role, term: int, leader: NodeId | None) -> None:
         pass
+
+    def arm_notice(self) -> None:
+        pass  # a core run here must not set `Options.defer_notice`: no NoticeDue comes
 
     def snapshot_data(self, index: int) -> bytes:
         raise NotImplementedError("this shell takes no snapshots by policy")

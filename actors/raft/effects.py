@@ -35,6 +35,10 @@ A shell executes the effects of one step **in list order** (every shell does so 
   always follows the `Apply` that applied index `i`, so the shell can answer
   with the state machine's result for `i`.
 * `RoleChanged` is informational (metrics, leader hints, redirecting clients).
+* `ArmNotice` asks for a `NoticeDue` event after a short delay of the shell's
+  choosing (with `Options.defer_notice`: when the leader then tells idle
+  followers the commit index). The core asks again only after that event came,
+  so the shell must deliver it unless the core itself is gone (a restart).
 """
 
 from __future__ import annotations
@@ -146,6 +150,11 @@ class RoleChanged:
     leader: NodeId | None
 
 
+@dataclass(frozen=True, slots=True)
+class ArmNotice:
+    """Feed back `NoticeDue()` after a short delay (see the module rules)."""
+
+
 Effect = (
     Send
     | PersistState
@@ -156,4 +165,5 @@ Effect = (
     | Reply
     | ReadReady
     | RoleChanged
+    | ArmNotice
 )

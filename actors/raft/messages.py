@@ -8,8 +8,9 @@ Inputs to `RaftCore.step` are of three kinds:
 * peer messages (`RequestVote` ... `TimeoutNow`), received from the network;
 * `Tick`, one unit of logical time (the core never reads a clock);
 * local events: `Written`, `SnapshotWritten` (storage completions),
-  `SnapshotTaken` (the state machine made a snapshot), and the client requests
-  `Propose`, `ReadIndex`, `TransferLeadership`, `ChangeMembership`, `Campaign`.
+  `SnapshotTaken` (the state machine made a snapshot), `NoticeDue` (a delay the
+  core asked for passed), and the client requests `Propose`, `ReadIndex`,
+  `TransferLeadership`, `ChangeMembership`, `Campaign`.
 """
 
 from __future__ import annotations
@@ -320,6 +321,11 @@ class Campaign:
     """Start an election now (a test or operator hook; same as an election timeout)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeDue:
+    """The delay asked for by an `ArmNotice` effect has passed (see `Options.defer_notice`)."""
+
+
 Event = (
     Message
     | Tick
@@ -333,6 +339,7 @@ Event = (
     | ChangeMembership
     | PeerDown
     | Campaign
+    | NoticeDue
 )
 
 
@@ -350,8 +357,10 @@ class Options:
 
     election_ticks: int = 10
     heartbeat_ticks: int = 1
-    commit_notice: bool = True  # tell idle followers a new commit index at once (else: by
-    # the next AppendEntries or heartbeat, at most `heartbeat_ticks` later)
+    commit_notice: bool = True  # tell idle followers a new commit index (else: by the
+    # next AppendEntries or heartbeat, at most `heartbeat_ticks` later)
+    defer_notice: bool = False  # tell them after a delay the shell picks (`ArmNotice`), so
+    # that an AppendEntries going out meanwhile carries the commit index instead
     max_batch: int = 16  # entries per AppendEntries
     max_inflight: int = 8  # unacknowledged AppendEntries per follower
     pre_vote: bool = True

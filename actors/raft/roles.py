@@ -20,6 +20,7 @@ from .config import config_from_log, last_config_index
 from .effects import (
     Accepted,
     Apply,
+    ArmNotice,
     Effect,
     PersistEntries,
     PersistState,
@@ -172,28 +173,66 @@ def send_chunk(c: RaftState, peer: NodeId, out: list[Effect]) -> bool:
 
 
 def tell_commit(c: RaftState, peer: NodeId, pr: Progress, out: list[Effect]) -> None:
-    """An idle peer that holds entries committed since we last told it learns it now,
-    so it applies them without waiting for the next heartbeat."""
-    known = min(c.commit, pr.match)
-    if known > pr.commit_sent and not pr.probing and not pr.inflight and c.opts.commit_notice:
-        prev = pr.next - 1
-        out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
-                                            c.commit, notice=True)))
-        pr.commit_sent = known
+    """An idle peer that holds entries committed since we last told it learns it now
+    (or, with `defer_notice`, when the notice comes due), so it applies them without
+    waiting for the next heartbeat."""
+    if not c.opts.commit_notice or not owes_notice(c, pr):
+        return
+    if c.opts.defer_notice:
+        arm_notice(c, out)
+    else:
+        send_notice(c, peer, pr, out)
 
 
 def announce_commit(c: RaftState, out: list[Effect]) -> None:
-    """Tell idle, caught-up followers the new commit index with an empty append."""
+    """Tell idle, caught-up followers the new commit index with an empty append (with
+    `defer_notice`: ask for the `NoticeDue` that will)."""
     if not c.opts.commit_notice:
+        return
+    if c.opts.defer_notice:
+        arm_notice(c, out)
         return
     for peer in sorted(c.progress):
         pr = c.progress[peer]
         if not pr.probing and not pr.inflight and pr.next == pr.match + 1:
-            prev = pr.next - 1
-            prev_term = c.log.term_at(prev) or 0
-            out.append(Send(peer, AppendEntries(c.term, c.id, prev, prev_term, (), c.commit,
-                                                notice=True)))
-            pr.commit_sent = max(pr.commit_sent, min(c.commit, pr.match))
+            send_notice(c, peer, pr, out)
+
+
+def owes_notice(c: RaftState, pr: Progress) -> bool:
+    """`pr`'s peer is idle and holds committed entries it was not told are committed."""
+    return not pr.probing and not pr.inflight and min(c.commit, pr.match) > pr.commit_sent
+
+
+def send_notice(c: RaftState, peer: NodeId, pr: Progress, out: list[Effect]) -> None:
+    """An empty append from the peer's next index, carrying the commit index."""
+    prev = pr.next - 1
+    out.append(Send(peer, AppendEntries(c.term, c.id, prev, c.log.term_at(prev) or 0, (),
+                                        c.commit, notice=True)))
+    pr.commit_sent = max(pr.commit_sent, min(c.commit, pr.match))
+
+
+def arm_notice(c: RaftState, out: list[Effect]) -> None:
+    """Ask for one `NoticeDue` if a peer is owed a notice and none is on its way."""
+    if not c.notice_armed and any(owes_notice(c, pr) for pr in c.progress.values()):
+        c.notice_armed = True
+        c.notice_commit = c.commit
+        out.append(ArmNotice())
+
+
+def notices_due(c: RaftState, out: list[Effect]) -> None:
+    """`NoticeDue`: if the commit index stayed where it was when the notice was armed
+    (commits stopped: no append will carry it soon), tell every peer still owed one; an
+    append or heartbeat sent meanwhile told its peer already. If it moved, commits are
+    flowing and appends carry them: ask for another `NoticeDue` instead."""
+    c.notice_armed = False
+    if c.role != "leader" or not c.opts.commit_notice:
+        return
+    if c.commit == c.notice_commit:
+        for peer in sorted(c.progress):
+            pr = c.progress[peer]
+            if owes_notice(c, pr):
+                send_notice(c, peer, pr, out)
+    arm_notice(c, out)
 
 
 def broadcast_heartbeat(c: RaftState, out: list[Effect]) -> None:

@@ -114,6 +114,8 @@ class RaftState:
         self.reads = ReadState()
         self.recent_active: set[NodeId] = set()
         self.transferee: NodeId | None = None
+        self.notice_armed = False  # an ArmNotice went out and its NoticeDue has not come
+        self.notice_commit = 0  # the commit index when it went out
         self.config_index = last_config_index(self.log)
         reset_election_timer(self)
 

@@ -95,6 +95,9 @@ class SimIO:
     def role_changed(self, role: Role, term: int, leader: NodeId | None) -> None:
         self.sim.on_role(self.m, RoleChanged(role, term, leader))
 
+    def arm_notice(self) -> None:
+        self.sim.arm_notice(self.m)
+
     def snapshot_data(self, index: int) -> bytes:
         return pickle.dumps(tuple(self.m.applied[:index]))
 

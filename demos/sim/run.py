@@ -21,6 +21,7 @@ from actors.raft import (
     Entry,
     Event,
     Message,
+    NoticeDue,
     PersistSnapshot,
     RaftCore,
     RoleChanged,
@@ -152,6 +153,8 @@ class Sim:
                 self.step(m, msg)
         elif kind == "disk":
             self.on_disk(mid, inc)
+        elif kind == "notice":
+            self.on_notice(mid, inc)
         elif kind == "client":
             drivers.on_client(self)
         elif kind == "fault":
@@ -174,6 +177,15 @@ class Sim:
             return
         self.step(m, Tick())
         self._at(self.now + TICK, "tick", mid, inc)
+
+    def arm_notice(self, m: Member) -> None:
+        self._at(self.now + self.rng.randint(1, self.knobs.notice_delay), "notice", m.id,
+                 m.incarnation)
+
+    def on_notice(self, mid: int, inc: int) -> None:
+        m = self.members[mid]
+        if m.up and m.incarnation == inc:
+            self.step(m, NoticeDue())
 
     def start_sync(self, m: Member) -> None:
         if m.disk.syncing or not m.disk.pending:

@@ -39,6 +39,7 @@ class Knobs:
     tear: float
     client_every: int
     snapshot_every: int  # compact after this many applied entries (0: never)
+    notice_delay: int  # the longest an ArmNotice waits for its NoticeDue
     options: Options
 
     @classmethod
@@ -55,6 +56,7 @@ class Knobs:
             tear=rng.choice((0.0, 0.5)),
             client_every=rng.choice((5, 20)),
             snapshot_every=rng.choice((0, 10, 50)),
+            notice_delay=rng.choice((1, 5, 30)),
             options=Options(
                 election_ticks=10,
                 heartbeat_ticks=rng.choice((1, 2, 3)),
@@ -64,6 +66,7 @@ class Knobs:
                 pre_vote=rng.random() < 0.7,
                 check_quorum=rng.random() < 0.7,
                 commit_notice=rng.random() < 0.5,  # off: followers learn commits by heartbeat
+                defer_notice=rng.random() < 0.5,  # on: notices wait for a NoticeDue
             ),
         )
 

@@ -337,3 +337,18 @@ def test_calls_a_member_does_not_understand_get_an_error_at_once(
     assert ra.process_command(follower, ("put", "z", 2)) == ("ok", "ok", leader)
     assert _same_states(c.ids) == {"a": 1, "z": 2}
     assert h.overview(leader)["term"] == term  # type: ignore[index]
+
+
+def test_a_bad_notice_delay_is_refused_with_its_reason(
+        dist_node: Node, peers: Any, tmp_path: Path) -> None:
+    """`notice_delay_ms` must be an int >= 0; anything else stops the member in its init
+    with `("bad_option", ("notice_delay_ms", value))`, before it touches its log."""
+    c = h.Cluster(peers, tmp_path, "bn")
+    (node,) = c.add_nodes(["bn0"])
+    sid = c.sid(node)
+    for bad in ("soon", -1, 2.5, None):
+        result = ra.start_server(h.SYSTEM, c.name, sid, h.log_machine(), [sid],
+                                 notice_delay_ms=bad)
+        assert result == ("error", ("bad_option", ("notice_delay_ms", bad))), (bad, result)
+    assert ra.start_server(h.SYSTEM, c.name, sid, h.log_machine(), [sid],
+                           notice_delay_ms=1) == "ok"

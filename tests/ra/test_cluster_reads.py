@@ -205,6 +205,29 @@ def test_without_commit_notices_followers_still_apply_everything_by_heartbeat(
                               tuple(("n", i) for i in range(20))), leader), (sid, got)
 
 
+@pytest.mark.parametrize("notice", [{}, {"notice_delay_ms": 0}], ids=["deferred", "at_once"])
+def test_followers_learn_the_last_commit_by_notice_with_no_heartbeat_to_carry_it(
+        dist_node: Node, peers: Any, tmp_path: Path, notice: dict[str, Any]) -> None:
+    """With ticks a minute apart, no heartbeat can tell the followers the commit index of
+    the last command, and no later append comes: only the commit notice does, deferred
+    (the default: sent once `notice_delay_ms` passed with the commit index still) or at
+    once. Every member ends with the leader's state."""
+    c = h.Cluster(peers, tmp_path, "dn")
+    nodes = c.add_nodes([f"dn{i}" for i in range(3)])
+    c.ids = [c.sid(n) for n in nodes]
+    started = ra.start_cluster(h.SYSTEM, c.name, h.log_machine(), c.ids, 20000,
+                               tick_ms=60_000, **notice)
+    assert started[0] == "ok" and not started[2], started
+    leader = h.wait_leader(c.ids)
+    for i in range(20):
+        assert ra.process_command(leader, ("d", i)) == ("ok", i + 1, leader)
+    views = h.wait_caught_up(c.ids, 10.0)
+    assert {v["commit_index"] for v in views.values()} == {views[leader]["commit_index"]}
+    for sid in c.ids:
+        got = rpc.call(sid[1], ra.local_query, [sid, h.identity], 5000)
+        assert got[1][1] == tuple(("d", i) for i in range(20)), (sid, got)
+
+
 def test_a_peer_message_still_wrapped_as_pickled_is_taken_and_junk_in_it_dropped(
         cluster: tuple[list[Node], Ids]) -> None:
     """The leader sends one pickled AppendEntries to several followers (`Pickled`). Should a

@@ -17,6 +17,7 @@ from actors.raft import (
     AppendEntries,
     AppendResult,
     Apply,
+    ArmNotice,
     Campaign,
     ChangeMembership,
     Effect,
@@ -28,6 +29,7 @@ from actors.raft import (
     InstallSnapshot,
     Message,
     NodeId,
+    NoticeDue,
     Options,
     PersistEntries,
     PersistSnapshot,
@@ -117,6 +119,8 @@ def fmt_effect(node: int, eff: Effect) -> str:
         return f"{node} reply {eff.correlation} rejected {r.reason} leader={r.leader}"
     if isinstance(eff, ReadReady):
         return f"{node} read-ready {eff.correlation} index={eff.index}"
+    if isinstance(eff, ArmNotice):
+        return f"{node} arm-notice"
     assert isinstance(eff, RoleChanged)
     return f"{node} role {eff.role} term={eff.term} leader={eff.leader}"
 
@@ -278,6 +282,8 @@ class Network:
                 check_quorum=opts.get("check-quorum", "true") == "true",
                 max_batch=int(opts.get("max-batch", "16")),
                 snapshot_chunk=int(opts.get("snapshot-chunk", "65536")),
+                commit_notice=opts.get("commit-notice", "true") == "true",
+                defer_notice=opts.get("defer-notice", "false") == "true",
             )
             self.add_nodes(nums[0])
         elif cmd == "campaign":
@@ -301,6 +307,8 @@ class Network:
             self.stabilize()
         elif cmd == "tick":
             self.tick(nums[0], nums[1] if len(nums) > 1 else 1)
+        elif cmd == "notice-due":  # the delay an `arm-notice` asked for has passed
+            self.step(nums[0], NoticeDue())
         elif cmd == "partition":
             self.isolated = set(nums)
             for i in nums:
