@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -78,10 +79,31 @@ def wait_for(cond: Any, within_s: float, step_ms: int = 10) -> Any:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral
+    range: a port from that range (what binding port 0 gives) can be taken meanwhile as
+    the local end of any outgoing connection, and the server that wanted it fails to bind."""
+    high = _ephemeral_low()
+    low = max(1024, high - 12_000)
+    rng = random.SystemRandom()
+    for _ in range(200 if high - low >= 1000 else 0):
+        port = rng.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range below is crowded: take what the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def accepts(port: int) -> bool:
