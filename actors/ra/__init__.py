@@ -81,7 +81,7 @@ def start_cluster(system: str, cluster_name: str, machine: Any, server_ids: list
     options (tick_ms, election_ticks, snapshot_interval, ...) for every member.
 
     Commit notices: a leader tells idle followers a new commit index with an empty
-    append once its commits pause, within 2 * `notice_delay_ms` (5) of the last one;
+    append once its commits pause, within 2 * `notice_delay_ms` (2) of the last one;
     while commits flow, the next command's appends carry it instead (two messages fewer
     per command). `notice_delay_ms=0` sends each notice at once, as ra does;
     `commit_notice=False` sends none (followers learn it by the next append or

@@ -60,7 +60,7 @@ RECONNECT_INTERVAL = 1.0  # seconds between attempts to reach a member's node th
 ServerId = tuple[str, str]
 VIEW_KEY = "$ra_view"
 NOTICE = "$ra_notice"
-NOTICE_DELAY_MS = 5  # a deferred commit notice waits this long for an append to carry it
+NOTICE_DELAY_MS = 2  # a deferred commit notice waits this long for an append to carry it
 
 
 @dataclass(frozen=True, slots=True)
