@@ -41,6 +41,8 @@ DATA_DIR_ENV = "ERLPY_RA_DATA_DIR"
 
 log = logging.getLogger("actors.ra")
 
+MEMBER_SHUTDOWN_MS = 5000  # a member's shutdown time under its supervisor
+
 
 def default_data_dir(node_name: str) -> str:
     """`$ERLPY_RA_DATA_DIR/<node>` or `~/.erlpy/ra/<node>`: derived from the node name."""
@@ -72,8 +74,30 @@ class _ServerSup(supervisor.Supervisor):
     def init(self, args: tuple[str, str]) -> Any:
         _system, directory = args
         running = [c for c in _configs(directory) if c.get("running")]
+        _await_orphans([c["name"] for c in running])
         return ("ok", ({"strategy": "one_for_one", "intensity": 10, "period": 10},
                        [_member_spec(c) for c in running]))
+
+
+def _await_orphans(names: list[str], shutdown_ms: int = MEMBER_SHUTDOWN_MS) -> None:
+    """Members of a server supervisor that was killed outlive it for a moment: they trap
+    exits, so its death is a message each reaches in turn. Wait for each one still
+    registered, as that supervisor would have at its shutdown, and kill one that takes over
+    `shutdown_ms`: the new members need their names (a start while the old one is still
+    registered fails with already_started, and the restarts it costs can use up the
+    system supervisor's intensity)."""
+    for name in names:
+        pid = erlang.whereis(name)
+        if not erlang.is_pid(pid):
+            continue
+        ref = erlang.monitor("process", pid)
+
+        def down(m: Any, ref: Any = ref) -> bool:
+            return type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref
+
+        if erlang.receive(down, shutdown_ms) is erlang.TIMEOUT:
+            erlang.exit(pid, "kill")
+            erlang.receive(down, "infinity")  # a kill takes effect at once
 
 
 def start(system: str = "default", data_dir: str | None = None, **opts: Any) -> Any:
@@ -198,7 +222,7 @@ def forget_config(system: str, name: str) -> None:
 
 
 def _member_spec(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"id": cfg["name"], "restart": "transient", "shutdown": 5000,
+    return {"id": cfg["name"], "restart": "transient", "shutdown": MEMBER_SHUTDOWN_MS,
             "start": (gen_server.start_link, [("local", cfg["name"]), RaServer, cfg])}
 
 
