@@ -35,16 +35,16 @@ def test_raft_quick_writes_every_figure_and_cleans_up(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["rounds"] == 1
     names = [figure["name"] for figure in doc["figures"]]
-    assert len(names) == 11 and len(set(names)) == 11
+    assert len(names) == 14 and len(set(names)) == 14
     for figure in doc["figures"]:
         assert figure.keys() >= KEYS, figure
         assert isinstance(figure["ours"], int | float) and figure["ours"] > 0, figure
-        # the floor's rows (raw pyzmq, no Raft) have no target of their own
+        # the floors' rows (raw pyzmq, or sealed and pickled; no Raft) have no target
         assert figure["pass"] in ((None,) if figure["name"].startswith("floor") else (True, False))
         assert figure["peer"] > 0 and figure["ratio"] > 0, figure
         assert figure["peer_name"].startswith(("pysyncobj", "raw pyzmq")), figure
-    # consistent_query's peer, and the floor read's, is a raw round trip
-    assert sum(figure["peer_name"].startswith("raw") for figure in doc["figures"]) == 2
+    # consistent_query's peer, and the floors' reads', is a raw round trip
+    assert sum(figure["peer_name"].startswith("raw") for figure in doc["figures"]) == 3
     # every data dir is gone, and so is every pysyncobj member (their journals were there)
     assert list(scratch.iterdir()) == []
     members = subprocess.run(["pgrep", "-f", f"demos.bench.raft.pysyncobj_node.*{scratch}"],

@@ -17,17 +17,27 @@ Whatever an implementation does on top of these messages costs more than this, i
 and in CPU (ZeroMQ's I/O threads, the system calls, the fdatasyncs); so each row's ratio
 is the least that any implementation over ZeroMQ, in Python on this machine,
 could show against the same run's peer.
+
+`FloorCluster(root, sealed=True)` runs the same model with the work every message of ours
+must have, and only that: each hop pickles a term of the shape ours sends and seals it,
+and the receiver checks its tag and order before it unpickles it (see `floor_node`). Its
+figures are the least an implementation that authenticates and pickles its messages, as
+the runtime must, could show.
 """
 
 from __future__ import annotations
 
 import contextlib
+import pickle
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import zmq
+
+from transport import codec
 
 from ._common import cpu_seconds
 
@@ -37,8 +47,11 @@ _NODE = [sys.executable, "-m", "demos.bench.raft.floor_node"]
 class FloorCluster:
     """A leader and two followers of the floor model, their files under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealed: bool = False) -> None:
         self.root = root
+        self.sealed = sealed
+        self.key = secrets.token_bytes(32)
+        self.sealer, self.opener = codec.Sealer(self.key), codec.Opener(self.key)
         self.procs: list[subprocess.Popen[str]] = []
         self.ctx = zmq.Context()
         self.client = self.ctx.socket(zmq.DEALER)
@@ -50,15 +63,21 @@ class FloorCluster:
         self.sent = 0
 
     def _spawn(self, role: str, name: str) -> int:
-        proc = subprocess.Popen([*_NODE, role, str(self.root / name)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        mode = ["sealed"] if self.sealed else []
+        proc = subprocess.Popen([*_NODE, role, str(self.root / name), *mode],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.procs.append(proc)
-        assert proc.stdout is not None
-        return int(proc.stdout.readline())
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(proc.stdout.readline())
+        if self.sealed:  # the key on stdin: other local users can read arguments
+            proc.stdin.write(self.key.hex() + "\n")
+            proc.stdin.flush()
+        return port
 
     def start(self) -> None:
-        followers = [self._spawn("follower", f"floor{i}.log") for i in (1, 2)]
-        leader = self._spawn("leader", "floor0.log")
+        prefix = "sealed_floor" if self.sealed else "floor"
+        followers = [self._spawn("follower", f"{prefix}{i}.log") for i in (1, 2)]
+        leader = self._spawn("leader", f"{prefix}0.log")
         stdin = self.procs[-1].stdin
         assert stdin is not None
         stdin.write(" ".join(map(str, followers)) + "\n")
@@ -66,9 +85,12 @@ class FloorCluster:
         self.client.connect(f"tcp://127.0.0.1:{leader}")
         self.direct.connect(f"tcp://127.0.0.1:{followers[0]}")
         self.command_latencies(20)  # every connection up before anything is timed
-        self.round_trip_latencies(20)
+        if not self.sealed:  # a sealed follower takes only its leader's frames
+            self.round_trip_latencies(20)
 
     def _latencies(self, kind: bytes, n: int, client: zmq.Socket | None = None) -> list[int]:
+        if self.sealed:
+            return self._sealed_latencies(kind, n)
         clock, samples, client = time.perf_counter_ns, [], client or self.client
         for _ in range(n):
             self.sent += 1
@@ -76,6 +98,21 @@ class FloorCluster:
             t0 = clock()
             client.send(frame)
             client.recv()
+            samples.append(clock() - t0)
+        return samples
+
+    def _sealed_latencies(self, kind: bytes, n: int) -> list[int]:
+        """As ours: the caller pickles and seals a call, opens and unpickles the reply."""
+        clock, samples, client = time.perf_counter_ns, [], self.client
+        seal, open_ = self.sealer.seal, self.opener.open
+        request = ("$ra_command", ("incr", 1)) if kind == b"c" else \
+            ("$ra_consistent_query", "counter")
+        for _ in range(n):
+            self.sent += 1
+            t0 = clock()
+            client.send(seal(codec.Kind.DATA, pickle.dumps(
+                ("call", 7, self.sent, "member", request), 5)))
+            pickle.loads(open_(client.recv()).payload)
             samples.append(clock() - t0)
         return samples
 

@@ -33,7 +33,10 @@ Figures (the median over rounds; latencies are per-round p50s):
 - the floor (`demos.bench.raft.floor`): a command's and a consistent read's messages over
   raw pyzmq with the same fdatasyncs and nothing else, beside pysyncobj's command and a
   raw round trip taken in turns, and the CPU its three processes spend per command: the
-  least that any implementation over ZeroMQ could show. No target.
+  least that any implementation over ZeroMQ could show. Then the same with each message
+  pickled and sealed, and checked and unpickled on arrival (the sealed floor): the least
+  that any implementation which authenticates its messages, as ours must, could show.
+  No target.
 
 This module holds the sizes (`RAFT_FULL`, `RAFT_QUICK`), the run (`run_raft`: both clusters
 up, a warm-up, the rounds, the failovers, the medians) and the table (`format_raft_table`).
@@ -121,22 +124,26 @@ def run_raft(sizes: RaftSizes, log: Callable[[str], None] = lambda _s: None) -> 
         ours = RaCluster(root, str(os.getpid()))
         theirs = PsoCluster(root)
         floor = FloorCluster(root)
+        sealed = FloorCluster(root, sealed=True)
         try:
             say("starting 3 ra nodes, 3 pysyncobj members and the 3 processes of the floor")
             ours.start()
             theirs.start()
             floor.start()
+            sealed.start()
             ra.start(str(root / "local"))
             local_id = ("bench_local", erlang.node())
             started = ra.start_cluster(SYSTEM, "bench_local", ("module", Counter, None),
                                        [local_id], 20_000)
             if started[0] != "ok" or started[2]:
                 raise RuntimeError(f"local ra cluster: {started}")
-            return _measure(sizes, ours, theirs, floor, local_id, say)
+            return _measure(sizes, ours, theirs, (floor, sealed), local_id, say)
         finally:
             say("stopping")
             with contextlib.suppress(Exception):
                 floor.stop()
+            with contextlib.suppress(Exception):
+                sealed.stop()
             with contextlib.suppress(Exception):
                 ra.stop()
             ours.stop()
@@ -160,6 +167,9 @@ class _Samples:
     floor_seq: list[Pair] = field(default_factory=list)  # (the floor, pysyncobj)
     floor_read: list[Pair] = field(default_factory=list)  # (the floor, its round trip)
     floor_cpu: list[float] = field(default_factory=list)
+    sealed_seq: list[Pair] = field(default_factory=list)  # (the sealed floor, pysyncobj)
+    sealed_read: list[Pair] = field(default_factory=list)  # (the sealed floor, a round trip)
+    sealed_cpu: list[float] = field(default_factory=list)
     cpu_seq: list[Pair] = field(default_factory=list)
     cpu_pipe: list[Pair] = field(default_factory=list)
     local: list[Pair] = field(default_factory=list)
@@ -177,17 +187,21 @@ class _Samples:
                 show(self.kills) + "; SIGSTOP ms " + show(self.stops) +
                 "; floor command / pysyncobj p50 us " + show(self.floor_seq) +
                 "; floor read / round trip p50 us " + show(self.floor_read) +
-                "; floor CPU per command us " + show(self.floor_cpu))
+                "; floor CPU per command us " + show(self.floor_cpu) +
+                "; sealed floor command / pysyncobj p50 us " + show(self.sealed_seq) +
+                "; sealed floor read / round trip p50 us " + show(self.sealed_read) +
+                "; sealed floor CPU per command us " + show(self.sealed_cpu))
 
 
-def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, floor: FloorCluster,
-             local_id: Any, log: Callable[[str], None]) -> list[Figure]:
+def _measure(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster,
+             floors: tuple[FloorCluster, FloorCluster], local_id: Any,
+             log: Callable[[str], None]) -> list[Figure]:
     _warm_up(sizes, ours, theirs, local_id)
     samples = _Samples()
     for r in range(sizes.rounds):
         log(f"round {r + 1}/{sizes.rounds}")
         _round(sizes, ours, theirs, local_id, samples, log)
-        _floor_round(sizes, theirs, floor, samples)
+        _floor_round(sizes, theirs, floors, samples)
     _failovers(sizes, ours, theirs, samples, log)
     log(samples.summary())
     return _figures(samples)
@@ -229,10 +243,11 @@ def _round(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, local_id: Any,
                           local_rate_peer(theirs.leader(), sizes.local)))
 
 
-def _floor_round(sizes: RaftSizes, theirs: PsoCluster, floor: FloorCluster,
-                 samples: _Samples) -> None:
-    """The floor's command beside pysyncobj's, its read beside a plain round trip (each
+def _floor_round(sizes: RaftSizes, theirs: PsoCluster,
+                 floors: tuple[FloorCluster, FloorCluster], samples: _Samples) -> None:
+    """Each floor's command beside pysyncobj's, its read beside a plain round trip (each
     pair alternating, as ours), and its CPU per command."""
+    floor, sealed = floors
     gc.collect()
     pleader = theirs.leader()
     samples.floor_seq.append(alternating_p50s(
@@ -240,6 +255,12 @@ def _floor_round(sizes: RaftSizes, theirs: PsoCluster, floor: FloorCluster,
     samples.floor_read.append(alternating_p50s(sizes.seq, floor.read_latencies,
                                                floor.round_trip_latencies))
     samples.floor_cpu.append(floor.cpu_per_command(sizes.seq))
+    gc.collect()
+    samples.sealed_seq.append(alternating_p50s(
+        sizes.seq, sealed.command_latencies, lambda n: seq_latencies_peer(pleader, n)))
+    samples.sealed_read.append(alternating_p50s(sizes.seq, sealed.read_latencies,
+                                                floor.round_trip_latencies))
+    samples.sealed_cpu.append(sealed.cpu_per_command(sizes.seq))
 
 
 def _failovers(sizes: RaftSizes, ours: RaCluster, theirs: PsoCluster, samples: _Samples,
@@ -268,6 +289,9 @@ def _figures(s: _Samples) -> list[Figure]:
     floor_seq, floor_peer = med(s.floor_seq, 0), med(s.floor_seq, 1)
     floor_read, floor_trip = med(s.floor_read, 0), med(s.floor_read, 1)
     floor_cpu = statistics.median(s.floor_cpu)
+    sealed_seq, sealed_peer = med(s.sealed_seq, 0), med(s.sealed_seq, 1)
+    sealed_read, sealed_trip = med(s.sealed_read, 0), med(s.sealed_read, 1)
+    sealed_cpu = statistics.median(s.sealed_cpu)
     return [
         _row("sequential process_command, p50", seq_ours, seq_peer, pso, "us",
              target="ratio <= 0.8", passed=seq_ours <= 0.8 * seq_peer),
@@ -291,5 +315,12 @@ def _figures(s: _Samples) -> list[Figure]:
         _row("floor: a consistent read's messages over raw pyzmq, p50", floor_read, floor_trip,
              "raw pyzmq round trip, in turns", "us", target="floor of the 2", passed=None),
         _row("floor: CPU per command, 3 processes, sequential", floor_cpu, cpu_peer, pso, "us",
+             target="floor of the 1000 us", passed=None),
+        # the same, each message pickled and sealed, checked and unpickled, as ours must be
+        _row("floor, sealed: a command's messages, p50", sealed_seq, sealed_peer, pso, "us",
+             target="floor of the 0.8", passed=None),
+        _row("floor, sealed: a consistent read's messages, p50", sealed_read, sealed_trip,
+             "raw pyzmq round trip, in turns", "us", target="floor of the 2", passed=None),
+        _row("floor, sealed: CPU per command, 3 processes", sealed_cpu, cpu_peer, pso, "us",
              target="floor of the 1000 us", passed=None),
     ]
