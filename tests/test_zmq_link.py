@@ -139,3 +139,35 @@ def test_channel_loss_is_seen_through_the_monitor_descriptor(pair: Any) -> None:
     assert a_handler.wait(lambda: len(a_handler.inbound) == 1)
     a.close()
     assert b_handler.wait(lambda: channel in b_handler.lost), "the loss was not reported"
+
+
+def test_the_watchdog_never_hands_the_sockets_of_a_leader_that_polls_again(pair: Any) -> None:
+    """The watchdog reads when the leader's after_poll run began, then hands the role on if
+    it has run too long. If that run ends in between, the leader is polling again: the
+    hand-off must not happen, or a second thread would poll the same sockets (select.poll
+    refuses a concurrent poll with RuntimeError, killing one of the two threads; ZeroMQ
+    sockets are not thread-safe at all). The watchdog's call is made here with a reading of
+    a run that has ended, which is the race's outcome."""
+    a, a_handler, b, _ = pair
+    channel = _steady_channel(b, a.address)
+    assert b.send(channel, b"first") == "sent"
+    assert a_handler.wait(lambda: a_handler.inbound == [b"first"])
+    errors: list[BaseException | None] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while a._busy_since:  # the leader is back in its poll (internals: the race's state)
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        generation, run = a._generation, a._busy_run
+        a._pass_role(generation, run - 1)  # a run that has ended, as the watchdog saw it
+        a._pass_role(generation, run)  # the latest run: ended too, the leader polls again
+        assert a._generation == generation  # the role stayed with the polling leader
+        for i in range(50):  # and it still serves, alone
+            assert b.send(channel, b"%d" % i) == "sent"
+        assert a_handler.wait(lambda: len(a_handler.inbound) == 51)
+        assert a_handler.inbound[1:] == [b"%d" % i for i in range(50)]
+    finally:
+        threading.excepthook = previous_hook
+    assert errors == []

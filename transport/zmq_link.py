@@ -51,7 +51,9 @@ Rules of this module:
   what arrives, then runs the handler's `after_poll` work (the processes its frames made
   runnable, in `actors._inline`) on the same thread, so no thread hand-off sits between a
   frame and its handler. Before that work can block, `handoff()` gives the role to a fresh
-  (or parked) thread; a watchdog does the same when `after_poll` runs past `WATCH_LIMIT_S`.
+  (or parked) thread; a watchdog does the same when `after_poll` runs past `WATCH_LIMIT_S`,
+  only if the run it timed is still going (a stale reading of a run that just ended would
+  hand the sockets to a second thread while the leader polls them again).
   The old leader finishes its work, then parks as a spare: it never touches the sockets or
   the handler's I/O state again unless it is handed the role anew. Only `after_poll` can
   lose the role: serving frames, handshakes and timers always run on a leader.
@@ -202,6 +204,7 @@ class ZmqLink:
         self._generation = 0  # bumped at each hand-off: a leader leads while it matches
         self._leader_ident: int | None = None
         self._busy_since = 0.0  # when the leader entered after_poll (0: it is not in it)
+        self._busy_run = 0  # counts the leader's after_poll runs (the watchdog's token)
         self._spares: list[_Spare] = []
         self._io_free = threading.Lock()  # held by the role: keeper or claimant
         self._io_free.acquire()
@@ -275,10 +278,14 @@ class ZmqLink:
         if threading.get_ident() == self._leader_ident:
             self._pass_role(self._generation)
 
-    def _pass_role(self, generation: int) -> None:
+    def _pass_role(self, generation: int, busy_run: int | None = None) -> None:
+        """Give the role of `generation` to a parked or new thread; with `busy_run` (the
+        watchdog), only while that after_poll run of the leader's is still going."""
         with self._role_lock:
             if generation != self._generation or not self._running:
                 return
+            if busy_run is not None and (busy_run != self._busy_run or not self._busy_since):
+                return  # that run ended: the leader polls again, the sockets are its own
             self._generation = generation = generation + 1
             self._leader_ident = None
             self._busy_since = 0.0
@@ -297,9 +304,10 @@ class ZmqLink:
         """Hand the I/O role on when the leader's after_poll work runs too long."""
         while self._running:
             time.sleep(WATCH_LIMIT_S)
-            busy, generation = self._busy_since, self._generation
+            with self._role_lock:
+                busy, run, generation = self._busy_since, self._busy_run, self._generation
             if busy and time.monotonic() - busy > WATCH_LIMIT_S:
-                self._pass_role(generation)
+                self._pass_role(generation, run)
 
     # -- I/O thread only --------------------------------------------------------------------
 
@@ -403,7 +411,9 @@ class ZmqLink:
         self._handler.on_lead(True)
         while self._running:
             self._round(self._next_timer)
-            self._busy_since = time.monotonic()
+            with self._role_lock:
+                self._busy_run += 1
+                self._busy_since = time.monotonic()
             self._guard(self._handler.after_poll)
             with self._role_lock:
                 if generation != self._generation:
