@@ -274,9 +274,13 @@ class ZmqLink:
 
     def handoff(self) -> None:
         """From the leader, in `after_poll`: give the I/O role to another thread now, because
-        the caller is about to block. A no-op on any other thread."""
-        if threading.get_ident() == self._leader_ident:
-            self._pass_role(self._generation)
+        the caller is about to block. A no-op on any other thread, and on a leader that the
+        watchdog has just replaced (its generation, read with its identity, is stale)."""
+        with self._role_lock:
+            if threading.get_ident() != self._leader_ident:
+                return
+            generation = self._generation
+        self._pass_role(generation)
 
     def _pass_role(self, generation: int, busy_run: int | None = None) -> None:
         """Give the role of `generation` to a parked or new thread; with `busy_run` (the
