@@ -29,6 +29,7 @@ from typing import Any
 from supervision import supervisor
 
 from .. import erlang, gen_server
+from .._terms import Pid
 from ._member_store import check_uid
 from ._names import SystemNames, member_uid
 from ._records import atomic_write, dumps, encode, loads, make_dirs, scan
@@ -81,15 +82,17 @@ class _ServerSup(supervisor.Supervisor):
 
 def _await_orphans(names: list[str], shutdown_ms: int = MEMBER_SHUTDOWN_MS) -> None:
     """Members of a server supervisor that was killed outlive it for a moment: they trap
-    exits, so its death is a message each reaches in turn. Wait for each one still
+    exits, so its death is a message each reaches in turn. Wait for each member still
     registered, as that supervisor would have at its shutdown, and kill one that takes over
     `shutdown_ms`: the new members need their names (a start while the old one is still
     registered fails with already_started, and the restarts it costs can use up the
     system supervisor's intensity)."""
+    member_call = (RaServer.__name__, "init", 1)
     for name in names:
         pid = erlang.whereis(name)
-        if not erlang.is_pid(pid):
-            continue
+        if not isinstance(pid, Pid) or erlang.process_info(pid, "initial_call") != \
+                ("initial_call", member_call):
+            continue  # gone, or not a member: a start under its name fails as in OTP
         ref = erlang.monitor("process", pid)
 
         def down(m: Any, ref: Any = ref) -> bool:

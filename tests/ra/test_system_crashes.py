@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors import Node, erlang, ra, rpc
+from actors import Node, erlang, gen_server, ra, rpc
 from tests.helpers import wait_until
 
 from . import ra_helpers as h
@@ -70,27 +70,38 @@ def test_a_killed_process_of_the_tree_loses_no_acknowledged_command(
         assert list(state) == acked, sid  # every acknowledged command, once, in order
 
 
+class RaServer(gen_server.GenServer):
+    """Stands in for a member: `_await_orphans` knows members by their initial call,
+    ("RaServer", "init", 1). With a time, it stops normally after it."""
+
+    def init(self, ms: int | None) -> Any:
+        return ("ok", None) if ms is None else ("ok", None, ms)
+
+    def handle_info(self, msg: Any, state: Any) -> Any:
+        return ("stop", "normal", state) if msg == "timeout" else ("noreply", state)
+
+
 def test_a_new_server_supervisor_waits_for_the_members_of_the_one_killed(node: Node) -> None:
     """The members of a killed server supervisor trap exits, so each outlives it until it
-    reaches its EXIT. The new one waits for each still registered before it starts the
-    new members under the same names, and kills one that takes over the shutdown time."""
+    reaches its EXIT. The new one waits for each member still registered before it starts
+    the new members under the same names, and kills one that takes over the shutdown time.
+    A process of another kind under such a name is left alone (the start then fails with
+    already_started, as in OTP)."""
     from actors.ra._system import _await_orphans
 
-    def orphan(name: str, ms: int) -> None:
-        erlang.register(name, erlang.self())
-        erlang.receive(lambda _m: False, ms)  # busy with other work, then gone
-
-    slow = erlang.spawn(orphan, "orphan_slow", 500)
-    stuck = erlang.spawn(orphan, "orphan_stuck", 60_000)
+    slow = gen_server.start(("local", "orphan_slow"), RaServer, 500)[1]
+    stuck = gen_server.start(("local", "orphan_stuck"), RaServer, None)[1]
+    other = erlang.spawn(lambda: erlang.receive(lambda _m: False, 60_000))
+    erlang.register("not_a_member", other)
     refs = {erlang.monitor("process", pid): pid for pid in (slow, stuck)}
-    wait_until(lambda: erlang.whereis("orphan_slow") == slow and
-               erlang.whereis("orphan_stuck") == stuck, 5)
-    _await_orphans(["orphan_slow", "orphan_stuck", "never_registered"], 1000)
+    _await_orphans(["orphan_slow", "orphan_stuck", "not_a_member", "never_registered"], 1000)
     assert erlang.whereis("orphan_slow") == "undefined"
     assert erlang.whereis("orphan_stuck") == "undefined"
+    assert erlang.whereis("not_a_member") == other and erlang.is_process_alive(other)
     reasons = {}
     for _ in refs:
         msg = erlang.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] in refs, 5000)
         assert msg is not erlang.TIMEOUT
         reasons[refs[msg[1]]] = msg[4]
     assert reasons == {slow: "normal", stuck: "killed"}
+    erlang.exit(other, "kill")
