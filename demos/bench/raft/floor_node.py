@@ -53,7 +53,10 @@ def _follower(router: zmq.Socket, fd: int) -> None:
         router.send_multipart([ident, frame])
 
 
-def _leader(ctx: zmq.Context, router: zmq.Socket, fd: int) -> None:
+def _connect_followers(ctx: zmq.Context,
+                       router: zmq.Socket) -> tuple[list[zmq.Socket], zmq.Poller]:
+    """A leader's DEALER to each follower port on its stdin line, and a poller over those
+    and its own ROUTER."""
     followers = []
     for port in sys.stdin.readline().split():
         dealer = ctx.socket(zmq.DEALER)
@@ -64,6 +67,11 @@ def _leader(ctx: zmq.Context, router: zmq.Socket, fd: int) -> None:
     poller.register(router, zmq.POLLIN)
     for dealer in followers:
         poller.register(dealer, zmq.POLLIN)
+    return followers, poller
+
+
+def _leader(ctx: zmq.Context, router: zmq.Socket, fd: int) -> None:
+    followers, poller = _connect_followers(ctx, router)
     client, current, answers = b"", b"", 0
     while True:
         for sock, _ in poller.poll():
@@ -115,18 +123,9 @@ def _sealed_follower(router: zmq.Socket, fd: int, key: bytes, me: str) -> None:
 
 
 def _sealed_leader(ctx: zmq.Context, router: zmq.Socket, fd: int, key: bytes) -> None:
-    followers, links = [], {}
-    for port in sys.stdin.readline().split():
-        dealer = ctx.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(f"tcp://127.0.0.1:{port}")
-        followers.append(dealer)
-        links[dealer] = Link(key)
+    followers, poller = _connect_followers(ctx, router)
+    links = {dealer: Link(key) for dealer in followers}
     client_link = Link(key)
-    poller = zmq.Poller()
-    poller.register(router, zmq.POLLIN)
-    for dealer in followers:
-        poller.register(dealer, zmq.POLLIN)
     client, index, ctx_no, answers = b"", 0, 0, 0
     while True:
         for sock, _ in poller.poll():
