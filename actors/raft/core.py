@@ -178,10 +178,6 @@ def _append_result(c: RaftState, m: AppendResult, out: list[Effect]) -> None:
     replication.send_more(c, m.frm, out)
 
 
-def _notice_due(c: RaftState, ev: NoticeDue, out: list[Effect]) -> None:
-    notices_due(c, out)
-
-
 def _heartbeat_result(c: RaftState, m: HeartbeatResult, out: list[Effect]) -> None:
     if replication.heartbeat_acked(c, m):
         read_index.on_ack(c, m.frm, m.read_ctx, out)
@@ -236,5 +232,5 @@ _HANDLERS: dict[type, Callable[[RaftState, Any, list[Effect]], None]] = {
     ChangeMembership: _change_membership,
     PeerDown: election.handle_peer_down,
     Campaign: _electing(_campaign),
-    NoticeDue: _notice_due,
+    NoticeDue: notices_due,
 }

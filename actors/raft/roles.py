@@ -30,7 +30,7 @@ from .effects import (
     RoleChanged,
     Send,
 )
-from .messages import AppendEntries, Entry, Heartbeat, InstallSnapshot, NodeId
+from .messages import AppendEntries, Entry, Heartbeat, InstallSnapshot, NodeId, NoticeDue
 from .state import Progress, RaftState, ReadState, reset_election_timer
 
 # ------------------------------------------------------------------ roles
@@ -219,7 +219,7 @@ def arm_notice(c: RaftState, out: list[Effect]) -> None:
         out.append(ArmNotice())
 
 
-def notices_due(c: RaftState, out: list[Effect]) -> None:
+def notices_due(c: RaftState, _ev: NoticeDue, out: list[Effect]) -> None:
     """`NoticeDue`: if the commit index stayed where it was when the notice was armed
     (commits stopped: no append will carry it soon), tell every peer still owed one; an
     append or heartbeat sent meanwhile told its peer already. If it moved, commits are
