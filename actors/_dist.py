@@ -88,6 +88,8 @@ class Distribution:
         self.on_outbound = handshake.on_outbound
         self.on_inbound = handshake.on_inbound
         self.on_channel_lost = handshake.on_channel_lost
+        self._release_held = handshake.release_held
+        self.held_answers = handshake.held_answers
 
     def _advertised(self, bound: str) -> str:
         host = self.name.split("@", 1)[1]
@@ -268,11 +270,14 @@ class Distribution:
             self._blocked.update(names)
 
     def unblock(self, names: list[str] | None = None) -> None:
+        """Mend the cable to `names` (all if None): handshakes it caught within the setup
+        time go on (see `_dist_handshake`)."""
         with self._lock:
             if names is None:
                 self._blocked.clear()
             else:
                 self._blocked.difference_update(names)
+        self._link.call_soon(self._release_held)
 
     def _address_of(self, name: str) -> str | None:
         if name in self.config.seeds:

@@ -10,13 +10,17 @@ Rules of this module:
 - A verified ACK from a peer whose half is already up replaces the whole connection: the
   peer restarted or gave us up. Two replacements that cross are settled by name
   (`_crossing`), or the two nodes would replace each other for ever.
+- A cut cable (`block`) loses frames, but a handshake it catches is delayed, not lost, as
+  TCP's retransmissions would deliver it: our answer to a blocked node's first step is
+  held, and sent if the cable is mended within the setup time (`release_held`). Otherwise a
+  node that dialled across a heal still in progress would wait out its setup time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 
 from transport import codec
@@ -36,6 +40,8 @@ Locked = Callable[[Peer, Callable[[], list[Event]]], list[Event]]
 Down = Callable[[Peer, str], None]
 #: With the table's lock held: a new peer record, listed under its name (`_new_peer`).
 NewPeer = Callable[[str, str | None], Peer]
+#: Answers held for blocked nodes at most (the oldest go first): a bound on junk hellos.
+HELD_MAX = 64
 
 
 class Handshake:
@@ -55,6 +61,8 @@ class Handshake:
         self._new_peer = new_peer
         self._refusal_logged_at = -1e9
         self._refused_unlogged = 0
+        # (when, to, identity, frame): answers to blocked nodes' first steps (`release_held`)
+        self._held: deque[tuple[float, str, bytes, bytes]] = deque(maxlen=HELD_MAX)
 
     # -- our half (I/O thread) ----------------------------------------------------------------
 
@@ -100,7 +108,9 @@ class Handshake:
         """A frame from a connection with no peer yet: a handshake step, or junk."""
         for event in accept(self._local, identity, data, time.monotonic()):
             if type(event) is Reply:
-                if event.to not in self._table.blocked:
+                if event.to in self._table.blocked:
+                    self._held.append((time.monotonic(), event.to, identity, event.frame))
+                else:
                     self._link.reply(identity, event.frame)
             elif type(event) is Accepted:
                 self._on_accepted(identity, event)
@@ -110,6 +120,25 @@ class Handshake:
                           event.reason, event.detail)
                 if event.reason == "bad_tag":
                     self._log_refusal()
+
+    def held_answers(self) -> int:
+        """How many answers to blocked nodes are held (any thread)."""
+        return len(self._held)
+
+    def release_held(self) -> None:
+        """Send the held answers whose node is no longer blocked, if the dialler still waits
+        (younger than the setup time); keep those still blocked."""
+        now, blocked, keep = time.monotonic(), self._table.blocked, []
+        while self._held:
+            held = self._held.popleft()
+            at, to, identity, frame = held
+            if now - at >= self._local.setup_s:
+                continue
+            if to in blocked:
+                keep.append(held)
+            else:
+                self._link.reply(identity, frame)
+        self._held.extend(keep)
 
     def _on_accepted(self, identity: bytes, event: Accepted) -> None:
         name = event.hello.sender
