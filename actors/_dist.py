@@ -416,6 +416,11 @@ class Distribution:
     def ride_done(self) -> None:
         self._link.ride_done()
 
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the thread that holds the link's I/O role in `delay_s` seconds
+        (`ZmqLink.call_at`): no timer thread is involved."""
+        self._link.call_at(time.monotonic() + delay_s, fn)
+
     def wake_poller(self) -> None:
         """Make a thread that polls the link for a reply look at its mailbox (a no-op on
         that thread itself: it looks after each round anyway)."""

@@ -171,3 +171,28 @@ def test_the_watchdog_never_hands_the_sockets_of_a_leader_that_polls_again(pair:
     finally:
         threading.excepthook = previous_hook
     assert errors == []
+
+
+def test_call_at_runs_on_the_role_holder_when_due_in_order_with_no_tick_to_rescue_it() -> None:
+    """Armed on the I/O thread, a timed call ends the poll's sleep by itself (the timer is
+    a minute away); armed from another thread, it wakes the poller. Calls run once, on the
+    thread that holds the role, not before their time, in the order of their times."""
+    handler = _Handler()
+    link = _link(handler)
+    try:
+        ran: list[tuple[str, float, bool]] = []
+
+        def note(tag: str, due: float) -> Callable[[], None]:
+            return lambda: handler._note(lambda: ran.append(
+                (tag, time.monotonic() - due, link.on_io_thread())))
+
+        t0 = time.monotonic()
+        _on_io(link, lambda: [link.call_at(t0 + d, note(tag, t0 + d))
+                              for tag, d in (("late", 0.06), ("early", 0.02))])
+        link.call_at(t0 + 0.04, note("from outside", t0 + 0.04))
+        assert handler.wait(lambda: len(ran) == 3), ran
+        assert [tag for tag, _, _ in ran] == ["early", "from outside", "late"]
+        assert all(lag >= 0.0 and on_io for _, lag, on_io in ran), ran
+        assert not handler.wait(lambda: len(ran) > 3, 0.1)  # each ran once
+    finally:
+        link.close()

@@ -39,7 +39,9 @@ Rules of this module:
   such socket is drained once (`_catch_up`). While a channel reads its handshake, the
   round uses `zmq.Poller` with the sockets themselves until every handshake is done.
 - Other threads reach the I/O thread with `call_soon`, which queues a callable and wakes the
-  poller through a pipe.
+  poller through a pipe. `call_at` runs a callable on the role's holder once a time has
+  come: the poll's wait ends at the earliest such time, so a short timer armed by work the
+  role's holder runs (a Raft leader's deferred commit notice) wakes no other thread.
 - A thread about to wait for a reply from another node may claim the role (`lead_until`):
   the keeper (the link's own leader) yields at the end of its round, the claimant polls
   and serves until it is woken. The reply then wakes its caller straight from the poll,
@@ -62,6 +64,8 @@ Rules of this module:
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import logging
 import math
 import os
@@ -195,6 +199,9 @@ class ZmqLink:
         self._channels: dict[int, _Channel] = {}
         self._next_channel = 1
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._timed: list[tuple[float, int, Callable[[], None]]] = []  # `call_at`, a heap
+        self._timed_lock = threading.Lock()
+        self._timed_seq = itertools.count()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._running = True
@@ -240,6 +247,25 @@ class ZmqLink:
         """Run `fn()` on the I/O thread soon."""
         self._calls.append(fn)
         self._wake()
+
+    def call_at(self, when: float, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the thread that holds the I/O role once `time.monotonic()` has
+        reached `when`, after the poll round in which it falls due (calls due together run
+        in the order of `when`, then of their arming)."""
+        with self._timed_lock:
+            heapq.heappush(self._timed, (when, next(self._timed_seq), fn))
+        if not self.on_io_thread():
+            self._wake()  # the holder may sleep past `when`: it must look again
+
+    def _run_timed(self, now: float) -> None:
+        """The role's holder: run every `call_at` callable due by `now`."""
+        timed = self._timed
+        while True:
+            with self._timed_lock:
+                if not timed or timed[0][0] > now:
+                    return
+                fn = heapq.heappop(timed)[2]
+            self._guard(fn)
 
     def _wake(self) -> None:
         """Make the role's holder return from its poll."""
@@ -434,7 +460,10 @@ class ZmqLink:
         serve what came, and fire the timer when due."""
         if self._dirty:
             self._poller, self._watched = self._make_poller()
-        wait_ms = max(0.0, (min(until, self._next_timer) - time.monotonic()) * 1000.0)
+        wake_at = min(until, self._next_timer)
+        if self._timed:
+            wake_at = min(wake_at, self._timed[0][0])
+        wait_ms = max(0.0, (wake_at - time.monotonic()) * 1000.0)
         if type(self._poller) is not zmq.Poller and self._catch_up():
             wait_ms = 0.0  # it served something: whoever waits on it must look first
             if self._dirty:
@@ -449,6 +478,8 @@ class ZmqLink:
         for sock, _ in ready:
             self._serve(sock, self._watched)
         now = time.monotonic()
+        if self._timed and self._timed[0][0] <= now:
+            self._run_timed(now)
         if now >= self._next_timer:
             self._next_timer = now + self._timer_s
             self._guard(lambda: self._handler.on_timer(now))

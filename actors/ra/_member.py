@@ -31,6 +31,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import time
@@ -194,8 +195,16 @@ class Member:
             self._run_machine_effects(self.machine.state_enter(role, self.state))
 
     def arm_notice(self) -> None:
-        erlang.send_after(self.cfg.get("notice_delay_ms", NOTICE_DELAY_MS), erlang.self(),
-                          NOTICE)
+        """`NOTICE` to this member after the notice delay. On a distributed node the I/O
+        role's poll times it (`Distribution.call_later`): the member runs on that thread
+        in the steady state, so arming and firing wake no timer thread."""
+        delay_ms = self.cfg.get("notice_delay_ms", NOTICE_DELAY_MS)
+        proc = _context.current_process()
+        dist = proc.node.dist if proc is not None else None
+        if proc is None or dist is None:
+            erlang.send_after(delay_ms, erlang.self(), NOTICE)
+            return
+        dist.call_later(delay_ms / 1000.0, functools.partial(proc.deliver, NOTICE))
 
     def snapshot_data(self, index: int) -> bytes:
         return dumps(self.state)
