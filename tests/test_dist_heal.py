@@ -66,7 +66,7 @@ def test_a_node_that_dials_across_a_cut_being_mended_connects_once_it_is_mended(
         b.stop()
 
 
-def test_an_answer_held_past_the_setup_time_is_dropped_and_a_new_attempt_connects() -> None:
+def test_after_an_answer_was_held_past_the_setup_time_a_new_attempt_connects() -> None:
     a, b = _two(setup_time=400)
     try:
         _cut(a, b)
@@ -78,7 +78,7 @@ def test_an_answer_held_past_the_setup_time_is_dropped_and_a_new_attempt_connect
             wait_until(lambda: b.name not in _dist(a)._peers, 3)
         with b.bound():
             net_kernel.unblock_nodes([a.name])
-        wait_until(lambda: _dist(b).held_answers() == 0, 3)  # stale: dropped
+        wait_until(lambda: _dist(b).held_answers() == 0, 3)  # stale: gone, not kept
         with a.bound():
             assert net_kernel.connect_node(b.name) is True
         with b.bound():
